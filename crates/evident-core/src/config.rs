@@ -1,0 +1,418 @@
+//! Configuration: kinds, workflows, document roots and detection rules. The raw TOML shape
+//! (`RawConfig`) is validated into a `Config` whose workflows are ready to use; errors name the
+//! line in `evident.toml`. Presets are the TOML files in `presets/`, embedded so `evident init`
+//! writes exactly what Evident reads.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use crate::status::{canonical_key, display_from_key};
+use crate::workflow::{Workflow, WorkflowError};
+
+/// The presets `evident init --preset` knows, with their TOML text.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("basic", include_str!("../presets/basic.toml")),
+    ("workplan", include_str!("../presets/workplan.toml")),
+    ("cleargate", include_str!("../presets/cleargate.toml")),
+    ("phases", include_str!("../presets/phases.toml")),
+];
+
+/// The built-in defaults, used when a repository has no `evident.toml`.
+pub fn default_toml() -> &'static str {
+    PRESETS[0].1
+}
+
+pub fn preset(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// How `evident new` allocates ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdScheme {
+    /// `PREFIX-` plus 8 random Crockford base32 characters: safe across machines.
+    Random,
+    /// `PREFIX-N`, allocated atomically by the store: safe when every writer shares one store.
+    Sequential,
+}
+
+impl IdScheme {
+    pub fn parse(s: &str) -> Option<IdScheme> {
+        match s {
+            "random" => Some(IdScheme::Random),
+            "sequential" => Some(IdScheme::Sequential),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    #[serde(default = "default_name")]
+    name: String,
+    #[serde(default = "default_roots")]
+    roots: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default = "default_max_size")]
+    max_file_size: u64,
+    #[serde(default = "default_scheme")]
+    id_scheme: IdScheme,
+    #[serde(default)]
+    store: Option<String>,
+}
+
+fn default_name() -> String {
+    "project".into()
+}
+fn default_roots() -> Vec<String> {
+    vec![".".into()]
+}
+fn default_max_size() -> u64 {
+    1024 * 1024
+}
+fn default_scheme() -> IdScheme {
+    IdScheme::Random
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdKey {
+    key: String,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    kind_fields: Option<Vec<String>>,
+    id_field: Option<String>,
+    #[serde(default)]
+    id_keys: Vec<RawIdKey>,
+    #[serde(default)]
+    id_from_filename: bool,
+    task_kind: Option<String>,
+    parent_fields: Option<Vec<String>>,
+    depends_fields: Option<Vec<String>>,
+    owner_fields: Option<Vec<String>>,
+    label_fields: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatus {
+    name: String,
+    rank: i64,
+    #[serde(default)]
+    terminal: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    initial: Option<String>,
+    statuses: Vec<RawStatus>,
+    transitions: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKind {
+    #[serde(default = "default_workflow")]
+    workflow: String,
+    prefix: Option<String>,
+    dir: Option<String>,
+    #[serde(default)]
+    sections: Vec<String>,
+    template: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    id_width: Option<usize>,
+}
+
+fn default_workflow() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    project: Option<RawProject>,
+    #[serde(default)]
+    detect: RawDetect,
+    #[serde(default)]
+    workflows: BTreeMap<String, RawWorkflow>,
+    #[serde(default)]
+    kinds: BTreeMap<String, RawKind>,
+}
+
+/// Project-wide settings.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub roots: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_file_size: u64,
+    pub id_scheme: IdScheme,
+    pub store: Option<String>,
+}
+
+/// A ClearGate-style id key: when `key` is present in frontmatter the item is of `kind` and
+/// its id is the key's value.
+#[derive(Debug, Clone)]
+pub struct IdKey {
+    pub key: String,
+    pub kind: String,
+}
+
+/// How items are recognised in documents and which fields carry which meaning.
+#[derive(Debug, Clone)]
+pub struct Detect {
+    pub kind_fields: Vec<String>,
+    pub id_field: String,
+    pub id_keys: Vec<IdKey>,
+    pub id_from_filename: bool,
+    pub task_kind: String,
+    pub parent_fields: Vec<String>,
+    pub depends_fields: Vec<String>,
+    pub owner_fields: Vec<String>,
+    pub label_fields: Vec<String>,
+}
+
+/// A kind of work item.
+#[derive(Debug, Clone)]
+pub struct KindDef {
+    /// Canonical key (`story`).
+    pub key: String,
+    pub workflow: String,
+    pub prefix: String,
+    pub dir: String,
+    pub sections: Vec<String>,
+    pub template: Option<String>,
+    pub id_width: usize,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub project: Project,
+    pub detect: Detect,
+    pub workflows: BTreeMap<String, Workflow>,
+    pub kinds: BTreeMap<String, KindDef>,
+    aliases: HashMap<String, String>,
+}
+
+/// Why a configuration was refused; `line` is 1-based in the TOML text when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration at line {line}: {message}")]
+    Toml { line: usize, message: String },
+    #[error("invalid configuration: {0}")]
+    Workflow(#[from] WorkflowError),
+    #[error("invalid configuration: kind `{kind}` uses workflow `{workflow}`, which is not defined under [workflows]")]
+    UnknownWorkflow { kind: String, workflow: String },
+    #[error("invalid configuration: {0}")]
+    Other(String),
+}
+
+impl ConfigError {
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Toml { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+impl Config {
+    /// Parse and validate TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(1);
+            ConfigError::Toml {
+                line,
+                message: e.message().to_string(),
+            }
+        })?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        let p = raw.project.unwrap_or(RawProject {
+            name: default_name(),
+            roots: default_roots(),
+            exclude: vec![],
+            max_file_size: default_max_size(),
+            id_scheme: default_scheme(),
+            store: None,
+        });
+        if p.roots.is_empty() {
+            return Err(ConfigError::Other(
+                "[project] roots is empty; list at least one folder, e.g. roots = [\".\"]".into(),
+            ));
+        }
+        let d = raw.detect;
+        let detect = Detect {
+            kind_fields: d.kind_fields.unwrap_or_else(|| strings(&["kind", "type"])),
+            id_field: d.id_field.unwrap_or_else(|| "id".into()),
+            id_keys: d
+                .id_keys
+                .into_iter()
+                .map(|k| IdKey {
+                    key: k.key,
+                    kind: canonical_key(&k.kind),
+                })
+                .collect(),
+            id_from_filename: d.id_from_filename,
+            task_kind: canonical_key(&d.task_kind.unwrap_or_else(|| "task".into())),
+            parent_fields: d.parent_fields.unwrap_or_else(|| strings(&["parent"])),
+            depends_fields: d
+                .depends_fields
+                .unwrap_or_else(|| strings(&["depends_on", "dependencies"])),
+            owner_fields: d.owner_fields.unwrap_or_else(|| strings(&["owner", "assignee"])),
+            label_fields: d.label_fields.unwrap_or_else(|| strings(&["labels", "tags"])),
+        };
+        let mut workflows = BTreeMap::new();
+        for (name, w) in raw.workflows {
+            let statuses = w
+                .statuses
+                .into_iter()
+                .map(|s| (s.name, s.rank, s.terminal))
+                .collect();
+            let wf = Workflow::new(&name, statuses, w.transitions, w.initial.as_deref())?;
+            workflows.insert(name, wf);
+        }
+        if raw.kinds.is_empty() {
+            return Err(ConfigError::Other(
+                "no kinds are defined; add a [kinds.NAME] table (see `evident init --help`)".into(),
+            ));
+        }
+        let mut kinds = BTreeMap::new();
+        let mut aliases = HashMap::new();
+        for (name, k) in raw.kinds {
+            let key = canonical_key(&name);
+            if !workflows.contains_key(&k.workflow) {
+                return Err(ConfigError::UnknownWorkflow {
+                    kind: name,
+                    workflow: k.workflow,
+                });
+            }
+            for a in &k.aliases {
+                aliases.insert(canonical_key(a), key.clone());
+            }
+            aliases.insert(key.clone(), key.clone());
+            let prefix = k
+                .prefix
+                .unwrap_or_else(|| display_from_key(&key).to_uppercase().replace(' ', ""));
+            kinds.insert(
+                key.clone(),
+                KindDef {
+                    dir: k.dir.unwrap_or_else(|| format!("work/{key}")),
+                    key,
+                    workflow: k.workflow,
+                    prefix,
+                    sections: k.sections,
+                    template: k.template,
+                    id_width: k.id_width.unwrap_or(0),
+                },
+            );
+        }
+        for ik in &detect.id_keys {
+            if !kinds.contains_key(&ik.kind) {
+                return Err(ConfigError::Other(format!(
+                    "[detect] id_keys maps `{}` to kind `{}`, which is not defined under [kinds]",
+                    ik.key, ik.kind
+                )));
+            }
+        }
+        Ok(Config {
+            project: Project {
+                name: p.name,
+                roots: p.roots,
+                exclude: p.exclude,
+                max_file_size: p.max_file_size,
+                id_scheme: p.id_scheme,
+                store: p.store,
+            },
+            detect,
+            workflows,
+            kinds,
+            aliases,
+        })
+    }
+
+    /// Resolve a kind spelling (or alias) to its definition.
+    pub fn kind(&self, spelling: &str) -> Option<&KindDef> {
+        self.aliases
+            .get(&canonical_key(spelling))
+            .and_then(|k| self.kinds.get(k))
+    }
+
+    /// The workflow of a kind.
+    pub fn workflow_of(&self, kind: &KindDef) -> &Workflow {
+        // Validated in `from_raw`: every kind's workflow exists.
+        &self.workflows[&kind.workflow]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid() {
+        for (name, text) in PRESETS {
+            let c = Config::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!c.kinds.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn workplan_preset_ranks_match_the_reference() {
+        let c = Config::from_toml(preset("workplan").unwrap()).unwrap();
+        let w = &c.workflows["default"];
+        let ranks: Vec<_> = ["todo", "in_progress", "blocked", "done", "cancelled"]
+            .iter()
+            .map(|s| w.status(s).unwrap().rank)
+            .collect();
+        assert_eq!(ranks, vec![0, 1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn cleargate_preset_knows_every_kind_and_the_loop() {
+        let c = Config::from_toml(preset("cleargate").unwrap()).unwrap();
+        for k in ["initiative", "epic", "story", "cr", "bug", "hotfix", "sprint"] {
+            assert!(c.kind(k).is_some(), "{k}");
+        }
+        let l = &c.workflows["story_loop"];
+        for s in [
+            "Ready to Bounce", "Bouncing", "QA Passed", "Architect Passed", "Sprint Review", "Done",
+            "Escalated", "Parking Lot",
+        ] {
+            assert!(l.status(s).is_some(), "{s}");
+        }
+        let a = &c.workflows["artifact"];
+        for t in ["Completed", "Done", "Verified", "Abandoned", "Closed", "Resolved"] {
+            assert!(a.status(t).unwrap().terminal, "{t}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Config::from_toml("[project]\nname = 1\n").unwrap_err();
+        assert_eq!(e.line(), Some(2), "{e}");
+        let e = Config::from_toml("[kinds.story]\nworkflow = \"nope\"\n").unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownWorkflow { .. }), "{e}");
+        let e = Config::from_toml("[project]\nroots = [\".\"]\nbogus = 1\n").unwrap_err();
+        assert_eq!(e.line(), Some(3), "{e}");
+    }
+}

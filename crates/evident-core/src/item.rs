@@ -1,0 +1,38 @@
+//! A work item as the codec reads it from a document and the store indexes it.
+
+use serde::Serialize;
+
+/// A named `##` section of an item's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Section {
+    pub name: String,
+    /// 1-based line of the heading in the file.
+    pub line: u32,
+    pub text: String,
+}
+
+/// One work item, as declared in a document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub id: String,
+    /// Canonical kind key.
+    pub kind: String,
+    pub title: String,
+    /// Status as spelled in the file (resolved against the workflow by the engine).
+    pub status: String,
+    pub priority: Option<String>,
+    pub parent: Option<String>,
+    pub depends_on: Vec<String>,
+    pub lane: Option<String>,
+    pub owner: Option<String>,
+    pub labels: Vec<String>,
+    /// Repository-relative path, `/`-separated.
+    pub path: String,
+    /// 1-based line where the item starts (frontmatter opening or task fence).
+    pub line: u32,
+    /// Every frontmatter / task-block field, known or not, in document order.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub sections: Vec<Section>,
+    /// Hash of the item's own bytes (its frontmatter or block plus body).
+    pub content_hash: String,
+}
