@@ -1,1 +1,14 @@
-//! placeholder
+//! Evident's document codec. It reads the three document formats (one item per file with YAML
+//! frontmatter; workplans with fenced ```` ```task ```` blocks; ClearGate files whose kind comes
+//! from an `*_id` key) and keeps the byte span of every status value, so that writing a status
+//! back changes exactly those bytes and nothing else (invariant I5). The codec never does I/O:
+//! it takes text and returns items, diagnostics and edits.
+
+mod document;
+mod edit;
+mod markdown;
+mod yaml;
+
+pub use document::{parse_document, ParsedDocument, ParsedItem};
+pub use edit::{apply_status_edit, render_status_value, EditError, StatusEdit};
+pub use yaml::{Quote, StatusSpan};

@@ -1,0 +1,543 @@
+//! Parsing one document into items. A document is an item when its frontmatter names a known
+//! kind (a `kind`/`type` field, or a ClearGate `*_id` key); its fenced ```` ```task ```` blocks are
+//! items too (a workplan). Documents without frontmatter, or whose frontmatter names no kind,
+//! are not items and are skipped silently: a README is not a work item.
+
+use evident_core::config::Config;
+use evident_core::item::{Item, Section};
+use evident_core::{DiagCode, Diagnostic};
+use serde_json::{Map, Value};
+
+use crate::markdown::{fenced_mask, fences, heading, lines, Line};
+use crate::yaml::{find_value_span, parse_mapping, StatusSpan};
+
+/// An item with what is needed to edit it in place.
+#[derive(Debug, Clone)]
+pub struct ParsedItem {
+    pub item: Item,
+    /// Where the status value sits in the document.
+    pub status_span: StatusSpan,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ParsedDocument {
+    pub items: Vec<ParsedItem>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// True when the document failed to parse in a way that makes it unsafe to write to.
+    pub broken: bool,
+}
+
+const STATUS_KEY: &str = "status";
+
+fn hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..32].to_string()
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            (!t.is_empty()).then(|| t.to_string())
+        }
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn list_of_strings(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Null => Some(vec![]),
+        Value::String(s) => Some(
+            s.split(',')
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Value::Array(a) => a.iter().map(scalar_string).collect(),
+        _ => None,
+    }
+}
+
+/// The 1-based line of `key` among mapping lines, or `fallback`.
+fn key_line(text: &str, ls: &[Line], first: usize, last: usize, key: &str, fallback: u32) -> u32 {
+    for (i, l) in ls.iter().enumerate().take(last).skip(first) {
+        let s = &text[l.start..l.end];
+        let t = s.trim_start();
+        if t.starts_with(key) && t[key.len()..].trim_start().starts_with(':') {
+            return i as u32 + 1;
+        }
+    }
+    fallback
+}
+
+struct Fields {
+    priority: Option<String>,
+    parent: Option<String>,
+    depends_on: Vec<String>,
+    lane: Option<String>,
+    owner: Option<String>,
+    labels: Vec<String>,
+}
+
+fn first_field<'a>(map: &'a Map<String, Value>, names: &[String]) -> Option<(&'a str, &'a Value)> {
+    names
+        .iter()
+        .find_map(|n| map.get_key_value(n.as_str()).map(|(k, v)| (k.as_str(), v)))
+}
+
+fn extract_fields(
+    map: &Map<String, Value>,
+    config: &Config,
+    line_of: &dyn Fn(&str) -> u32,
+    path: &str,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Fields {
+    let d = &config.detect;
+    let mut invalid = |field: &str, expected: &str| {
+        diags.push(
+            Diagnostic::new(
+                DiagCode::InvalidField,
+                path,
+                line_of(field),
+                format!("field `{field}` of {id} is not {expected}; it is ignored"),
+                format!("write `{field}` as {expected}"),
+            )
+            .with_item(id),
+        );
+    };
+    let mut list = |names: &[String], invalid: &mut dyn FnMut(&str, &str)| -> Vec<String> {
+        match first_field(map, names) {
+            None => vec![],
+            Some((k, v)) => list_of_strings(v).unwrap_or_else(|| {
+                invalid(k, "a list of ids, e.g. [A-1, A-2]");
+                vec![]
+            }),
+        }
+    };
+    let depends_on = list(&d.depends_fields, &mut invalid);
+    let labels = list(&d.label_fields, &mut invalid);
+    let mut single = |names: &[String]| -> Option<String> {
+        let (k, v) = first_field(map, names)?;
+        match v {
+            Value::Null => None,
+            v => scalar_string(v).or_else(|| {
+                if !matches!(v, Value::String(_)) {
+                    invalid(k, "a single value");
+                }
+                None
+            }),
+        }
+    };
+    Fields {
+        priority: single(&["priority".to_string()]),
+        parent: single(&d.parent_fields),
+        depends_on,
+        lane: single(&["lane".to_string()]),
+        owner: single(&d.owner_fields),
+        labels,
+    }
+}
+
+/// The `##` sections among `ls[from..to]`; `skip` marks lines left out of section text (task
+/// blocks, which are items of their own).
+fn sections(text: &str, ls: &[Line], from: usize, to: usize, mask: &[bool], skip: &[bool]) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    let mut current: Option<(String, usize)> = None;
+    let close = |cur: Option<(String, usize)>, end: usize, out: &mut Vec<Section>| {
+        if let Some((name, at)) = cur {
+            let mut body = String::new();
+            for i in at + 1..end {
+                if !skip[i] {
+                    body.push_str(&text[ls[i].start..ls[i].end]);
+                    body.push('\n');
+                }
+            }
+            out.push(Section {
+                name,
+                line: at as u32 + 1,
+                text: body.trim().to_string(),
+            });
+        }
+    };
+    for i in from..to {
+        if mask[i] {
+            continue;
+        }
+        if let Some((level, t)) = heading(&text[ls[i].start..ls[i].end]) {
+            if level <= 2 {
+                close(current.take(), i, &mut out);
+                if level == 2 {
+                    current = Some((t.to_string(), i));
+                }
+            }
+        }
+    }
+    close(current, to, &mut out);
+    out
+}
+
+fn strip_id_prefix(title: &str, id: &str) -> String {
+    if let Some(rest) = title.strip_prefix(id) {
+        let r = rest.trim_start_matches([':', ' ', '-', '—', '–']);
+        if !r.is_empty() && r.len() < rest.len() {
+            return r.to_string();
+        }
+    }
+    title.to_string()
+}
+
+fn file_stem_id(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next()?;
+    let stem = name.strip_suffix(".md").or_else(|| name.strip_suffix(".markdown")).unwrap_or(name);
+    let id = stem.split('_').next()?.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Parse `text`, the content of the document at repository-relative `path`.
+pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument {
+    let mut doc = ParsedDocument::default();
+    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    let ls = lines(text);
+    let Some(first) = ls.first() else { return doc };
+    if text[first.start + bom..first.end].trim_end() != "---" {
+        return doc;
+    }
+    let Some(close) = (1..ls.len()).find(|&i| {
+        let s = text[ls[i].start..ls[i].end].trim_end();
+        s == "---" || s == "..."
+    }) else {
+        doc.broken = true;
+        doc.diagnostics.push(Diagnostic::new(
+            DiagCode::MalformedYaml,
+            path,
+            1,
+            "frontmatter opened with `---` is never closed",
+            "add a line `---` after the last frontmatter field",
+        ));
+        return doc;
+    };
+    let fm_text = &text[ls[0].next..ls[close].start];
+    let map = match parse_mapping(fm_text) {
+        Ok(Some(m)) => m,
+        Ok(None) => return doc,
+        Err((line, msg)) => {
+            doc.broken = true;
+            doc.diagnostics.push(Diagnostic::new(
+                DiagCode::MalformedYaml,
+                path,
+                line + 1,
+                format!("frontmatter is not valid YAML: {msg}"),
+                "fix the YAML syntax (check indentation, quoting and `key: value` pairs)",
+            ));
+            return doc;
+        }
+    };
+    let fm_line = |key: &str| key_line(text, &ls, 1, close, key, 1);
+
+    // Kind and id.
+    let d = &config.detect;
+    let mut kind_raw: Option<String> = None;
+    let mut id: Option<String> = None;
+    let mut id_key = d.id_field.as_str();
+    if let Some(ik) = d.id_keys.iter().find(|ik| map.contains_key(&ik.key)) {
+        kind_raw = Some(ik.kind.clone());
+        id = map.get(&ik.key).and_then(scalar_string);
+        id_key = ik.key.as_str();
+    } else {
+        kind_raw = d
+            .kind_fields
+            .iter()
+            .find_map(|k| map.get(k).and_then(scalar_string))
+            .or(kind_raw);
+        id = map.get(&d.id_field).and_then(scalar_string);
+    }
+    let Some(kind_raw) = kind_raw else { return doc };
+    if id.is_none() && d.id_from_filename {
+        id = file_stem_id(path);
+    }
+    let Some(kind) = config.kind(&kind_raw) else {
+        if let Some(id) = &id {
+            let known: Vec<&str> = config.kinds.keys().map(String::as_str).collect();
+            doc.diagnostics.push(
+                Diagnostic::new(
+                    DiagCode::UnknownKind,
+                    path,
+                    d.kind_fields.iter().map(|k| fm_line(k)).find(|&l| l > 1).unwrap_or(1),
+                    format!("{id} has kind `{kind_raw}`, which the configuration does not define"),
+                    format!("use one of: {}; or add [kinds.{kind_raw}] to evident.toml", known.join(", ")),
+                )
+                .with_item(id),
+            );
+        }
+        return doc;
+    };
+    let Some(id) = id else {
+        doc.diagnostics.push(Diagnostic::new(
+            DiagCode::MissingId,
+            path,
+            1,
+            format!("document declares kind `{}` but has no `{id_key}`", kind.key),
+            format!("add `{id_key}: <ID>` to the frontmatter (or create items with `evident new`)"),
+        ));
+        return doc;
+    };
+
+    let fields = extract_fields(&map, config, &fm_line, path, &id, &mut doc.diagnostics);
+    let fence_list = fences(text, &ls, close + 1);
+    let mask = fenced_mask(ls.len(), &fence_list);
+    let task_fences: Vec<usize> = (0..fence_list.len()).filter(|&i| fence_list[i].info == "task").collect();
+    let task_mask = fenced_mask(ls.len(), &task_fences.iter().map(|&i| fence_list[i].clone()).collect::<Vec<_>>());
+    let title = map
+        .get("title")
+        .and_then(scalar_string)
+        .or_else(|| {
+            (close + 1..ls.len())
+                .filter(|&i| !mask[i])
+                .find_map(|i| match heading(&text[ls[i].start..ls[i].end]) {
+                    Some((1, t)) => Some(strip_id_prefix(t, &id)),
+                    _ => None,
+                })
+        })
+        .unwrap_or_else(|| id.clone());
+    let status = map.get(STATUS_KEY).and_then(scalar_string).unwrap_or_default();
+    let span = find_value_span(text, &ls, 1, close, 0, STATUS_KEY, &[id_key, "kind", "type", "title"]);
+    let item = Item {
+        id: id.clone(),
+        kind: kind.key.clone(),
+        title,
+        status,
+        priority: fields.priority,
+        parent: fields.parent,
+        depends_on: fields.depends_on,
+        lane: fields.lane,
+        owner: fields.owner,
+        labels: fields.labels,
+        path: path.to_string(),
+        line: 1,
+        fields: map,
+        sections: sections(text, &ls, close + 1, ls.len(), &mask, &task_mask),
+        content_hash: hash(text.as_bytes()),
+    };
+    doc.items.push(ParsedItem { item, status_span: span });
+
+    // Fenced task blocks: each one an item.
+    for (n, &fi) in task_fences.iter().enumerate() {
+        let f = &fence_list[fi];
+        if f.close >= ls.len() {
+            doc.broken = true;
+            doc.diagnostics.push(Diagnostic::new(
+                DiagCode::MalformedYaml,
+                path,
+                f.open as u32 + 1,
+                "task block is never closed",
+                "add a closing fence after the task's fields",
+            ));
+            continue;
+        }
+        let content = f.open + 1..f.close;
+        let base = content
+            .clone()
+            .filter_map(|i| {
+                let s = &text[ls[i].start..ls[i].end];
+                (!s.trim().is_empty()).then(|| s.len() - s.trim_start_matches(' ').len())
+            })
+            .min()
+            .unwrap_or(0);
+        let mut yaml = String::with_capacity(ls[f.close].start - ls[f.open].next);
+        for i in content.clone() {
+            let s = &text[ls[i].start..ls[i].end];
+            let cut = s.len() - s.trim_start_matches(' ').len();
+            yaml.push_str(&s[cut.min(base)..]);
+            yaml.push('\n');
+        }
+        let fence_line = f.open as u32 + 1;
+        let tmap = match parse_mapping(&yaml) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                doc.diagnostics.push(Diagnostic::new(
+                    DiagCode::MissingId,
+                    path,
+                    fence_line,
+                    "task block is empty",
+                    format!("add `{}: <ID>` and `status: ...` inside the block", d.id_field),
+                ));
+                continue;
+            }
+            Err((line, msg)) => {
+                doc.broken = true;
+                doc.diagnostics.push(Diagnostic::new(
+                    DiagCode::MalformedYaml,
+                    path,
+                    fence_line + line,
+                    format!("task block is not valid YAML: {msg}"),
+                    "fix the YAML syntax inside the ```task block",
+                ));
+                continue;
+            }
+        };
+        let t_line = |key: &str| key_line(text, &ls, content.start, content.end, key, fence_line);
+        let Some(tid) = tmap.get(&d.id_field).and_then(scalar_string) else {
+            doc.diagnostics.push(Diagnostic::new(
+                DiagCode::MissingId,
+                path,
+                fence_line,
+                format!("task block in {id} has no `{}`", d.id_field),
+                format!("add `{}: {id}-T01` (a unique id) inside the block", d.id_field),
+            ));
+            continue;
+        };
+        let tkind_raw = d
+            .kind_fields
+            .iter()
+            .find_map(|k| tmap.get(k).and_then(scalar_string))
+            .unwrap_or_else(|| d.task_kind.clone());
+        let Some(tkind) = config.kind(&tkind_raw) else {
+            doc.diagnostics.push(
+                Diagnostic::new(
+                    DiagCode::UnknownKind,
+                    path,
+                    fence_line,
+                    format!("task {tid} has kind `{tkind_raw}`, which the configuration does not define"),
+                    format!("add [kinds.{tkind_raw}] to evident.toml, or set [detect] task_kind"),
+                )
+                .with_item(&tid),
+            );
+            continue;
+        };
+        let tf = extract_fields(&tmap, config, &t_line, path, &tid, &mut doc.diagnostics);
+        // The task's body runs to the next heading, the next task block, or the end.
+        let next_task = task_fences.get(n + 1).map(|&j| fence_list[j].open).unwrap_or(ls.len());
+        let body_end = (f.close + 1..next_task)
+            .find(|&i| !mask[i] && heading(&text[ls[i].start..ls[i].end]).is_some())
+            .unwrap_or(next_task);
+        let body_from = ls[f.close].next.min(text.len());
+        let body_to = if body_end < ls.len() { ls[body_end].start } else { text.len() };
+        let body = text[body_from..body_to.max(body_from)].trim();
+        let heading_title = (close + 1..f.open)
+            .rev()
+            .filter(|&i| !mask[i])
+            .find_map(|i| heading(&text[ls[i].start..ls[i].end]).map(|(_, t)| t.to_string()));
+        let title = tmap
+            .get("title")
+            .and_then(scalar_string)
+            .or(heading_title)
+            .map(|t| strip_id_prefix(&t, &tid))
+            .unwrap_or_else(|| tid.clone());
+        let status = tmap.get(STATUS_KEY).and_then(scalar_string).unwrap_or_default();
+        let span = find_value_span(text, &ls, content.start, content.end, base, STATUS_KEY, &[d.id_field.as_str()]);
+        let item = Item {
+            id: tid,
+            kind: tkind.key.clone(),
+            title,
+            status,
+            priority: tf.priority,
+            parent: tf.parent.or_else(|| Some(id.clone())),
+            depends_on: tf.depends_on,
+            lane: tf.lane,
+            owner: tf.owner,
+            labels: tf.labels,
+            path: path.to_string(),
+            line: fence_line,
+            fields: tmap,
+            sections: if body.is_empty() {
+                vec![]
+            } else {
+                vec![Section {
+                    name: "body".into(),
+                    line: f.close as u32 + 2,
+                    text: body.to_string(),
+                }]
+            },
+            content_hash: hash(&text.as_bytes()[ls[f.open].start..body_to.max(ls[f.open].start)]),
+        };
+        doc.items.push(ParsedItem { item, status_span: span });
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evident_core::config::preset;
+
+    fn cfg(p: &str) -> Config {
+        Config::from_toml(preset(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn one_item_per_file() {
+        let t = "---\nid: ST-1\nkind: story\ntitle: \"Login\"\nstatus: In Progress\npriority: high\ndepends_on: [ST-0]\nlabels: a, b\ncustom: {x: 1}\n---\n\n## Description\nText here.\n\n```md\n## not a section\n```\n\n## Acceptance Criteria\n- [ ] works\n";
+        let d = parse_document("work/st-1.md", t, &cfg("basic"));
+        assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+        let it = &d.items[0].item;
+        assert_eq!((it.id.as_str(), it.kind.as_str(), it.title.as_str(), it.status.as_str()), ("ST-1", "story", "Login", "In Progress"));
+        assert_eq!(it.depends_on, vec!["ST-0"]);
+        assert_eq!(it.labels, vec!["a", "b"]);
+        assert_eq!(it.fields["custom"]["x"], 1);
+        let names: Vec<_> = it.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["Description", "Acceptance Criteria"]);
+        assert!(it.sections[0].text.contains("## not a section"));
+    }
+
+    #[test]
+    fn workplan_tasks_are_items() {
+        let t = "---\nid: WP-1\ntype: workplan\ntitle: \"Plan\"\nstatus: todo\n---\n\n## Tasks\n\n### T01 — First\n\n```task\nid: WP-1-T01\nstatus: done\npriority: high\n```\n\nDo it.\n\n### T02 — Second\n\n  ```task\n  id: WP-1-T02\n  status: todo\n  depends_on: [WP-1-T01]\n  ```\n";
+        let d = parse_document("wp.md", t, &cfg("workplan"));
+        assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+        assert_eq!(d.items.len(), 3);
+        let t1 = &d.items[1].item;
+        assert_eq!((t1.id.as_str(), t1.title.as_str(), t1.status.as_str(), t1.line), ("WP-1-T01", "T01 — First", "done", 12));
+        assert_eq!(t1.parent.as_deref(), Some("WP-1"));
+        assert_eq!(t1.sections[0].text, "Do it.");
+        let t2 = &d.items[2].item;
+        assert_eq!(t2.depends_on, vec!["WP-1-T01"]);
+        match d.items[2].status_span {
+            StatusSpan::Value { start, end, .. } => assert_eq!(&t[start..end], "todo"),
+            ref s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn cleargate_kind_from_key_and_id_from_filename() {
+        let t = "---\nstory_id: \"\"\nparent_epic_ref: \"EPIC-001\"\nstatus: \"Ready\"\nambiguity: 🟢 Low\n---\n\n# STORY-001-02: Add login\n";
+        let d = parse_document(".cleargate/delivery/pending-sync/STORY-001-02_Add_Login.md", t, &cfg("cleargate"));
+        assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+        let it = &d.items[0].item;
+        assert_eq!((it.id.as_str(), it.kind.as_str(), it.title.as_str()), ("STORY-001-02", "story", "Add login"));
+        assert_eq!(it.parent.as_deref(), Some("EPIC-001"));
+    }
+
+    #[test]
+    fn non_items_are_skipped_silently() {
+        let c = cfg("basic");
+        for t in ["# README\n", "---\ntitle: Blog\ntype: post\n---\n", "---\n---\nx", ""] {
+            let d = parse_document("x.md", t, &c);
+            assert!(d.items.is_empty() && d.diagnostics.is_empty(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn bad_documents_are_diagnosed_with_lines() {
+        let c = cfg("basic");
+        let d = parse_document("a.md", "---\nid: A\nkind: story\ntitle: [unclosed\n---\n", &c);
+        assert_eq!(d.diagnostics[0].code, DiagCode::MalformedYaml);
+        assert!(d.broken && d.items.is_empty());
+        assert!(d.diagnostics[0].line >= 4, "{:?}", d.diagnostics[0]);
+        let d = parse_document("a.md", "---\nid: A\nkind: story\n", &c);
+        assert_eq!(d.diagnostics[0].code, DiagCode::MalformedYaml);
+        let d = parse_document("a.md", "---\nid: A\nkind: spaceship\n---\n", &c);
+        assert_eq!(d.diagnostics[0].code, DiagCode::UnknownKind);
+        assert_eq!(d.diagnostics[0].line, 3);
+        let d = parse_document("a.md", "---\nkind: story\n---\n", &c);
+        assert_eq!(d.diagnostics[0].code, DiagCode::MissingId);
+        let d = parse_document("a.md", "---\nid: A\nkind: story\nid: B\n---\n", &c);
+        assert_eq!(d.diagnostics[0].code, DiagCode::MalformedYaml, "duplicate keys");
+        let d = parse_document("a.md", "---\nid: A\nkind: story\ndepends_on: {a: 1}\n---\n", &c);
+        assert_eq!(d.diagnostics[0].code, DiagCode::InvalidField);
+        assert_eq!(d.diagnostics[0].line, 4);
+        assert_eq!(d.items.len(), 1);
+    }
+}
