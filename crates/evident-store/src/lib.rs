@@ -1,1 +1,64 @@
-//! placeholder
+//! The storage contract. The store is an index that can always be rebuilt from the files, plus
+//! the live state files cannot hold (effective statuses, the append-only journal, id counters).
+//! Every backend implements [`Store`] with the guarantees written on it, and the same
+//! conformance tests run against each.
+
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {location}: {message}")]
+    Backend { location: String, message: String },
+    #[error("store {location} has schema version {found}, but this evident understands up to {supported}; upgrade evident (or point --store at another store)")]
+    TooNew { location: String, found: u32, supported: u32 },
+    #[error("item {0} is not in the store")]
+    NotFound(String),
+    #[error("item {id} changed concurrently (expected status `{expected}`, found `{found}`); run the command again")]
+    Conflict { id: String, expected: String, found: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The storage contract.
+///
+/// Guarantees every backend gives:
+/// - each method is atomic: it runs in one transaction and either all of its writes land or
+///   none do;
+/// - [`Store::apply_index`] merges file statuses under the truth model inside its transaction
+///   ([`evident_core::truth::merge_file_status`]): no effective status rank is ever lowered by
+///   indexing;
+/// - [`Store::transition`] is a compare-and-swap on the item's current status: concurrent
+///   writers cannot both move the same item from the same status;
+/// - events are append-only and are written in the same transaction as the change they record;
+/// - [`Store::allocate_sequence`] never returns the same number twice for a prefix, across
+///   processes sharing the store.
+pub trait Store: Send {
+    /// A short name of the backend (`sqlite`).
+    fn backend(&self) -> &'static str;
+    /// Where the store is, for messages (passwords redacted).
+    fn location(&self) -> String;
+    fn schema_version(&mut self) -> Result<u32>;
+    /// What `checkout` last indexed, by path.
+    fn file_states(&mut self, checkout: &str) -> Result<std::collections::HashMap<String, FileState>>;
+    /// Apply one index pass atomically.
+    fn apply_index(&mut self, batch: &IndexBatch, ctx: &EventContext) -> Result<IndexReport>;
+    /// Move one item's status (compare-and-swap on `req.from`), journaled.
+    fn transition(&mut self, req: &TransitionRequest, ctx: &EventContext) -> Result<Event>;
+    fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>>;
+    fn list_items(&mut self, filter: &ItemFilter) -> Result<Vec<ItemRow>>;
+    /// Open items whose dependencies are all terminal and that are not blocked, by priority.
+    fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>>;
+    /// Events, newest first; for one item when `item` is given.
+    fn events(&mut self, item: Option<&str>, limit: Option<usize>) -> Result<Vec<Event>>;
+    fn diagnostics(&mut self) -> Result<Vec<evident_core::Diagnostic>>;
+    fn summary(&mut self, recent: usize) -> Result<Summary>;
+    /// Next number for `prefix`, at least `floor`.
+    fn allocate_sequence(&mut self, prefix: &str, floor: u64) -> Result<u64>;
+    /// Whether an id is taken.
+    fn item_exists(&mut self, id: &str) -> Result<bool>;
+}

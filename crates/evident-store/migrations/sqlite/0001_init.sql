@@ -1,0 +1,94 @@
+-- Evident store, schema 1. Migrations are numbered and append-only: never edit a released one.
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- What each checkout last saw of each document (the incremental index's memory).
+CREATE TABLE files (
+    checkout TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash     TEXT NOT NULL,
+    broken   INTEGER NOT NULL DEFAULT 0,
+    recheck  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (checkout, path)
+) WITHOUT ROWID;
+
+-- One row per work item: content from its file, `status` is the effective (merged) status,
+-- `file_status` the canonical status its file carried at the last index.
+CREATE TABLE items (
+    id            TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    status_rank   INTEGER,
+    terminal      INTEGER NOT NULL DEFAULT 0,
+    file_status   TEXT,
+    priority      TEXT,
+    priority_rank INTEGER,
+    parent        TEXT,
+    lane          TEXT,
+    owner         TEXT,
+    labels        TEXT NOT NULL,
+    depends_on    TEXT NOT NULL,
+    checkout      TEXT NOT NULL,
+    path          TEXT NOT NULL,
+    line          INTEGER NOT NULL,
+    fields        TEXT NOT NULL,
+    sections      TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+CREATE INDEX items_kind_status ON items (kind, status);
+CREATE INDEX items_parent ON items (parent);
+CREATE INDEX items_source ON items (checkout, path);
+
+CREATE TABLE deps (
+    item TEXT NOT NULL,
+    dep  TEXT NOT NULL,
+    PRIMARY KEY (item, dep)
+) WITHOUT ROWID;
+CREATE INDEX deps_dep ON deps (dep);
+
+-- The journal: append-only, enforced by triggers.
+CREATE TABLE events (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    item           TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    from_status    TEXT,
+    to_status      TEXT,
+    actor          TEXT NOT NULL,
+    machine        TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    reason         TEXT,
+    correlation_id TEXT NOT NULL,
+    at             TEXT NOT NULL
+);
+CREATE INDEX events_item ON events (item, seq);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+
+-- Diagnostics: `scope` is 'file' (found parsing one document) or 'graph' (across items).
+CREATE TABLE diagnostics (
+    checkout TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    line     INTEGER NOT NULL,
+    code     TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    item     TEXT,
+    message  TEXT NOT NULL,
+    hint     TEXT NOT NULL,
+    scope    TEXT NOT NULL
+);
+CREATE INDEX diagnostics_source ON diagnostics (checkout, path);
+
+-- Sequential id allocation for `evident new` (id_scheme = "sequential").
+CREATE TABLE id_counters (
+    prefix TEXT PRIMARY KEY,
+    next   INTEGER NOT NULL
+);

@@ -1,0 +1,196 @@
+//! Data crossing the storage contract.
+
+use evident_core::item::{Item, Section};
+use evident_core::{Diagnostic, StatusDef};
+use serde::Serialize;
+
+/// What a checkout last saw of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: String,
+    pub broken: bool,
+    /// Re-parse on the next index even if unchanged (it lost a duplicate-id race).
+    pub recheck: bool,
+}
+
+/// An item as parsed, with its status resolved against its workflow.
+#[derive(Debug, Clone)]
+pub struct IndexedItem {
+    pub item: Item,
+    /// `None` when the status is not in the workflow (EV113).
+    pub status: Option<StatusDef>,
+    pub priority_rank: Option<i64>,
+}
+
+/// A document that changed (or is new) in this index pass.
+#[derive(Debug, Clone)]
+pub struct FileUpdate {
+    pub path: String,
+    pub state: FileState,
+    /// Parsing failed: keep the items the store has from this file untouched.
+    pub broken: bool,
+    pub items: Vec<IndexedItem>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One index pass of one checkout.
+#[derive(Debug, Clone, Default)]
+pub struct IndexBatch {
+    pub checkout: String,
+    /// Re-parsed or new documents, in path order.
+    pub updates: Vec<FileUpdate>,
+    /// Documents that are gone from the checkout.
+    pub removed: Vec<String>,
+    /// Documents whose size or mtime changed but whose bytes did not: refresh the stat only.
+    pub touched: Vec<(String, FileState)>,
+    /// Diagnostics about paths that are not documents (unreadable folders, escaping links).
+    pub walk_diagnostics: Vec<Diagnostic>,
+}
+
+impl IndexBatch {
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty() && self.removed.is_empty() && self.touched.is_empty()
+    }
+}
+
+/// What an index pass did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct IndexReport {
+    pub created: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub status_applied: usize,
+    pub status_refused: usize,
+}
+
+/// Who/where/why for journal events.
+#[derive(Debug, Clone)]
+pub struct EventContext {
+    pub actor: String,
+    pub machine: String,
+    /// file, cli, api, sync, fix
+    pub source: String,
+    pub correlation_id: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+}
+
+/// The journal's kinds of event.
+pub mod action {
+    pub const CREATED: &str = "created";
+    pub const TRANSITION: &str = "transition";
+    pub const REOPEN: &str = "reopen";
+    pub const OVERRIDE: &str = "override";
+    pub const REMOVED: &str = "removed";
+}
+
+/// A request to change an item's status.
+#[derive(Debug, Clone)]
+pub struct TransitionRequest {
+    pub id: String,
+    /// The status the caller validated against; the store refuses if it changed meanwhile.
+    pub from: String,
+    pub to: StatusDef,
+    /// One of [`action`]'s TRANSITION, REOPEN, OVERRIDE.
+    pub action: &'static str,
+    pub reason: Option<String>,
+    /// The status now written in the item's file (canonical), when the file was written.
+    pub file_status: Option<String>,
+    /// New content hash of the item, when the file was written.
+    pub content_hash: Option<String>,
+    /// New file state of the item's file, when the file was written.
+    pub file: Option<(String, String, FileState)>,
+}
+
+/// An item as the store holds it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ItemRow {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub status: String,
+    pub status_rank: Option<i64>,
+    pub terminal: bool,
+    pub priority: Option<String>,
+    pub parent: Option<String>,
+    pub depends_on: Vec<String>,
+    pub lane: Option<String>,
+    pub owner: Option<String>,
+    pub labels: Vec<String>,
+    pub path: String,
+    pub line: u32,
+    #[serde(skip)]
+    pub file_status: Option<String>,
+    #[serde(skip)]
+    pub checkout: String,
+    #[serde(skip)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    pub sections: Vec<Section>,
+    #[serde(skip)]
+    pub content_hash: String,
+    #[serde(skip)]
+    pub priority_rank: Option<i64>,
+}
+
+/// A journal event.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub item: String,
+    pub action: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub actor: String,
+    pub machine: String,
+    pub source: String,
+    pub reason: Option<String>,
+    pub correlation_id: String,
+    pub at: String,
+}
+
+/// How `list` sorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    Priority,
+    Status,
+    Kind,
+    Title,
+    Updated,
+}
+
+/// Filters for `list`; `None` means no filter. String filters compare canonical keys for kind
+/// and status, exact values otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub kinds: Vec<String>,
+    pub statuses: Vec<String>,
+    pub lane: Option<String>,
+    pub owner: Option<String>,
+    pub label: Option<String>,
+    pub parent: Option<String>,
+    pub search: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub limit: Option<usize>,
+}
+
+/// Counts for `status`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub total: u64,
+    /// (kind, status, count), sorted.
+    pub by_kind_status: Vec<(String, String, u64)>,
+    /// (lane or None, count).
+    pub by_lane: Vec<(Option<String>, u64)>,
+    pub blocked: u64,
+    pub ready: u64,
+    pub terminal: u64,
+    pub diagnostics_errors: u64,
+    pub diagnostics_warnings: u64,
+    pub recent: Vec<Event>,
+}

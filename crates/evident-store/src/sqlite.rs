@@ -1,0 +1,762 @@
+//! The embedded SQLite backend: zero setup, WAL so readers never wait for the writer, a busy
+//! timeout so concurrent processes queue instead of failing, and `BEGIN IMMEDIATE` for every
+//! write so read-modify-write sequences cannot interleave.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use evident_core::truth::{merge_file_status, FileStatusDecision};
+use evident_core::{DiagCode, Diagnostic, Severity, StatusDef};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+
+/// Numbered, append-only migrations. Never edit a released one; add a new one.
+const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// The newest schema this binary understands.
+pub const LATEST_SCHEMA: u32 = 1;
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+trait Ctx<T> {
+    fn ctx(self, loc: &Path) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, loc: &Path) -> Result<T> {
+        self.map_err(|e| StoreError::Backend {
+            location: loc.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+const ITEM_COLUMNS: &str = "id, kind, title, status, status_rank, terminal, priority, parent, depends_on, lane, owner, labels, path, line, file_status, checkout, priority_rank";
+
+fn json_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+    Ok(ItemRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        title: r.get(2)?,
+        status: r.get(3)?,
+        status_rank: r.get(4)?,
+        terminal: r.get::<_, i64>(5)? != 0,
+        priority: r.get(6)?,
+        parent: r.get(7)?,
+        depends_on: json_list(&r.get::<_, String>(8)?),
+        lane: r.get(9)?,
+        owner: r.get(10)?,
+        labels: json_list(&r.get::<_, String>(11)?),
+        path: r.get(12)?,
+        line: r.get(13)?,
+        file_status: r.get(14)?,
+        checkout: r.get(15)?,
+        priority_rank: r.get(16)?,
+        fields: Default::default(),
+        sections: vec![],
+        content_hash: String::new(),
+    })
+}
+
+fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        seq: r.get(0)?,
+        item: r.get(1)?,
+        action: r.get(2)?,
+        from: r.get(3)?,
+        to: r.get(4)?,
+        actor: r.get(5)?,
+        machine: r.get(6)?,
+        source: r.get(7)?,
+        reason: r.get(8)?,
+        correlation_id: r.get(9)?,
+        at: r.get(10)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "seq, item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at";
+
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    item: &str,
+    action: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    reason: Option<&str>,
+    ctx: &EventContext,
+) -> rusqlite::Result<i64> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    st.execute(params![item, action, from, to, ctx.actor, ctx.machine, ctx.source, reason, ctx.correlation_id, ctx.at])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn insert_diag(tx: &rusqlite::Transaction<'_>, checkout: &str, d: &Diagnostic, scope: &str) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO diagnostics (checkout, path, line, code, severity, item, message, hint, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    st.execute(params![checkout, d.path, d.line, d.code.code(), d.severity.as_str(), d.item, d.message, d.hint, scope])?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend {
+                    location: path.display().to_string(),
+                    message: format!("cannot create folder {}: {e}", dir.display()),
+                })?;
+            }
+        }
+        let conn = Connection::open(path).ctx(path)?;
+        conn.busy_timeout(Duration::from_secs(60)).ctx(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL").ctx(path)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").ctx(path)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn version(&self) -> Result<u32> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))
+            .ctx(&self.path)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let v = self.version()?;
+        if v > LATEST_SCHEMA {
+            return Err(StoreError::TooNew {
+                location: self.path.display().to_string(),
+                found: v,
+                supported: LATEST_SCHEMA,
+            });
+        }
+        if v == LATEST_SCHEMA {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path)?;
+        let v: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx(&path)?;
+        for (n, sql) in MIGRATIONS {
+            if *n > v {
+                tx.execute_batch(sql).ctx(&path)?;
+                tx.pragma_update(None, "user_version", n).ctx(&path)?;
+            }
+        }
+        tx.commit().ctx(&path)
+    }
+
+    fn recompute_graph(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+        tx.execute("DELETE FROM diagnostics WHERE scope = 'graph'", [])?;
+        let mut st = tx.prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")?;
+        let rows: Vec<(String, Option<String>, String, String, String, u32)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let ids: HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let mut edges: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
+        let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+        let mut at: HashMap<&str, (&str, &str, u32)> = HashMap::with_capacity(rows.len());
+        for (id, parent, deps, checkout, path, line) in &rows {
+            at.insert(id, (checkout, path, *line));
+            if let Some(p) = parent {
+                if !ids.contains(p.as_str()) {
+                    let d = Diagnostic::new(
+                        DiagCode::DanglingParent,
+                        path,
+                        *line,
+                        format!("{id} names parent {p}, which is not a known item"),
+                        format!("create {p}, fix the parent field, or remove it"),
+                    )
+                    .with_item(id);
+                    insert_diag(tx, checkout, &d, "graph")?;
+                } else {
+                    parents.insert(id.clone(), vec![p.clone()]);
+                }
+            }
+            let deps = json_list(deps);
+            for dep in &deps {
+                if !ids.contains(dep.as_str()) {
+                    let d = Diagnostic::new(
+                        DiagCode::DanglingDependency,
+                        path,
+                        *line,
+                        format!("{id} depends on {dep}, which is not a known item"),
+                        format!("create {dep}, or remove it from depends_on"),
+                    )
+                    .with_item(id);
+                    insert_diag(tx, checkout, &d, "graph")?;
+                }
+            }
+            edges.insert(id.clone(), deps);
+        }
+        for (what, graph) in [("depends on", &edges), ("is a descendant of", &parents)] {
+            for cycle in evident_core::graph::cycles(graph) {
+                let first = &cycle[0];
+                let (checkout, path, line) = at.get(first.as_str()).copied().unwrap_or(("", "", 0));
+                let mut chain = cycle.clone();
+                chain.push(first.clone());
+                let d = Diagnostic::new(
+                    DiagCode::DependencyCycle,
+                    path,
+                    line,
+                    format!("cycle: {} ({} itself)", chain.join(" → "), what),
+                    "remove one of the links to break the cycle",
+                )
+                .with_item(first);
+                insert_diag(tx, checkout, &d, "graph")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<StatusDef> {
+    rank.map(|rank| StatusDef {
+        key: status.to_string(),
+        name: status.to_string(),
+        rank,
+        terminal,
+    })
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn schema_version(&mut self) -> Result<u32> {
+        self.version()
+    }
+
+    fn file_states(&mut self, checkout: &str) -> Result<HashMap<String, FileState>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1")
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map([checkout], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    FileState {
+                        size: r.get::<_, i64>(1)? as u64,
+                        mtime_ns: r.get(2)?,
+                        hash: r.get(3)?,
+                        broken: r.get::<_, i64>(4)? != 0,
+                        recheck: r.get::<_, i64>(5)? != 0,
+                    },
+                ))
+            })
+            .ctx(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(&self.path)
+    }
+
+    fn apply_index(&mut self, batch: &IndexBatch, ctx: &EventContext) -> Result<IndexReport> {
+        let path = self.path.clone();
+        let mut report = IndexReport::default();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path)?;
+        let checkout = batch.checkout.as_str();
+        // Walk diagnostics are replaced on every pass.
+        tx.execute("DELETE FROM diagnostics WHERE scope = 'walk' AND checkout = ?1", [checkout])
+            .ctx(&path)?;
+        for d in &batch.walk_diagnostics {
+            insert_diag(&tx, checkout, d, "walk").ctx(&path)?;
+        }
+        if batch.is_empty() {
+            tx.commit().ctx(&path)?;
+            return Ok(report);
+        }
+        // Items whose source document is re-read or gone are released; whatever is not declared
+        // again by the end of the pass is removed.
+        let mut released: HashSet<String> = HashSet::new();
+        {
+            let mut sel = tx
+                .prepare_cached("SELECT id FROM items WHERE checkout = ?1 AND path = ?2")
+                .ctx(&path)?;
+            let mut del_diag = tx
+                .prepare_cached("DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'")
+                .ctx(&path)?;
+            let sources = batch
+                .updates
+                .iter()
+                .filter(|u| !u.broken)
+                .map(|u| u.path.as_str())
+                .chain(batch.removed.iter().map(String::as_str));
+            for p in sources {
+                let ids = sel
+                    .query_map(params![checkout, p], |r| r.get::<_, String>(0))
+                    .ctx(&path)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .ctx(&path)?;
+                released.extend(ids);
+            }
+            for p in batch.updates.iter().map(|u| u.path.as_str()).chain(batch.removed.iter().map(String::as_str)) {
+                del_diag.execute(params![checkout, p]).ctx(&path)?;
+            }
+        }
+        let mut claimed: HashSet<String> = HashSet::new();
+        for up in &batch.updates {
+            let mut recheck = false;
+            for d in &up.diagnostics {
+                insert_diag(&tx, checkout, d, "file").ctx(&path)?;
+            }
+            if !up.broken {
+                for it in &up.items {
+                    let id = it.item.id.as_str();
+                    let existing: Option<(String, Option<i64>, i64, Option<String>, String, String, String)> = tx
+                        .prepare_cached(
+                            "SELECT status, status_rank, terminal, file_status, checkout, path, content_hash FROM items WHERE id = ?1",
+                        )
+                        .ctx(&path)?
+                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+                        .optional()
+                        .ctx(&path)?;
+                    let duplicate_of = if claimed.contains(id) {
+                        Some(String::from("another document in this pass"))
+                    } else {
+                        match &existing {
+                            Some((_, _, _, _, c, p, _)) if c == checkout && p != &up.path && !released.contains(id) => {
+                                Some(p.clone())
+                            }
+                            _ => None,
+                        }
+                    };
+                    if let Some(other) = duplicate_of {
+                        recheck = true;
+                        let d = Diagnostic::new(
+                            DiagCode::DuplicateId,
+                            &up.path,
+                            it.item.line,
+                            format!("id {id} is already declared by {other}; this one is not indexed"),
+                            "give one of them a new id (ids must be unique across the repository)",
+                        )
+                        .with_item(id);
+                        insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
+                        continue;
+                    }
+                    claimed.insert(id.to_string());
+                    released.remove(id);
+                    // Merge the file's status with the effective one (the truth model).
+                    let eff = existing.as_ref().and_then(|e| status_of_row(&e.0, e.1, e.2 != 0));
+                    let (status, rank, terminal, file_status) = match &it.status {
+                        None => match &existing {
+                            Some(e) => (e.0.clone(), e.1, e.2 != 0, e.3.clone()),
+                            None => (it.item.status.clone(), None, false, None),
+                        },
+                        Some(fs) => {
+                            let decision = match (&existing, &eff) {
+                                (Some(_), None) => FileStatusDecision::Apply,
+                                _ => merge_file_status(eff.as_ref(), existing.as_ref().and_then(|e| e.3.as_deref()), fs),
+                            };
+                            match decision {
+                                FileStatusDecision::Create => {
+                                    insert_event(&tx, id, action::CREATED, None, Some(&fs.key), None, ctx).ctx(&path)?;
+                                    report.created += 1;
+                                    (fs.key.clone(), Some(fs.rank), fs.terminal, Some(fs.key.clone()))
+                                }
+                                FileStatusDecision::Apply => {
+                                    let from = existing.as_ref().map(|e| e.0.as_str());
+                                    insert_event(&tx, id, action::TRANSITION, from, Some(&fs.key), Some("status edited in file"), ctx)
+                                        .ctx(&path)?;
+                                    report.status_applied += 1;
+                                    (fs.key.clone(), Some(fs.rank), fs.terminal, Some(fs.key.clone()))
+                                }
+                                FileStatusDecision::Keep => {
+                                    let e = existing.as_ref().map(|e| (e.0.clone(), e.1, e.2 != 0));
+                                    let (s, r, t) = e.unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
+                                    (s, r, t, Some(fs.key.clone()))
+                                }
+                                FileStatusDecision::RefuseRegression => {
+                                    report.status_refused += 1;
+                                    let (s, r, t) = existing
+                                        .as_ref()
+                                        .map(|e| (e.0.clone(), e.1, e.2 != 0))
+                                        .unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
+                                    let d = Diagnostic::new(
+                                        DiagCode::StatusLoweredInFile,
+                                        &up.path,
+                                        it.item.line,
+                                        format!("{id}: the file says `{}` but the item is `{s}`; a status is only lowered by a reopen", fs.key),
+                                        format!("run `evident reopen {id} {} --reason \"...\"`, or restore `{s}` in the file", fs.key),
+                                    )
+                                    .with_item(id);
+                                    insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
+                                    // Remember the file's value so the warning stays until resolved.
+                                    (s, r, t, existing.as_ref().and_then(|e| e.3.clone()))
+                                }
+                            }
+                        }
+                    };
+                    if existing.is_some() && it.status.is_none() {
+                        // Unknown status in the file: nothing merged, content still refreshed.
+                    } else if existing.is_none() && it.status.is_none() {
+                        insert_event(&tx, id, action::CREATED, None, Some(&status), None, ctx).ctx(&path)?;
+                        report.created += 1;
+                    }
+                    if let Some(e) = &existing {
+                        if e.6 != it.item.content_hash || e.5 != up.path || e.4 != checkout {
+                            report.updated += 1;
+                        }
+                    }
+                    let i = &it.item;
+                    tx.prepare_cached(
+                        "INSERT INTO items (id, kind, title, status, status_rank, terminal, file_status, priority, priority_rank,
+                           parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
+                           status_rank = excluded.status_rank, terminal = excluded.terminal, file_status = excluded.file_status,
+                           priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
+                           lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
+                           checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
+                           sections = excluded.sections, content_hash = excluded.content_hash,
+                           updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
+                                             THEN items.updated_at ELSE excluded.updated_at END",
+                    )
+                    .ctx(&path)?
+                    .execute(params![
+                        i.id,
+                        i.kind,
+                        i.title,
+                        status,
+                        rank,
+                        terminal as i64,
+                        file_status,
+                        i.priority,
+                        it.priority_rank,
+                        i.parent,
+                        i.lane,
+                        i.owner,
+                        serde_json::to_string(&i.labels).unwrap_or_else(|_| "[]".into()),
+                        serde_json::to_string(&i.depends_on).unwrap_or_else(|_| "[]".into()),
+                        checkout,
+                        up.path,
+                        i.line,
+                        serde_json::to_string(&i.fields).unwrap_or_else(|_| "{}".into()),
+                        serde_json::to_string(&i.sections).unwrap_or_else(|_| "[]".into()),
+                        i.content_hash,
+                        ctx.at,
+                    ])
+                    .ctx(&path)?;
+                    tx.prepare_cached("DELETE FROM deps WHERE item = ?1").ctx(&path)?.execute([id]).ctx(&path)?;
+                    let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)").ctx(&path)?;
+                    for dep in &i.depends_on {
+                        ins.execute(params![id, dep]).ctx(&path)?;
+                    }
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                   hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
+            )
+            .ctx(&path)?
+            .execute(params![checkout, up.path, up.state.size as i64, up.state.mtime_ns, up.state.hash, up.broken as i64, recheck as i64])
+            .ctx(&path)?;
+        }
+        for p in &batch.removed {
+            tx.prepare_cached("DELETE FROM files WHERE checkout = ?1 AND path = ?2")
+                .ctx(&path)?
+                .execute(params![checkout, p])
+                .ctx(&path)?;
+        }
+        let mut gone: Vec<&String> = released.iter().collect();
+        gone.sort();
+        for id in gone {
+            let status: Option<String> = tx
+                .query_row("SELECT status FROM items WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .ctx(&path)?;
+            tx.execute("DELETE FROM items WHERE id = ?1", [id]).ctx(&path)?;
+            tx.execute("DELETE FROM deps WHERE item = ?1", [id]).ctx(&path)?;
+            insert_event(&tx, id, action::REMOVED, status.as_deref(), None, Some("no longer declared in any document"), ctx)
+                .ctx(&path)?;
+            report.removed += 1;
+        }
+        for (p, st) in &batch.touched {
+            tx.prepare_cached("UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2")
+                .ctx(&path)?
+                .execute(params![checkout, p, st.size as i64, st.mtime_ns])
+                .ctx(&path)?;
+        }
+        if !batch.updates.is_empty() || !batch.removed.is_empty() {
+            Self::recompute_graph(&tx).ctx(&path)?;
+        }
+        tx.commit().ctx(&path)?;
+        Ok(report)
+    }
+
+    fn transition(&mut self, req: &TransitionRequest, ctx: &EventContext) -> Result<Event> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path)?;
+        let current: Option<String> = tx
+            .query_row("SELECT status FROM items WHERE id = ?1", [&req.id], |r| r.get(0))
+            .optional()
+            .ctx(&path)?;
+        let Some(current) = current else {
+            return Err(StoreError::NotFound(req.id.clone()));
+        };
+        if current != req.from {
+            return Err(StoreError::Conflict {
+                id: req.id.clone(),
+                expected: req.from.clone(),
+                found: current,
+            });
+        }
+        tx.execute(
+            "UPDATE items SET status = ?2, status_rank = ?3, terminal = ?4, updated_at = ?5,
+               file_status = COALESCE(?6, file_status) WHERE id = ?1",
+            params![req.id, req.to.key, req.to.rank, req.to.terminal as i64, ctx.at, req.file_status],
+        )
+        .ctx(&path)?;
+        let seq = insert_event(&tx, &req.id, req.action, Some(&current), Some(&req.to.key), req.reason.as_deref(), ctx)
+            .ctx(&path)?;
+        tx.commit().ctx(&path)?;
+        Ok(Event {
+            seq,
+            item: req.id.clone(),
+            action: req.action.to_string(),
+            from: Some(current),
+            to: Some(req.to.key.clone()),
+            actor: ctx.actor.clone(),
+            machine: ctx.machine.clone(),
+            source: ctx.source.clone(),
+            reason: req.reason.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            at: ctx.at.clone(),
+        })
+    }
+
+    fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>> {
+        let sql = format!("SELECT {ITEM_COLUMNS}, fields, sections, content_hash FROM items WHERE id = ?1");
+        self.conn
+            .query_row(&sql, [id], |r| {
+                let mut it = row_to_item(r)?;
+                it.fields = serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default();
+                it.sections = serde_json::from_str::<Vec<SectionRow>>(&r.get::<_, String>(18)?)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| evident_core::item::Section { name: s.name, line: s.line, text: s.text })
+                    .collect();
+                it.content_hash = r.get(19)?;
+                Ok(it)
+            })
+            .optional()
+            .ctx(&self.path)
+    }
+
+    fn list_items(&mut self, f: &ItemFilter) -> Result<Vec<ItemRow>> {
+        let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let push_in = |sql: &mut String, col: &str, vals: &[String], args: &mut Vec<rusqlite::types::Value>| {
+            if vals.is_empty() {
+                return;
+            }
+            sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; vals.len()].join(",")));
+            args.extend(vals.iter().map(|v| rusqlite::types::Value::Text(v.clone())));
+        };
+        push_in(&mut sql, "kind", &f.kinds, &mut args);
+        push_in(&mut sql, "status", &f.statuses, &mut args);
+        for (col, v) in [("lane", &f.lane), ("owner", &f.owner), ("parent", &f.parent)] {
+            if let Some(v) = v {
+                sql.push_str(&format!(" AND {col} = ?"));
+                args.push(rusqlite::types::Value::Text(v.clone()));
+            }
+        }
+        if let Some(l) = &f.label {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(items.labels) WHERE json_each.value = ?)");
+            args.push(rusqlite::types::Value::Text(l.clone()));
+        }
+        if let Some(s) = &f.search {
+            sql.push_str(" AND (instr(lower(title), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0)");
+            args.push(rusqlite::types::Value::Text(s.clone()));
+            args.push(rusqlite::types::Value::Text(s.clone()));
+        }
+        let dir = if f.descending { "DESC" } else { "ASC" };
+        let order = match f.sort {
+            SortKey::Id => format!("id {dir}"),
+            SortKey::Priority => format!("priority_rank IS NULL, priority_rank {dir}, id"),
+            SortKey::Status => format!("status_rank IS NULL, status_rank {dir}, id"),
+            SortKey::Kind => format!("kind {dir}, id"),
+            SortKey::Title => format!("title {dir}, id"),
+            SortKey::Updated => format!("updated_at {dir}, id"),
+        };
+        sql.push_str(&format!(" ORDER BY {order}"));
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), row_to_item)
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
+    fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
+        let mut sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank IS NULL, priority_rank, status_rank DESC, id"
+        );
+        if let Some(l) = limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
+        let rows = st
+            .query_map([], row_to_item)
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
+    fn events(&mut self, item: Option<&str>, limit: Option<usize>) -> Result<Vec<Event>> {
+        let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        let rows = match item {
+            Some(id) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE item = ?1 ORDER BY seq DESC{lim}");
+                let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
+                let r = st.query_map([id], row_to_event).ctx(&self.path)?.collect::<rusqlite::Result<Vec<_>>>();
+                r
+            }
+            None => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq DESC{lim}");
+                let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
+                let r = st.query_map([], row_to_event).ctx(&self.path)?.collect::<rusqlite::Result<Vec<_>>>();
+                r
+            }
+        };
+        rows.ctx(&self.path)
+    }
+
+    fn diagnostics(&mut self) -> Result<Vec<Diagnostic>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT code, severity, path, line, item, message, hint FROM diagnostics ORDER BY path, line, code, message")
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map([], |r| {
+                let code: String = r.get(0)?;
+                Ok(Diagnostic {
+                    code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
+                    severity: Severity::parse(&r.get::<_, String>(1)?),
+                    path: r.get(2)?,
+                    line: r.get(3)?,
+                    item: r.get(4)?,
+                    message: r.get(5)?,
+                    hint: r.get(6)?,
+                })
+            })
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
+    fn summary(&mut self, recent: usize) -> Result<Summary> {
+        let p = self.path.clone();
+        let mut s = Summary::default();
+        {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT kind, status, COUNT(*) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
+                .ctx(&p)?;
+            s.by_kind_status = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))
+                .ctx(&p)?
+                .collect::<rusqlite::Result<_>>()
+                .ctx(&p)?;
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane")
+                .ctx(&p)?;
+            s.by_lane = st
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+                .ctx(&p)?
+                .collect::<rusqlite::Result<_>>()
+                .ctx(&p)?;
+        }
+        s.total = s.by_kind_status.iter().map(|r| r.2).sum();
+        let count = |conn: &Connection, sql: &str| -> Result<u64> {
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).ctx(&p)
+        };
+        s.terminal = count(&self.conn, "SELECT COUNT(*) FROM items WHERE terminal = 1")?;
+        s.ready = count(&self.conn, &format!("SELECT COUNT(*) FROM items i WHERE {READY}"))?;
+        s.blocked = count(&self.conn, &format!("SELECT COUNT(*) FROM items i WHERE {BLOCKED}"))?;
+        s.diagnostics_errors = count(&self.conn, "SELECT COUNT(*) FROM diagnostics WHERE severity = 'error'")?;
+        s.diagnostics_warnings = count(&self.conn, "SELECT COUNT(*) FROM diagnostics WHERE severity = 'warning'")?;
+        s.recent = self.events(None, Some(recent))?;
+        Ok(s)
+    }
+
+    fn allocate_sequence(&mut self, prefix: &str, floor: u64) -> Result<u64> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path)?;
+        let next: Option<i64> = tx
+            .query_row("SELECT next FROM id_counters WHERE prefix = ?1", [prefix], |r| r.get(0))
+            .optional()
+            .ctx(&path)?;
+        let n = (next.unwrap_or(1) as u64).max(floor);
+        tx.execute(
+            "INSERT INTO id_counters (prefix, next) VALUES (?1, ?2) ON CONFLICT(prefix) DO UPDATE SET next = excluded.next",
+            params![prefix, (n + 1) as i64],
+        )
+        .ctx(&path)?;
+        tx.commit().ctx(&path)?;
+        Ok(n)
+    }
+
+    fn item_exists(&mut self, id: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM items WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .ctx(&self.path)
+    }
+}
+
+/// Blocked: open, and either in a status called `blocked` or waiting on a dependency that is not
+/// terminal (or not known).
+const BLOCKED: &str = "i.terminal = 0 AND (i.status = 'blocked' OR EXISTS (SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep WHERE d.item = i.id AND (j.id IS NULL OR j.terminal = 0)))";
+/// Ready: open, with a known status, and not blocked.
+const READY: &str = "i.terminal = 0 AND i.status_rank IS NOT NULL AND i.status <> 'blocked' AND NOT EXISTS (SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep WHERE d.item = i.id AND (j.id IS NULL OR j.terminal = 0))";
+
+#[derive(serde::Deserialize)]
+struct SectionRow {
+    name: String,
+    line: u32,
+    text: String,
+}
