@@ -1,1 +1,110 @@
-fn main(){}
+//! `evident`: the command-line interface. A thin layer: parse flags, open the workspace, call
+//! one engine operation, render its data as JSON or text, and exit 0 (ok), 1 (error) or 2
+//! (needs attention).
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use evident_engine::EngineError;
+
+use crate::output::Out;
+
+const AFTER_HELP: &str = "\
+Examples:
+  evident init --preset workplan      write evident.toml for a workplan repository
+  evident index                       bring the index up to date with the files
+  evident status                      counts, ready and blocked work, recent events
+  evident list --kind story --status in_progress
+  evident move ST-1 done              move an item (writes only the status bytes)
+  evident --json status               the same data as a versioned JSON envelope
+
+Exit codes: 0 ok, 1 error, 2 needs attention (diagnostics exist, nothing ready, ...).";
+
+#[derive(Parser, Debug)]
+#[command(name = "evident", version, about = "A local-first, git-native tracker whose status claims are backed by evidence.", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Store location: a file path or sqlite://PATH (env: EVIDENT_STORE).
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
+    /// Who is acting, for the journal (env: EVIDENT_ACTOR; default: git user.name).
+    #[arg(long = "as", global = true, value_name = "ACTOR")]
+    pub actor: Option<String>,
+    /// Print a versioned JSON envelope instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Init(commands::init::InitArgs),
+    Index(commands::index::IndexArgs),
+    List(commands::list::ListArgs),
+    Show(commands::show::ShowArgs),
+    New(commands::new::NewArgs),
+    Move(commands::transition::MoveArgs),
+    Reopen(commands::transition::ReopenArgs),
+    Ready(commands::ready::ReadyArgs),
+    Status(commands::status::StatusArgs),
+    Log(commands::log::LogArgs),
+    Diagnostics(commands::diagnostics::DiagnosticsArgs),
+}
+
+/// What a command reports back to `main`.
+pub enum Outcome {
+    Ok,
+    NeedsAttention,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let out = Out::new(cli.json);
+    let ov = evident_engine::Overrides {
+        dir: cli.dir.clone(),
+        store: cli.store.clone(),
+        actor: cli.actor.clone(),
+    };
+    match commands::run(cli.command, &ov, &out) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::NeedsAttention) => ExitCode::from(2),
+        Err(e) => {
+            report_error(&e, &out);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn report_error(e: &EngineError, out: &Out) {
+    if out.json {
+        let v = serde_json::json!({
+            "schema_version": output::SCHEMA_VERSION,
+            "kind": "error",
+            "error": { "message": e.to_string(), "location": e.location(), "hint": e.hint_text() },
+        });
+        eprintln!("{v}");
+        return;
+    }
+    let mut s = format!("error: {e}\n");
+    if let Some(l) = e.location() {
+        s.push_str(&format!("  at: {l}\n"));
+    }
+    if let Some(h) = e.hint_text() {
+        s.push_str(&format!("  hint: {h}\n"));
+    }
+    eprint!("{s}");
+}

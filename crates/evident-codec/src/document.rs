@@ -108,7 +108,7 @@ fn extract_fields(
             .with_item(id),
         );
     };
-    let mut list = |names: &[String], invalid: &mut dyn FnMut(&str, &str)| -> Vec<String> {
+    let list = |names: &[String], invalid: &mut dyn FnMut(&str, &str)| -> Vec<String> {
         match first_field(map, names) {
             None => vec![],
             Some((k, v)) => list_of_strings(v).unwrap_or_else(|| {
@@ -143,7 +143,14 @@ fn extract_fields(
 
 /// The `##` sections among `ls[from..to]`; `skip` marks lines left out of section text (task
 /// blocks, which are items of their own).
-fn sections(text: &str, ls: &[Line], from: usize, to: usize, mask: &[bool], skip: &[bool]) -> Vec<Section> {
+fn sections(
+    text: &str,
+    ls: &[Line],
+    from: usize,
+    to: usize,
+    mask: &[bool],
+    skip: &[bool],
+) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();
     let mut current: Option<(String, usize)> = None;
     let close = |cur: Option<(String, usize)>, end: usize, out: &mut Vec<Section>| {
@@ -191,7 +198,10 @@ fn strip_id_prefix(title: &str, id: &str) -> String {
 
 fn file_stem_id(path: &str) -> Option<String> {
     let name = path.rsplit('/').next()?;
-    let stem = name.strip_suffix(".md").or_else(|| name.strip_suffix(".markdown")).unwrap_or(name);
+    let stem = name
+        .strip_suffix(".md")
+        .or_else(|| name.strip_suffix(".markdown"))
+        .unwrap_or(name);
     let id = stem.split('_').next()?.trim();
     (!id.is_empty()).then(|| id.to_string())
 }
@@ -239,21 +249,20 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
 
     // Kind and id.
     let d = &config.detect;
-    let mut kind_raw: Option<String> = None;
-    let mut id: Option<String> = None;
-    let mut id_key = d.id_field.as_str();
-    if let Some(ik) = d.id_keys.iter().find(|ik| map.contains_key(&ik.key)) {
-        kind_raw = Some(ik.kind.clone());
-        id = map.get(&ik.key).and_then(scalar_string);
-        id_key = ik.key.as_str();
-    } else {
-        kind_raw = d
-            .kind_fields
-            .iter()
-            .find_map(|k| map.get(k).and_then(scalar_string))
-            .or(kind_raw);
-        id = map.get(&d.id_field).and_then(scalar_string);
-    }
+    let (kind_raw, mut id, id_key) = match d.id_keys.iter().find(|ik| map.contains_key(&ik.key)) {
+        Some(ik) => (
+            Some(ik.kind.clone()),
+            map.get(&ik.key).and_then(scalar_string),
+            ik.key.as_str(),
+        ),
+        None => (
+            d.kind_fields
+                .iter()
+                .find_map(|k| map.get(k).and_then(scalar_string)),
+            map.get(&d.id_field).and_then(scalar_string),
+            d.id_field.as_str(),
+        ),
+    };
     let Some(kind_raw) = kind_raw else { return doc };
     if id.is_none() && d.id_from_filename {
         id = file_stem_id(path);
@@ -265,9 +274,16 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
                 Diagnostic::new(
                     DiagCode::UnknownKind,
                     path,
-                    d.kind_fields.iter().map(|k| fm_line(k)).find(|&l| l > 1).unwrap_or(1),
+                    d.kind_fields
+                        .iter()
+                        .map(|k| fm_line(k))
+                        .find(|&l| l > 1)
+                        .unwrap_or(1),
                     format!("{id} has kind `{kind_raw}`, which the configuration does not define"),
-                    format!("use one of: {}; or add [kinds.{kind_raw}] to evident.toml", known.join(", ")),
+                    format!(
+                        "use one of: {}; or add [kinds.{kind_raw}] to evident.toml",
+                        known.join(", ")
+                    ),
                 )
                 .with_item(id),
             );
@@ -279,7 +295,10 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             DiagCode::MissingId,
             path,
             1,
-            format!("document declares kind `{}` but has no `{id_key}`", kind.key),
+            format!(
+                "document declares kind `{}` but has no `{id_key}`",
+                kind.key
+            ),
             format!("add `{id_key}: <ID>` to the frontmatter (or create items with `evident new`)"),
         ));
         return doc;
@@ -288,22 +307,41 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
     let fields = extract_fields(&map, config, &fm_line, path, &id, &mut doc.diagnostics);
     let fence_list = fences(text, &ls, close + 1);
     let mask = fenced_mask(ls.len(), &fence_list);
-    let task_fences: Vec<usize> = (0..fence_list.len()).filter(|&i| fence_list[i].info == "task").collect();
-    let task_mask = fenced_mask(ls.len(), &task_fences.iter().map(|&i| fence_list[i].clone()).collect::<Vec<_>>());
+    let task_fences: Vec<usize> = (0..fence_list.len())
+        .filter(|&i| fence_list[i].info == "task")
+        .collect();
+    let task_mask = fenced_mask(
+        ls.len(),
+        &task_fences
+            .iter()
+            .map(|&i| fence_list[i].clone())
+            .collect::<Vec<_>>(),
+    );
     let title = map
         .get("title")
         .and_then(scalar_string)
         .or_else(|| {
-            (close + 1..ls.len())
-                .filter(|&i| !mask[i])
-                .find_map(|i| match heading(&text[ls[i].start..ls[i].end]) {
+            (close + 1..ls.len()).filter(|&i| !mask[i]).find_map(|i| {
+                match heading(&text[ls[i].start..ls[i].end]) {
                     Some((1, t)) => Some(strip_id_prefix(t, &id)),
                     _ => None,
-                })
+                }
+            })
         })
         .unwrap_or_else(|| id.clone());
-    let status = map.get(STATUS_KEY).and_then(scalar_string).unwrap_or_default();
-    let span = find_value_span(text, &ls, 1, close, 0, STATUS_KEY, &[id_key, "kind", "type", "title"]);
+    let status = map
+        .get(STATUS_KEY)
+        .and_then(scalar_string)
+        .unwrap_or_default();
+    let span = find_value_span(
+        text,
+        &ls,
+        1,
+        close,
+        0,
+        STATUS_KEY,
+        &[id_key, "kind", "type", "title"],
+    );
     let item = Item {
         id: id.clone(),
         kind: kind.key.clone(),
@@ -321,7 +359,10 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
         sections: sections(text, &ls, close + 1, ls.len(), &mask, &task_mask),
         content_hash: hash(text.as_bytes()),
     };
-    doc.items.push(ParsedItem { item, status_span: span });
+    doc.items.push(ParsedItem {
+        item,
+        status_span: span,
+    });
 
     // Fenced task blocks: each one an item.
     for (n, &fi) in task_fences.iter().enumerate() {
@@ -362,7 +403,10 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
                     path,
                     fence_line,
                     "task block is empty",
-                    format!("add `{}: <ID>` and `status: ...` inside the block", d.id_field),
+                    format!(
+                        "add `{}: <ID>` and `status: ...` inside the block",
+                        d.id_field
+                    ),
                 ));
                 continue;
             }
@@ -385,7 +429,10 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
                 path,
                 fence_line,
                 format!("task block in {id} has no `{}`", d.id_field),
-                format!("add `{}: {id}-T01` (a unique id) inside the block", d.id_field),
+                format!(
+                    "add `{}: {id}-T01` (a unique id) inside the block",
+                    d.id_field
+                ),
             ));
             continue;
         };
@@ -409,12 +456,19 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
         };
         let tf = extract_fields(&tmap, config, &t_line, path, &tid, &mut doc.diagnostics);
         // The task's body runs to the next heading, the next task block, or the end.
-        let next_task = task_fences.get(n + 1).map(|&j| fence_list[j].open).unwrap_or(ls.len());
+        let next_task = task_fences
+            .get(n + 1)
+            .map(|&j| fence_list[j].open)
+            .unwrap_or(ls.len());
         let body_end = (f.close + 1..next_task)
             .find(|&i| !mask[i] && heading(&text[ls[i].start..ls[i].end]).is_some())
             .unwrap_or(next_task);
         let body_from = ls[f.close].next.min(text.len());
-        let body_to = if body_end < ls.len() { ls[body_end].start } else { text.len() };
+        let body_to = if body_end < ls.len() {
+            ls[body_end].start
+        } else {
+            text.len()
+        };
         let body = text[body_from..body_to.max(body_from)].trim();
         let heading_title = (close + 1..f.open)
             .rev()
@@ -426,8 +480,19 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             .or(heading_title)
             .map(|t| strip_id_prefix(&t, &tid))
             .unwrap_or_else(|| tid.clone());
-        let status = tmap.get(STATUS_KEY).and_then(scalar_string).unwrap_or_default();
-        let span = find_value_span(text, &ls, content.start, content.end, base, STATUS_KEY, &[d.id_field.as_str()]);
+        let status = tmap
+            .get(STATUS_KEY)
+            .and_then(scalar_string)
+            .unwrap_or_default();
+        let span = find_value_span(
+            text,
+            &ls,
+            content.start,
+            content.end,
+            base,
+            STATUS_KEY,
+            &[d.id_field.as_str()],
+        );
         let item = Item {
             id: tid,
             kind: tkind.key.clone(),
@@ -453,7 +518,10 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             },
             content_hash: hash(&text.as_bytes()[ls[f.open].start..body_to.max(ls[f.open].start)]),
         };
-        doc.items.push(ParsedItem { item, status_span: span });
+        doc.items.push(ParsedItem {
+            item,
+            status_span: span,
+        });
     }
     doc
 }
@@ -473,7 +541,15 @@ mod tests {
         let d = parse_document("work/st-1.md", t, &cfg("basic"));
         assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
         let it = &d.items[0].item;
-        assert_eq!((it.id.as_str(), it.kind.as_str(), it.title.as_str(), it.status.as_str()), ("ST-1", "story", "Login", "In Progress"));
+        assert_eq!(
+            (
+                it.id.as_str(),
+                it.kind.as_str(),
+                it.title.as_str(),
+                it.status.as_str()
+            ),
+            ("ST-1", "story", "Login", "In Progress")
+        );
         assert_eq!(it.depends_on, vec!["ST-0"]);
         assert_eq!(it.labels, vec!["a", "b"]);
         assert_eq!(it.fields["custom"]["x"], 1);
@@ -489,7 +565,15 @@ mod tests {
         assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
         assert_eq!(d.items.len(), 3);
         let t1 = &d.items[1].item;
-        assert_eq!((t1.id.as_str(), t1.title.as_str(), t1.status.as_str(), t1.line), ("WP-1-T01", "T01 — First", "done", 12));
+        assert_eq!(
+            (
+                t1.id.as_str(),
+                t1.title.as_str(),
+                t1.status.as_str(),
+                t1.line
+            ),
+            ("WP-1-T01", "T01 — First", "done", 12)
+        );
         assert_eq!(t1.parent.as_deref(), Some("WP-1"));
         assert_eq!(t1.sections[0].text, "Do it.");
         let t2 = &d.items[2].item;
@@ -503,17 +587,29 @@ mod tests {
     #[test]
     fn cleargate_kind_from_key_and_id_from_filename() {
         let t = "---\nstory_id: \"\"\nparent_epic_ref: \"EPIC-001\"\nstatus: \"Ready\"\nambiguity: 🟢 Low\n---\n\n# STORY-001-02: Add login\n";
-        let d = parse_document(".cleargate/delivery/pending-sync/STORY-001-02_Add_Login.md", t, &cfg("cleargate"));
+        let d = parse_document(
+            ".cleargate/delivery/pending-sync/STORY-001-02_Add_Login.md",
+            t,
+            &cfg("cleargate"),
+        );
         assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
         let it = &d.items[0].item;
-        assert_eq!((it.id.as_str(), it.kind.as_str(), it.title.as_str()), ("STORY-001-02", "story", "Add login"));
+        assert_eq!(
+            (it.id.as_str(), it.kind.as_str(), it.title.as_str()),
+            ("STORY-001-02", "story", "Add login")
+        );
         assert_eq!(it.parent.as_deref(), Some("EPIC-001"));
     }
 
     #[test]
     fn non_items_are_skipped_silently() {
         let c = cfg("basic");
-        for t in ["# README\n", "---\ntitle: Blog\ntype: post\n---\n", "---\n---\nx", ""] {
+        for t in [
+            "# README\n",
+            "---\ntitle: Blog\ntype: post\n---\n",
+            "---\n---\nx",
+            "",
+        ] {
             let d = parse_document("x.md", t, &c);
             assert!(d.items.is_empty() && d.diagnostics.is_empty(), "{t:?}");
         }
@@ -522,7 +618,11 @@ mod tests {
     #[test]
     fn bad_documents_are_diagnosed_with_lines() {
         let c = cfg("basic");
-        let d = parse_document("a.md", "---\nid: A\nkind: story\ntitle: [unclosed\n---\n", &c);
+        let d = parse_document(
+            "a.md",
+            "---\nid: A\nkind: story\ntitle: [unclosed\n---\n",
+            &c,
+        );
         assert_eq!(d.diagnostics[0].code, DiagCode::MalformedYaml);
         assert!(d.broken && d.items.is_empty());
         assert!(d.diagnostics[0].line >= 4, "{:?}", d.diagnostics[0]);
@@ -534,8 +634,16 @@ mod tests {
         let d = parse_document("a.md", "---\nkind: story\n---\n", &c);
         assert_eq!(d.diagnostics[0].code, DiagCode::MissingId);
         let d = parse_document("a.md", "---\nid: A\nkind: story\nid: B\n---\n", &c);
-        assert_eq!(d.diagnostics[0].code, DiagCode::MalformedYaml, "duplicate keys");
-        let d = parse_document("a.md", "---\nid: A\nkind: story\ndepends_on: {a: 1}\n---\n", &c);
+        assert_eq!(
+            d.diagnostics[0].code,
+            DiagCode::MalformedYaml,
+            "duplicate keys"
+        );
+        let d = parse_document(
+            "a.md",
+            "---\nid: A\nkind: story\ndepends_on: {a: 1}\n---\n",
+            &c,
+        );
         assert_eq!(d.diagnostics[0].code, DiagCode::InvalidField);
         assert_eq!(d.diagnostics[0].line, 4);
         assert_eq!(d.items.len(), 1);

@@ -29,7 +29,11 @@ fn plain_is_safe(v: &str) -> bool {
     }
     // YAML 1.1 readers take these as booleans or null.
     let lower = v.to_ascii_lowercase();
-    if ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"].contains(&lower.as_str()) {
+    if [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+    ]
+    .contains(&lower.as_str())
+    {
         return false;
     }
     matches!(
@@ -71,7 +75,12 @@ fn default_spelling(key: &str, display: &str) -> String {
 
 /// Plan the edit that sets the status at `span` to the status with canonical `key` and display
 /// name `display`.
-pub fn render_status_value(text: &str, span: &StatusSpan, key: &str, display: &str) -> Result<StatusEdit, EditError> {
+pub fn render_status_value(
+    text: &str,
+    span: &StatusSpan,
+    key: &str,
+    display: &str,
+) -> Result<StatusEdit, EditError> {
     match *span {
         StatusSpan::Value { start, end, quote } => {
             let old = unquote(&text[start..end], quote);
@@ -82,16 +91,36 @@ pub fn render_status_value(text: &str, span: &StatusSpan, key: &str, display: &s
                 Quote::None if plain_is_safe(&new) => new,
                 Quote::None => double_quote(&new),
             };
-            Ok(StatusEdit { start, end, replacement })
+            Ok(StatusEdit {
+                start,
+                end,
+                replacement,
+            })
         }
         StatusSpan::Empty { at } => {
             let v = default_spelling(key, display);
-            let v = if plain_is_safe(&v) { v } else { double_quote(&v) };
-            Ok(StatusEdit { start: at, end: at, replacement: format!(" {v}") })
+            let v = if plain_is_safe(&v) {
+                v
+            } else {
+                double_quote(&v)
+            };
+            Ok(StatusEdit {
+                start: at,
+                end: at,
+                replacement: format!(" {v}"),
+            })
         }
-        StatusSpan::Missing { at, indent, newline } => {
+        StatusSpan::Missing {
+            at,
+            indent,
+            newline,
+        } => {
             let v = default_spelling(key, display);
-            let v = if plain_is_safe(&v) { v } else { double_quote(&v) };
+            let v = if plain_is_safe(&v) {
+                v
+            } else {
+                double_quote(&v)
+            };
             Ok(StatusEdit {
                 start: at,
                 end: at,
@@ -99,6 +128,16 @@ pub fn render_status_value(text: &str, span: &StatusSpan, key: &str, display: &s
             })
         }
         StatusSpan::Unsupported { line, reason } => Err(EditError::Unsupported { line, reason }),
+    }
+}
+
+/// Render a string as a YAML scalar: plain when that reads back as the same string, otherwise
+/// double-quoted.
+pub fn yaml_scalar(v: &str) -> String {
+    if plain_is_safe(v) {
+        v.to_string()
+    } else {
+        double_quote(v)
     }
 }
 
@@ -126,12 +165,30 @@ mod tests {
 
     #[test]
     fn keeps_style_and_quotes() {
-        assert_eq!(set("status: todo # c\n", "in_progress", "In Progress"), "status: in_progress # c\n");
-        assert_eq!(set("status: \"Draft\"\n", "in_review", "In Review"), "status: \"In Review\"\n");
-        assert_eq!(set("status: 'in-review'\n", "done", "Done"), "status: 'done'\n");
-        assert_eq!(set("status: Draft\r\n", "in_review", "In Review"), "status: In Review\r\n");
+        assert_eq!(
+            set("status: todo # c\n", "in_progress", "In Progress"),
+            "status: in_progress # c\n"
+        );
+        assert_eq!(
+            set("status: \"Draft\"\n", "in_review", "In Review"),
+            "status: \"In Review\"\n"
+        );
+        assert_eq!(
+            set("status: 'in-review'\n", "done", "Done"),
+            "status: 'done'\n"
+        );
+        assert_eq!(
+            set("status: Draft\r\n", "in_review", "In Review"),
+            "status: In Review\r\n"
+        );
         assert_eq!(set("status: todo\n", "no", "No"), "status: \"no\"\n");
-        assert_eq!(set("id: A\ntitle: x\n", "done", "Done"), "id: A\nstatus: done\ntitle: x\n");
-        assert_eq!(set("id: A\r\nstatus:\r\n", "done", "Done"), "id: A\r\nstatus: done\r\n");
+        assert_eq!(
+            set("id: A\ntitle: x\n", "done", "Done"),
+            "id: A\nstatus: done\ntitle: x\n"
+        );
+        assert_eq!(
+            set("id: A\r\nstatus:\r\n", "done", "Done"),
+            "id: A\r\nstatus: done\r\n"
+        );
     }
 }

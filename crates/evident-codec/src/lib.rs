@@ -10,5 +10,5 @@ mod markdown;
 mod yaml;
 
 pub use document::{parse_document, ParsedDocument, ParsedItem};
-pub use edit::{apply_status_edit, render_status_value, EditError, StatusEdit};
+pub use edit::{apply_status_edit, render_status_value, yaml_scalar, EditError, StatusEdit};
 pub use yaml::{Quote, StatusSpan};

@@ -18,7 +18,14 @@ pub fn lines(text: &str) -> Vec<Line> {
     while start < bytes.len() {
         let nl = memchr(b'\n', &bytes[start..]).map(|i| start + i);
         let (end, next) = match nl {
-            Some(i) => (if i > start && bytes[i - 1] == b'\r' { i - 1 } else { i }, i + 1),
+            Some(i) => (
+                if i > start && bytes[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                },
+                i + 1,
+            ),
             None => (bytes.len(), bytes.len()),
         };
         out.push(Line { start, end, next });
@@ -38,8 +45,6 @@ pub struct Fence {
     pub open: usize,
     /// Index of the closing line (or `lines.len()` when unterminated).
     pub close: usize,
-    /// Columns of indentation before the opening fence.
-    pub indent: usize,
     /// First word of the info string (`task`).
     pub info: String,
 }
@@ -80,7 +85,7 @@ pub fn fences(text: &str, lines: &[Line], from: usize) -> Vec<Fence> {
     let mut i = from;
     while i < lines.len() {
         let l = &text[lines[i].start..lines[i].end];
-        if let Some((indent, ch, len, info)) = fence_open(l) {
+        if let Some((_indent, ch, len, info)) = fence_open(l) {
             let mut j = i + 1;
             while j < lines.len() && !fence_closes(&text[lines[j].start..lines[j].end], ch, len) {
                 j += 1;
@@ -88,7 +93,6 @@ pub fn fences(text: &str, lines: &[Line], from: usize) -> Vec<Fence> {
             out.push(Fence {
                 open: i,
                 close: j,
-                indent,
                 info,
             });
             i = j + 1;
@@ -153,7 +157,6 @@ mod tests {
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].info, "md");
         assert_eq!(f[1].info, "task");
-        assert_eq!(f[1].indent, 2);
     }
 
     #[test]

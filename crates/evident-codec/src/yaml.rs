@@ -19,11 +19,19 @@ pub enum Quote {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusSpan {
     /// `start..end` covers the value including any quotes.
-    Value { start: usize, end: usize, quote: Quote },
+    Value {
+        start: usize,
+        end: usize,
+        quote: Quote,
+    },
     /// `status:` with no value: the new value goes at `at` (just after the colon).
     Empty { at: usize },
     /// No `status` key: a line `{indent}status: value{newline}` is inserted at `at`.
-    Missing { at: usize, indent: usize, newline: &'static str },
+    Missing {
+        at: usize,
+        indent: usize,
+        newline: &'static str,
+    },
     /// The value cannot be edited surgically (block scalar, flow collection, anchor, multi-line).
     Unsupported { line: u32, reason: &'static str },
 }
@@ -124,20 +132,27 @@ pub fn find_value_span(
     for i in first..last {
         let l = lines[i];
         let s = &text[l.start..l.end];
-        let Some(colon_end) = key_at(s, indent, key) else { continue };
+        let Some(colon_end) = key_at(s, indent, key) else {
+            continue;
+        };
         let line_no = i as u32 + 1;
-        let vstart = colon_end + s[colon_end..].len() - s[colon_end..].trim_start_matches([' ', '\t']).len();
+        let vstart =
+            colon_end + s[colon_end..].len() - s[colon_end..].trim_start_matches([' ', '\t']).len();
         let rest = &s[vstart..];
         let abs = |off: usize| l.start + off;
         // Is the value continued on more-indented lines (a multi-line plain scalar or block)?
         let continued = i + 1 < last && {
             let n = &text[lines[i + 1].start..lines[i + 1].end];
-            !n.trim().is_empty() && n.len() - n.trim_start_matches([' ', '\t']).len() > indent
+            !n.trim().is_empty()
+                && n.len() - n.trim_start_matches([' ', '\t']).len() > indent
                 && !n.trim_start().starts_with('#')
         };
         if rest.is_empty() || rest.starts_with('#') {
             if continued {
-                return StatusSpan::Unsupported { line: line_no, reason: "the value continues on the next lines" };
+                return StatusSpan::Unsupported {
+                    line: line_no,
+                    reason: "the value continues on the next lines",
+                };
             }
             return StatusSpan::Empty { at: abs(colon_end) };
         }
@@ -148,11 +163,20 @@ pub fn find_value_span(
                 while j < rb.len() {
                     match rb[j] {
                         b'\\' => j += 2,
-                        b'"' => return StatusSpan::Value { start: abs(vstart), end: abs(vstart + j + 1), quote: Quote::Double },
+                        b'"' => {
+                            return StatusSpan::Value {
+                                start: abs(vstart),
+                                end: abs(vstart + j + 1),
+                                quote: Quote::Double,
+                            }
+                        }
                         _ => j += 1,
                     }
                 }
-                return StatusSpan::Unsupported { line: line_no, reason: "a quoted value that spans several lines" };
+                return StatusSpan::Unsupported {
+                    line: line_no,
+                    reason: "a quoted value that spans several lines",
+                };
             }
             b'\'' => {
                 let rb = rest.as_bytes();
@@ -163,19 +187,44 @@ pub fn find_value_span(
                             j += 2;
                             continue;
                         }
-                        return StatusSpan::Value { start: abs(vstart), end: abs(vstart + j + 1), quote: Quote::Single };
+                        return StatusSpan::Value {
+                            start: abs(vstart),
+                            end: abs(vstart + j + 1),
+                            quote: Quote::Single,
+                        };
                     }
                     j += 1;
                 }
-                return StatusSpan::Unsupported { line: line_no, reason: "a quoted value that spans several lines" };
+                return StatusSpan::Unsupported {
+                    line: line_no,
+                    reason: "a quoted value that spans several lines",
+                };
             }
-            b'|' | b'>' => return StatusSpan::Unsupported { line: line_no, reason: "a block scalar" },
-            b'[' | b'{' => return StatusSpan::Unsupported { line: line_no, reason: "a flow collection" },
-            b'&' | b'*' | b'!' => return StatusSpan::Unsupported { line: line_no, reason: "an anchor, alias or tag" },
+            b'|' | b'>' => {
+                return StatusSpan::Unsupported {
+                    line: line_no,
+                    reason: "a block scalar",
+                }
+            }
+            b'[' | b'{' => {
+                return StatusSpan::Unsupported {
+                    line: line_no,
+                    reason: "a flow collection",
+                }
+            }
+            b'&' | b'*' | b'!' => {
+                return StatusSpan::Unsupported {
+                    line: line_no,
+                    reason: "an anchor, alias or tag",
+                }
+            }
             _ => {}
         }
         if continued {
-            return StatusSpan::Unsupported { line: line_no, reason: "a plain value that continues on the next lines" };
+            return StatusSpan::Unsupported {
+                line: line_no,
+                reason: "a plain value that continues on the next lines",
+            };
         }
         // Plain scalar: ends at ` #` (a comment) or the end of the line, trailing blanks trimmed.
         let rb = rest.as_bytes();
@@ -187,12 +236,22 @@ pub fn find_value_span(
             }
         }
         let value = rest[..end].trim_end_matches([' ', '\t']);
-        return StatusSpan::Value { start: abs(vstart), end: abs(vstart + value.len()), quote: Quote::None };
+        return StatusSpan::Value {
+            start: abs(vstart),
+            end: abs(vstart + value.len()),
+            quote: Quote::None,
+        };
     }
     // Missing: insert after the first of `insert_after` found at this indent, else at the end.
     let newline = lines
         .get(first)
-        .map(|l| if text[l.end..l.next].starts_with("\r\n") { "\r\n" } else { "\n" })
+        .map(|l| {
+            if text[l.end..l.next].starts_with("\r\n") {
+                "\r\n"
+            } else {
+                "\n"
+            }
+        })
         .unwrap_or("\n");
     for k in insert_after {
         for i in first..last {
@@ -207,13 +266,29 @@ pub fn find_value_span(
                     }
                     at += 1;
                 }
-                let pos = if at < last { lines[at].start } else { lines[last - 1].next };
-                return StatusSpan::Missing { at: pos, indent, newline };
+                let pos = if at < last {
+                    lines[at].start
+                } else {
+                    lines[last - 1].next
+                };
+                return StatusSpan::Missing {
+                    at: pos,
+                    indent,
+                    newline,
+                };
             }
         }
     }
-    let pos = if last > first { lines[last - 1].next } else { lines.get(first).map(|l| l.start).unwrap_or(0) };
-    StatusSpan::Missing { at: pos, indent, newline }
+    let pos = if last > first {
+        lines[last - 1].next
+    } else {
+        lines.get(first).map(|l| l.start).unwrap_or(0)
+    };
+    StatusSpan::Missing {
+        at: pos,
+        indent,
+        newline,
+    }
 }
 
 #[cfg(test)]
@@ -234,15 +309,27 @@ mod tests {
     #[test]
     fn finds_values_in_every_shape() {
         assert_eq!(span("id: A\nstatus: todo\n").1, "todo");
-        assert_eq!(span("status: \"In Progress\" # note\n").1, "\"In Progress\"");
+        assert_eq!(
+            span("status: \"In Progress\" # note\n").1,
+            "\"In Progress\""
+        );
         assert_eq!(span("status: 'it''s' \n").1, "'it''s'");
         assert_eq!(span("status:   done   # c\n").1, "done");
         assert_eq!(span("status: a#b\n").1, "a#b");
         assert_eq!(span("\"status\": done\r\n").1, "done");
         assert_eq!(span("statuses: x\nstatus: y\n").1, "y");
-        assert!(matches!(span("status: |\n  x\n").0, StatusSpan::Unsupported { .. }));
+        assert!(matches!(
+            span("status: |\n  x\n").0,
+            StatusSpan::Unsupported { .. }
+        ));
         assert!(matches!(span("status:\n").0, StatusSpan::Empty { .. }));
-        assert!(matches!(span("id: A\ntitle: t\n").0, StatusSpan::Missing { at: 6, .. }));
-        assert!(matches!(span("  status: nested\n").0, StatusSpan::Missing { .. }));
+        assert!(matches!(
+            span("id: A\ntitle: t\n").0,
+            StatusSpan::Missing { at: 6, .. }
+        ));
+        assert!(matches!(
+            span("  status: nested\n").0,
+            StatusSpan::Missing { .. }
+        ));
     }
 }

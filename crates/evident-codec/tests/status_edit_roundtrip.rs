@@ -39,8 +39,13 @@ fn extra_field(i: usize) -> impl Strategy<Value = String> {
 
 fn status_line() -> impl Strategy<Value = Option<String>> {
     let statuses = prop_oneof![
-        Just("todo"), Just("in_progress"), Just("In Progress"), Just("in-progress"), Just("done"),
-        Just("Blocked"), Just("CANCELLED")
+        Just("todo"),
+        Just("in_progress"),
+        Just("In Progress"),
+        Just("in-progress"),
+        Just("done"),
+        Just("Blocked"),
+        Just("CANCELLED")
     ];
     (statuses, 0..4u8, any::<bool>(), 0..6u8).prop_map(|(s, q, comment, missing)| {
         if missing == 0 {
@@ -51,7 +56,11 @@ fn status_line() -> impl Strategy<Value = Option<String>> {
             1 => format!("'{s}'"),
             _ => s.to_string(),
         };
-        Some(if comment { format!("status: {v} # was {s}") } else { format!("status: {v}") })
+        Some(if comment {
+            format!("status: {v} # was {s}")
+        } else {
+            format!("status: {v}")
+        })
     })
 }
 
@@ -67,22 +76,34 @@ fn body_chunk() -> impl Strategy<Value = String> {
 }
 
 fn task_block(n: usize) -> impl Strategy<Value = String> {
-    (status_line(), 0..3usize, proptest::collection::vec(extra_field(n), 0..3), body_chunk()).prop_map(
-        move |(status, indent, extras, body)| {
+    (
+        status_line(),
+        0..3usize,
+        proptest::collection::vec(extra_field(n), 0..3),
+        body_chunk(),
+    )
+        .prop_map(move |(status, indent, extras, body)| {
             let pad = " ".repeat(indent * 2);
             let mut fields = vec![format!("id: WP-T{n:02}")];
             if let Some(s) = status {
                 fields.push(s);
             }
-            fields.extend(extras.into_iter().enumerate().map(|(i, f)| f.replacen("_0", &format!("_{i}"), 1)));
+            fields.extend(
+                extras
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, f)| f.replacen("_0", &format!("_{i}"), 1)),
+            );
             let inner: Vec<String> = fields
                 .join("\n")
                 .lines()
                 .map(|l| format!("{pad}{l}"))
                 .collect();
-            format!("### T{n:02} — Task {n}\n\n{pad}```task\n{}\n{pad}```\n\n{body}\n", inner.join("\n"))
-        },
-    )
+            format!(
+                "### T{n:02} — Task {n}\n\n{pad}```task\n{}\n{pad}```\n\n{body}\n",
+                inner.join("\n")
+            )
+        })
 }
 
 fn document() -> impl Strategy<Value = Doc> {
@@ -95,18 +116,34 @@ fn document() -> impl Strategy<Value = Doc> {
         any::<bool>(),
     )
         .prop_flat_map(|(workplan, status, extras, body, ntasks, crlf)| {
-            let tasks = proptest::collection::vec(task_block(0), 0..=if workplan { ntasks } else { 0 });
+            let tasks =
+                proptest::collection::vec(task_block(0), 0..=if workplan { ntasks } else { 0 });
             (Just((workplan, status, extras, body, crlf)), tasks)
         })
         .prop_map(|((workplan, status, extras, body, crlf), tasks)| {
-            let mut fm = vec!["id: DOC-1".to_string(), format!("kind: {}", if workplan { "workplan" } else { "task" })];
+            let mut fm = vec![
+                "id: DOC-1".to_string(),
+                format!("kind: {}", if workplan { "workplan" } else { "task" }),
+            ];
             if let Some(s) = status {
                 fm.push(s);
             }
-            fm.extend(extras.into_iter().enumerate().map(|(i, f)| f.replacen("_0", &format!("_{i}"), 1)));
-            let mut text = format!("---\n{}\n---\n\n# Title\n\n{}", fm.join("\n"), body.concat());
+            fm.extend(
+                extras
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, f)| f.replacen("_0", &format!("_{i}"), 1)),
+            );
+            let mut text = format!(
+                "---\n{}\n---\n\n# Title\n\n{}",
+                fm.join("\n"),
+                body.concat()
+            );
             for (i, t) in tasks.iter().enumerate() {
-                text.push_str(&t.replace("WP-T00", &format!("WP-T{i:02}")).replace("T00", &format!("T{i:02}")));
+                text.push_str(
+                    &t.replace("WP-T00", &format!("WP-T{i:02}"))
+                        .replace("T00", &format!("T{i:02}")),
+                );
             }
             if crlf {
                 text = text.replace('\n', "\r\n");

@@ -278,8 +278,12 @@ impl Config {
             depends_fields: d
                 .depends_fields
                 .unwrap_or_else(|| strings(&["depends_on", "dependencies"])),
-            owner_fields: d.owner_fields.unwrap_or_else(|| strings(&["owner", "assignee"])),
-            label_fields: d.label_fields.unwrap_or_else(|| strings(&["labels", "tags"])),
+            owner_fields: d
+                .owner_fields
+                .unwrap_or_else(|| strings(&["owner", "assignee"])),
+            label_fields: d
+                .label_fields
+                .unwrap_or_else(|| strings(&["labels", "tags"])),
         };
         let mut workflows = BTreeMap::new();
         for (name, w) in raw.workflows {
@@ -390,18 +394,39 @@ mod tests {
     #[test]
     fn cleargate_preset_knows_every_kind_and_the_loop() {
         let c = Config::from_toml(preset("cleargate").unwrap()).unwrap();
-        for k in ["initiative", "epic", "story", "cr", "bug", "hotfix", "sprint"] {
+        for k in [
+            "initiative",
+            "epic",
+            "story",
+            "cr",
+            "bug",
+            "hotfix",
+            "sprint",
+        ] {
             assert!(c.kind(k).is_some(), "{k}");
         }
         let l = &c.workflows["story_loop"];
         for s in [
-            "Ready to Bounce", "Bouncing", "QA Passed", "Architect Passed", "Sprint Review", "Done",
-            "Escalated", "Parking Lot",
+            "Ready to Bounce",
+            "Bouncing",
+            "QA Passed",
+            "Architect Passed",
+            "Sprint Review",
+            "Done",
+            "Escalated",
+            "Parking Lot",
         ] {
             assert!(l.status(s).is_some(), "{s}");
         }
         let a = &c.workflows["artifact"];
-        for t in ["Completed", "Done", "Verified", "Abandoned", "Closed", "Resolved"] {
+        for t in [
+            "Completed",
+            "Done",
+            "Verified",
+            "Abandoned",
+            "Closed",
+            "Resolved",
+        ] {
             assert!(a.status(t).unwrap().terminal, "{t}");
         }
     }

@@ -101,8 +101,30 @@ pub struct Diagnostic {
     pub hint: String,
 }
 
+impl Serialize for Diagnostic {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Diagnostic", 8)?;
+        st.serialize_field("code", self.code.code())?;
+        st.serialize_field("name", self.code.slug())?;
+        st.serialize_field("severity", &self.severity)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("line", &self.line)?;
+        st.serialize_field("item", &self.item)?;
+        st.serialize_field("message", &self.message)?;
+        st.serialize_field("hint", &self.hint)?;
+        st.end()
+    }
+}
+
 impl Diagnostic {
-    pub fn new(code: DiagCode, path: &str, line: u32, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+    pub fn new(
+        code: DiagCode,
+        path: &str,
+        line: u32,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic {
             code,
             severity: code.severity(),

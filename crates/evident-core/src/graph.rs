@@ -9,7 +9,11 @@ use std::collections::HashMap;
 pub fn cycles(edges: &HashMap<String, Vec<String>>) -> Vec<Vec<String>> {
     let mut ids: Vec<&String> = edges.keys().collect();
     ids.sort();
-    let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
     let adj: Vec<Vec<usize>> = ids
         .iter()
         .map(|id| {
@@ -84,7 +88,12 @@ mod tests {
     fn finds_cycles_and_ignores_dags() {
         assert!(cycles(&g(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])).is_empty());
         assert_eq!(
-            cycles(&g(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["a"])])),
+            cycles(&g(&[
+                ("a", &["b"]),
+                ("b", &["c"]),
+                ("c", &["a"]),
+                ("d", &["a"])
+            ])),
             vec![vec!["a".to_string(), "b".into(), "c".into()]]
         );
         assert_eq!(cycles(&g(&[("a", &["a"])])), vec![vec!["a".to_string()]]);

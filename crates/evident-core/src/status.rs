@@ -93,10 +93,19 @@ mod tests {
 
     #[test]
     fn spellings_share_one_key() {
-        for s in ["In Progress", "in_progress", "in-progress", "IN_PROGRESS", " in progress "] {
+        for s in [
+            "In Progress",
+            "in_progress",
+            "in-progress",
+            "IN_PROGRESS",
+            " in progress ",
+        ] {
             assert_eq!(canonical_key(s), "in_progress", "{s}");
         }
-        assert_eq!(canonical_key("Completed (Doc Baseline)"), "completed_doc_baseline");
+        assert_eq!(
+            canonical_key("Completed (Doc Baseline)"),
+            "completed_doc_baseline"
+        );
         assert_eq!(canonical_key("Ready to Bounce"), "ready_to_bounce");
     }
 

@@ -68,13 +68,22 @@ mod tests {
     fn stale_file_never_pulls_down() {
         let done = s("done", 2);
         let todo = s("todo", 0);
-        assert_eq!(merge_file_status(Some(&done), Some("todo"), &todo), FileStatusDecision::Keep);
+        assert_eq!(
+            merge_file_status(Some(&done), Some("todo"), &todo),
+            FileStatusDecision::Keep
+        );
         assert_eq!(
             merge_file_status(Some(&done), Some("done"), &todo),
             FileStatusDecision::RefuseRegression
         );
-        assert_eq!(merge_file_status(Some(&todo), Some("todo"), &done), FileStatusDecision::Apply);
-        assert_eq!(merge_file_status(None, None, &todo), FileStatusDecision::Create);
+        assert_eq!(
+            merge_file_status(Some(&todo), Some("todo"), &done),
+            FileStatusDecision::Apply
+        );
+        assert_eq!(
+            merge_file_status(None, None, &todo),
+            FileStatusDecision::Create
+        );
     }
 
     proptest! {

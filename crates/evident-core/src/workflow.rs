@@ -220,7 +220,10 @@ mod tests {
         let w = workplan();
         let s = |k: &str| w.status(k).unwrap().clone();
         assert_eq!(w.check(&s("todo"), &s("Done")), TransitionCheck::Forward);
-        assert_eq!(w.check(&s("blocked"), &s("in-progress")), TransitionCheck::Forward);
+        assert_eq!(
+            w.check(&s("blocked"), &s("in-progress")),
+            TransitionCheck::Forward
+        );
         assert_eq!(w.check(&s("done"), &s("todo")), TransitionCheck::Regression);
         assert_eq!(w.check(&s("done"), &s("done")), TransitionCheck::Same);
         assert_eq!(w.initial().key, "todo");
@@ -246,10 +249,20 @@ mod tests {
         )
         .unwrap();
         let s = |k: &str| w.status(k).unwrap().clone();
-        assert_eq!(w.check(&s("ready_to_bounce"), &s("qa passed")), TransitionCheck::NotAllowed);
-        assert_eq!(w.check(&s("bouncing"), &s("ready to bounce")), TransitionCheck::DeclaredRegression);
+        assert_eq!(
+            w.check(&s("ready_to_bounce"), &s("qa passed")),
+            TransitionCheck::NotAllowed
+        );
+        assert_eq!(
+            w.check(&s("bouncing"), &s("ready to bounce")),
+            TransitionCheck::DeclaredRegression
+        );
         assert_eq!(w.status("qa_passed").unwrap().name, "QA Passed");
-        let targets: Vec<_> = w.allowed_targets(&s("bouncing")).iter().map(|d| d.key.clone()).collect();
+        let targets: Vec<_> = w
+            .allowed_targets(&s("bouncing"))
+            .iter()
+            .map(|d| d.key.clone())
+            .collect();
         assert_eq!(targets, vec!["ready_to_bounce", "qa_passed"]);
     }
 
@@ -260,7 +273,12 @@ mod tests {
             Err(WorkflowError::Empty { .. })
         ));
         assert!(matches!(
-            Workflow::new("x", vec![("a".into(), 0, false), ("A".into(), 1, false)], None, None),
+            Workflow::new(
+                "x",
+                vec![("a".into(), 0, false), ("A".into(), 1, false)],
+                None,
+                None
+            ),
             Err(WorkflowError::DuplicateStatus { .. })
         ));
         assert!(matches!(

@@ -1,1 +1,17 @@
-//! placeholder
+//! Evident's engine: it finds the repository, layers configuration (defaults < `evident.toml` <
+//! `EVIDENT_*` environment < flags), walks the document roots, keeps the store's index in step
+//! with the files incrementally, and carries out every verb's operation. It never prints: it
+//! returns data for the CLI (and later the server) to render.
+
+mod error;
+mod fsutil;
+pub mod index;
+pub mod ops;
+mod walk;
+mod workspace;
+
+pub use error::EngineError;
+pub use evident_store::{Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary};
+pub use workspace::{Overrides, Workspace};
+
+pub type Result<T> = std::result::Result<T, EngineError>;

@@ -15,11 +15,19 @@ pub enum StoreError {
     #[error("store {location}: {message}")]
     Backend { location: String, message: String },
     #[error("store {location} has schema version {found}, but this evident understands up to {supported}; upgrade evident (or point --store at another store)")]
-    TooNew { location: String, found: u32, supported: u32 },
+    TooNew {
+        location: String,
+        found: u32,
+        supported: u32,
+    },
     #[error("item {0} is not in the store")]
     NotFound(String),
     #[error("item {id} changed concurrently (expected status `{expected}`, found `{found}`); run the command again")]
-    Conflict { id: String, expected: String, found: String },
+    Conflict {
+        id: String,
+        expected: String,
+        found: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -44,7 +52,10 @@ pub trait Store: Send {
     fn location(&self) -> String;
     fn schema_version(&mut self) -> Result<u32>;
     /// What `checkout` last indexed, by path.
-    fn file_states(&mut self, checkout: &str) -> Result<std::collections::HashMap<String, FileState>>;
+    fn file_states(
+        &mut self,
+        checkout: &str,
+    ) -> Result<std::collections::HashMap<String, FileState>>;
     /// Apply one index pass atomically.
     fn apply_index(&mut self, batch: &IndexBatch, ctx: &EventContext) -> Result<IndexReport>;
     /// Move one item's status (compare-and-swap on `req.from`), journaled.
@@ -53,6 +64,10 @@ pub trait Store: Send {
     fn list_items(&mut self, filter: &ItemFilter) -> Result<Vec<ItemRow>>;
     /// Open items whose dependencies are all terminal and that are not blocked, by priority.
     fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>>;
+    /// Open items that are blocked (status `blocked`, or waiting on a dependency), by priority.
+    fn blocked_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>>;
+    /// Items that depend on `id`.
+    fn dependents(&mut self, id: &str) -> Result<Vec<ItemRow>>;
     /// Events, newest first; for one item when `item` is given.
     fn events(&mut self, item: Option<&str>, limit: Option<usize>) -> Result<Vec<Event>>;
     fn diagnostics(&mut self) -> Result<Vec<evident_core::Diagnostic>>;

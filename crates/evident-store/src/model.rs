@@ -45,8 +45,9 @@ pub struct IndexBatch {
     pub removed: Vec<String>,
     /// Documents whose size or mtime changed but whose bytes did not: refresh the stat only.
     pub touched: Vec<(String, FileState)>,
-    /// Diagnostics about paths that are not documents (unreadable folders, escaping links).
-    pub walk_diagnostics: Vec<Diagnostic>,
+    /// Diagnostics about paths that are not documents (unreadable folders, escaping links),
+    /// replacing the previous pass's; `None` keeps them (a partial pass over a few files).
+    pub walk_diagnostics: Option<Vec<Diagnostic>>,
 }
 
 impl IndexBatch {
@@ -98,10 +99,6 @@ pub struct TransitionRequest {
     pub reason: Option<String>,
     /// The status now written in the item's file (canonical), when the file was written.
     pub file_status: Option<String>,
-    /// New content hash of the item, when the file was written.
-    pub content_hash: Option<String>,
-    /// New file state of the item's file, when the file was written.
-    pub file: Option<(String, String, FileState)>,
 }
 
 /// An item as the store holds it.

@@ -84,7 +84,8 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-const EVENT_COLUMNS: &str = "seq, item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at";
+const EVENT_COLUMNS: &str =
+    "seq, item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at";
 
 fn insert_event(
     tx: &rusqlite::Transaction<'_>,
@@ -99,16 +100,42 @@ fn insert_event(
         "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    st.execute(params![item, action, from, to, ctx.actor, ctx.machine, ctx.source, reason, ctx.correlation_id, ctx.at])?;
+    st.execute(params![
+        item,
+        action,
+        from,
+        to,
+        ctx.actor,
+        ctx.machine,
+        ctx.source,
+        reason,
+        ctx.correlation_id,
+        ctx.at
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
-fn insert_diag(tx: &rusqlite::Transaction<'_>, checkout: &str, d: &Diagnostic, scope: &str) -> rusqlite::Result<()> {
+fn insert_diag(
+    tx: &rusqlite::Transaction<'_>,
+    checkout: &str,
+    d: &Diagnostic,
+    scope: &str,
+) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO diagnostics (checkout, path, line, code, severity, item, message, hint, scope)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    st.execute(params![checkout, d.path, d.line, d.code.code(), d.severity.as_str(), d.item, d.message, d.hint, scope])?;
+    st.execute(params![
+        checkout,
+        d.path,
+        d.line,
+        d.code.code(),
+        d.severity.as_str(),
+        d.item,
+        d.message,
+        d.hint,
+        scope
+    ])?;
     Ok(())
 }
 
@@ -126,7 +153,8 @@ impl SqliteStore {
         let conn = Connection::open(path).ctx(path)?;
         conn.busy_timeout(Duration::from_secs(60)).ctx(path)?;
         conn.pragma_update(None, "journal_mode", "WAL").ctx(path)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").ctx(path)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx(path)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -158,7 +186,9 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
-        let v: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx(&path)?;
+        let v: u32 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx(&path)?;
         for (n, sql) in MIGRATIONS {
             if *n > v {
                 tx.execute_batch(sql).ctx(&path)?;
@@ -168,11 +198,31 @@ impl SqliteStore {
         tx.commit().ctx(&path)
     }
 
+    fn query_items(&self, sql: &str, args: &[&str]) -> Result<Vec<ItemRow>> {
+        let mut st = self.conn.prepare_cached(sql).ctx(&self.path)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), row_to_item)
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
     fn recompute_graph(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute("DELETE FROM diagnostics WHERE scope = 'graph'", [])?;
-        let mut st = tx.prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")?;
+        let mut st =
+            tx.prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")?;
         let rows: Vec<(String, Option<String>, String, String, String, u32)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let ids: HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         let mut edges: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
@@ -257,7 +307,9 @@ impl Store for SqliteStore {
     fn file_states(&mut self, checkout: &str) -> Result<HashMap<String, FileState>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1")
+            .prepare_cached(
+                "SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1",
+            )
             .ctx(&self.path)?;
         let rows = st
             .query_map([checkout], |r| {
@@ -284,11 +336,15 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let checkout = batch.checkout.as_str();
-        // Walk diagnostics are replaced on every pass.
-        tx.execute("DELETE FROM diagnostics WHERE scope = 'walk' AND checkout = ?1", [checkout])
+        if let Some(walk) = &batch.walk_diagnostics {
+            tx.execute(
+                "DELETE FROM diagnostics WHERE scope = 'walk' AND checkout = ?1",
+                [checkout],
+            )
             .ctx(&path)?;
-        for d in &batch.walk_diagnostics {
-            insert_diag(&tx, checkout, d, "walk").ctx(&path)?;
+            for d in walk {
+                insert_diag(&tx, checkout, d, "walk").ctx(&path)?;
+            }
         }
         if batch.is_empty() {
             tx.commit().ctx(&path)?;
@@ -302,7 +358,9 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT id FROM items WHERE checkout = ?1 AND path = ?2")
                 .ctx(&path)?;
             let mut del_diag = tx
-                .prepare_cached("DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'")
+                .prepare_cached(
+                    "DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'",
+                )
                 .ctx(&path)?;
             let sources = batch
                 .updates
@@ -318,7 +376,12 @@ impl Store for SqliteStore {
                     .ctx(&path)?;
                 released.extend(ids);
             }
-            for p in batch.updates.iter().map(|u| u.path.as_str()).chain(batch.removed.iter().map(String::as_str)) {
+            for p in batch
+                .updates
+                .iter()
+                .map(|u| u.path.as_str())
+                .chain(batch.removed.iter().map(String::as_str))
+            {
                 del_diag.execute(params![checkout, p]).ctx(&path)?;
             }
         }
@@ -343,7 +406,9 @@ impl Store for SqliteStore {
                         Some(String::from("another document in this pass"))
                     } else {
                         match &existing {
-                            Some((_, _, _, _, c, p, _)) if c == checkout && p != &up.path && !released.contains(id) => {
+                            Some((_, _, _, _, c, p, _))
+                                if c == checkout && p != &up.path && !released.contains(id) =>
+                            {
                                 Some(p.clone())
                             }
                             _ => None,
@@ -355,7 +420,9 @@ impl Store for SqliteStore {
                             DiagCode::DuplicateId,
                             &up.path,
                             it.item.line,
-                            format!("id {id} is already declared by {other}; this one is not indexed"),
+                            format!(
+                                "id {id} is already declared by {other}; this one is not indexed"
+                            ),
                             "give one of them a new id (ids must be unique across the repository)",
                         )
                         .with_item(id);
@@ -365,7 +432,9 @@ impl Store for SqliteStore {
                     claimed.insert(id.to_string());
                     released.remove(id);
                     // Merge the file's status with the effective one (the truth model).
-                    let eff = existing.as_ref().and_then(|e| status_of_row(&e.0, e.1, e.2 != 0));
+                    let eff = existing
+                        .as_ref()
+                        .and_then(|e| status_of_row(&e.0, e.1, e.2 != 0));
                     let (status, rank, terminal, file_status) = match &it.status {
                         None => match &existing {
                             Some(e) => (e.0.clone(), e.1, e.2 != 0, e.3.clone()),
@@ -374,24 +443,56 @@ impl Store for SqliteStore {
                         Some(fs) => {
                             let decision = match (&existing, &eff) {
                                 (Some(_), None) => FileStatusDecision::Apply,
-                                _ => merge_file_status(eff.as_ref(), existing.as_ref().and_then(|e| e.3.as_deref()), fs),
+                                _ => merge_file_status(
+                                    eff.as_ref(),
+                                    existing.as_ref().and_then(|e| e.3.as_deref()),
+                                    fs,
+                                ),
                             };
                             match decision {
                                 FileStatusDecision::Create => {
-                                    insert_event(&tx, id, action::CREATED, None, Some(&fs.key), None, ctx).ctx(&path)?;
+                                    insert_event(
+                                        &tx,
+                                        id,
+                                        action::CREATED,
+                                        None,
+                                        Some(&fs.key),
+                                        None,
+                                        ctx,
+                                    )
+                                    .ctx(&path)?;
                                     report.created += 1;
-                                    (fs.key.clone(), Some(fs.rank), fs.terminal, Some(fs.key.clone()))
+                                    (
+                                        fs.key.clone(),
+                                        Some(fs.rank),
+                                        fs.terminal,
+                                        Some(fs.key.clone()),
+                                    )
                                 }
                                 FileStatusDecision::Apply => {
                                     let from = existing.as_ref().map(|e| e.0.as_str());
-                                    insert_event(&tx, id, action::TRANSITION, from, Some(&fs.key), Some("status edited in file"), ctx)
-                                        .ctx(&path)?;
+                                    insert_event(
+                                        &tx,
+                                        id,
+                                        action::TRANSITION,
+                                        from,
+                                        Some(&fs.key),
+                                        Some("status edited in file"),
+                                        ctx,
+                                    )
+                                    .ctx(&path)?;
                                     report.status_applied += 1;
-                                    (fs.key.clone(), Some(fs.rank), fs.terminal, Some(fs.key.clone()))
+                                    (
+                                        fs.key.clone(),
+                                        Some(fs.rank),
+                                        fs.terminal,
+                                        Some(fs.key.clone()),
+                                    )
                                 }
                                 FileStatusDecision::Keep => {
                                     let e = existing.as_ref().map(|e| (e.0.clone(), e.1, e.2 != 0));
-                                    let (s, r, t) = e.unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
+                                    let (s, r, t) =
+                                        e.unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
                                     (s, r, t, Some(fs.key.clone()))
                                 }
                                 FileStatusDecision::RefuseRegression => {
@@ -418,7 +519,8 @@ impl Store for SqliteStore {
                     if existing.is_some() && it.status.is_none() {
                         // Unknown status in the file: nothing merged, content still refreshed.
                     } else if existing.is_none() && it.status.is_none() {
-                        insert_event(&tx, id, action::CREATED, None, Some(&status), None, ctx).ctx(&path)?;
+                        insert_event(&tx, id, action::CREATED, None, Some(&status), None, ctx)
+                            .ctx(&path)?;
                         report.created += 1;
                     }
                     if let Some(e) = &existing {
@@ -465,8 +567,13 @@ impl Store for SqliteStore {
                         ctx.at,
                     ])
                     .ctx(&path)?;
-                    tx.prepare_cached("DELETE FROM deps WHERE item = ?1").ctx(&path)?.execute([id]).ctx(&path)?;
-                    let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)").ctx(&path)?;
+                    tx.prepare_cached("DELETE FROM deps WHERE item = ?1")
+                        .ctx(&path)?
+                        .execute([id])
+                        .ctx(&path)?;
+                    let mut ins = tx
+                        .prepare_cached("INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)")
+                        .ctx(&path)?;
                     for dep in &i.depends_on {
                         ins.execute(params![id, dep]).ctx(&path)?;
                     }
@@ -494,17 +601,29 @@ impl Store for SqliteStore {
                 .query_row("SELECT status FROM items WHERE id = ?1", [id], |r| r.get(0))
                 .optional()
                 .ctx(&path)?;
-            tx.execute("DELETE FROM items WHERE id = ?1", [id]).ctx(&path)?;
-            tx.execute("DELETE FROM deps WHERE item = ?1", [id]).ctx(&path)?;
-            insert_event(&tx, id, action::REMOVED, status.as_deref(), None, Some("no longer declared in any document"), ctx)
+            tx.execute("DELETE FROM items WHERE id = ?1", [id])
                 .ctx(&path)?;
+            tx.execute("DELETE FROM deps WHERE item = ?1", [id])
+                .ctx(&path)?;
+            insert_event(
+                &tx,
+                id,
+                action::REMOVED,
+                status.as_deref(),
+                None,
+                Some("no longer declared in any document"),
+                ctx,
+            )
+            .ctx(&path)?;
             report.removed += 1;
         }
         for (p, st) in &batch.touched {
-            tx.prepare_cached("UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2")
-                .ctx(&path)?
-                .execute(params![checkout, p, st.size as i64, st.mtime_ns])
-                .ctx(&path)?;
+            tx.prepare_cached(
+                "UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2",
+            )
+            .ctx(&path)?
+            .execute(params![checkout, p, st.size as i64, st.mtime_ns])
+            .ctx(&path)?;
         }
         if !batch.updates.is_empty() || !batch.removed.is_empty() {
             Self::recompute_graph(&tx).ctx(&path)?;
@@ -520,7 +639,9 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let current: Option<String> = tx
-            .query_row("SELECT status FROM items WHERE id = ?1", [&req.id], |r| r.get(0))
+            .query_row("SELECT status FROM items WHERE id = ?1", [&req.id], |r| {
+                r.get(0)
+            })
             .optional()
             .ctx(&path)?;
         let Some(current) = current else {
@@ -536,11 +657,26 @@ impl Store for SqliteStore {
         tx.execute(
             "UPDATE items SET status = ?2, status_rank = ?3, terminal = ?4, updated_at = ?5,
                file_status = COALESCE(?6, file_status) WHERE id = ?1",
-            params![req.id, req.to.key, req.to.rank, req.to.terminal as i64, ctx.at, req.file_status],
+            params![
+                req.id,
+                req.to.key,
+                req.to.rank,
+                req.to.terminal as i64,
+                ctx.at,
+                req.file_status
+            ],
         )
         .ctx(&path)?;
-        let seq = insert_event(&tx, &req.id, req.action, Some(&current), Some(&req.to.key), req.reason.as_deref(), ctx)
-            .ctx(&path)?;
+        let seq = insert_event(
+            &tx,
+            &req.id,
+            req.action,
+            Some(&current),
+            Some(&req.to.key),
+            req.reason.as_deref(),
+            ctx,
+        )
+        .ctx(&path)?;
         tx.commit().ctx(&path)?;
         Ok(Event {
             seq,
@@ -558,7 +694,9 @@ impl Store for SqliteStore {
     }
 
     fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>> {
-        let sql = format!("SELECT {ITEM_COLUMNS}, fields, sections, content_hash FROM items WHERE id = ?1");
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS}, fields, sections, content_hash FROM items WHERE id = ?1"
+        );
         self.conn
             .query_row(&sql, [id], |r| {
                 let mut it = row_to_item(r)?;
@@ -566,7 +704,11 @@ impl Store for SqliteStore {
                 it.sections = serde_json::from_str::<Vec<SectionRow>>(&r.get::<_, String>(18)?)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|s| evident_core::item::Section { name: s.name, line: s.line, text: s.text })
+                    .map(|s| evident_core::item::Section {
+                        name: s.name,
+                        line: s.line,
+                        text: s.text,
+                    })
                     .collect();
                 it.content_hash = r.get(19)?;
                 Ok(it)
@@ -578,27 +720,41 @@ impl Store for SqliteStore {
     fn list_items(&mut self, f: &ItemFilter) -> Result<Vec<ItemRow>> {
         let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let push_in = |sql: &mut String, col: &str, vals: &[String], args: &mut Vec<rusqlite::types::Value>| {
+        let push_in = |sql: &mut String,
+                       col: &str,
+                       vals: &[String],
+                       args: &mut Vec<rusqlite::types::Value>| {
             if vals.is_empty() {
                 return;
             }
-            sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; vals.len()].join(",")));
+            sql.push_str(&format!(
+                " AND {col} IN ({})",
+                vec!["?"; vals.len()].join(",")
+            ));
             args.extend(vals.iter().map(|v| rusqlite::types::Value::Text(v.clone())));
         };
         push_in(&mut sql, "kind", &f.kinds, &mut args);
         push_in(&mut sql, "status", &f.statuses, &mut args);
-        for (col, v) in [("lane", &f.lane), ("owner", &f.owner), ("parent", &f.parent)] {
+        for (col, v) in [
+            ("lane", &f.lane),
+            ("owner", &f.owner),
+            ("parent", &f.parent),
+        ] {
             if let Some(v) = v {
                 sql.push_str(&format!(" AND {col} = ?"));
                 args.push(rusqlite::types::Value::Text(v.clone()));
             }
         }
         if let Some(l) = &f.label {
-            sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(items.labels) WHERE json_each.value = ?)");
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM json_each(items.labels) WHERE json_each.value = ?)",
+            );
             args.push(rusqlite::types::Value::Text(l.clone()));
         }
         if let Some(s) = &f.search {
-            sql.push_str(" AND (instr(lower(title), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0)");
+            sql.push_str(
+                " AND (instr(lower(title), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0)",
+            );
             args.push(rusqlite::types::Value::Text(s.clone()));
             args.push(rusqlite::types::Value::Text(s.clone()));
         }
@@ -640,19 +796,38 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    fn blocked_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
+        let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {BLOCKED} ORDER BY priority_rank IS NULL, priority_rank, id{lim}");
+        self.query_items(&sql, &[])
+    }
+
+    fn dependents(&mut self, id: &str) -> Result<Vec<ItemRow>> {
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id IN (SELECT item FROM deps WHERE dep = ?1) ORDER BY id");
+        self.query_items(&sql, &[id])
+    }
+
     fn events(&mut self, item: Option<&str>, limit: Option<usize>) -> Result<Vec<Event>> {
         let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
         let rows = match item {
             Some(id) => {
-                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE item = ?1 ORDER BY seq DESC{lim}");
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE item = ?1 ORDER BY seq DESC{lim}"
+                );
                 let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
-                let r = st.query_map([id], row_to_event).ctx(&self.path)?.collect::<rusqlite::Result<Vec<_>>>();
+                let r = st
+                    .query_map([id], row_to_event)
+                    .ctx(&self.path)?
+                    .collect::<rusqlite::Result<Vec<_>>>();
                 r
             }
             None => {
                 let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq DESC{lim}");
                 let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
-                let r = st.query_map([], row_to_event).ctx(&self.path)?.collect::<rusqlite::Result<Vec<_>>>();
+                let r = st
+                    .query_map([], row_to_event)
+                    .ctx(&self.path)?
+                    .collect::<rusqlite::Result<Vec<_>>>();
                 r
             }
         };
@@ -692,7 +867,9 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT kind, status, COUNT(*) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
                 .ctx(&p)?;
             s.by_kind_status = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+                })
                 .ctx(&p)?
                 .collect::<rusqlite::Result<_>>()
                 .ctx(&p)?;
@@ -708,13 +885,27 @@ impl Store for SqliteStore {
         }
         s.total = s.by_kind_status.iter().map(|r| r.2).sum();
         let count = |conn: &Connection, sql: &str| -> Result<u64> {
-            conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).ctx(&p)
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .ctx(&p)
         };
         s.terminal = count(&self.conn, "SELECT COUNT(*) FROM items WHERE terminal = 1")?;
-        s.ready = count(&self.conn, &format!("SELECT COUNT(*) FROM items i WHERE {READY}"))?;
-        s.blocked = count(&self.conn, &format!("SELECT COUNT(*) FROM items i WHERE {BLOCKED}"))?;
-        s.diagnostics_errors = count(&self.conn, "SELECT COUNT(*) FROM diagnostics WHERE severity = 'error'")?;
-        s.diagnostics_warnings = count(&self.conn, "SELECT COUNT(*) FROM diagnostics WHERE severity = 'warning'")?;
+        s.ready = count(
+            &self.conn,
+            &format!("SELECT COUNT(*) FROM items i WHERE {READY}"),
+        )?;
+        s.blocked = count(
+            &self.conn,
+            &format!("SELECT COUNT(*) FROM items i WHERE {BLOCKED}"),
+        )?;
+        s.diagnostics_errors = count(
+            &self.conn,
+            "SELECT COUNT(*) FROM diagnostics WHERE severity = 'error'",
+        )?;
+        s.diagnostics_warnings = count(
+            &self.conn,
+            "SELECT COUNT(*) FROM diagnostics WHERE severity = 'warning'",
+        )?;
         s.recent = self.events(None, Some(recent))?;
         Ok(s)
     }
@@ -726,7 +917,11 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let next: Option<i64> = tx
-            .query_row("SELECT next FROM id_counters WHERE prefix = ?1", [prefix], |r| r.get(0))
+            .query_row(
+                "SELECT next FROM id_counters WHERE prefix = ?1",
+                [prefix],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(&path)?;
         let n = (next.unwrap_or(1) as u64).max(floor);

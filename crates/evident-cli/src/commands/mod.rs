@@ -1,0 +1,86 @@
+//! One module per verb: a clap `*Args` struct and a `run` function.
+
+pub mod diagnostics;
+pub mod index;
+pub mod init;
+pub mod list;
+pub mod log;
+pub mod new;
+pub mod ready;
+pub mod show;
+pub mod status;
+pub mod transition;
+
+use evident_engine::{Overrides, Result, Workspace};
+
+use crate::output::Out;
+use crate::{Command, Outcome};
+
+pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
+    if let Command::Init(a) = cmd {
+        return init::run(a, ov, out);
+    }
+    let mut ws = Workspace::open(ov)?;
+    match cmd {
+        Command::Init(_) => Ok(Outcome::Ok),
+        Command::Index(a) => index::run(a, &mut ws, out),
+        Command::List(a) => list::run(a, &mut ws, out),
+        Command::Show(a) => show::run(a, &mut ws, out),
+        Command::New(a) => new::run(a, &mut ws, out),
+        Command::Move(a) => transition::run_move(a, &mut ws, out),
+        Command::Reopen(a) => transition::run_reopen(a, &mut ws, out),
+        Command::Ready(a) => ready::run(a, &mut ws, out),
+        Command::Status(a) => status::run(a, &mut ws, out),
+        Command::Log(a) => log::run(a, &mut ws, out),
+        Command::Diagnostics(a) => diagnostics::run(a, &mut ws, out),
+    }
+}
+
+/// Exit 2 when the repository has error or warning diagnostics.
+pub fn attention_if_diagnostics(ws: &mut Workspace) -> Result<Outcome> {
+    let any = ws
+        .store()
+        .diagnostics()?
+        .iter()
+        .any(|d| d.severity >= evident_core::Severity::Warning);
+    Ok(if any {
+        Outcome::NeedsAttention
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// Render items as a table.
+pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
+    use crate::output::{opt, table};
+    let with_lane = items.iter().any(|i| i.lane.is_some());
+    let with_owner = items.iter().any(|i| i.owner.is_some());
+    let mut header = vec!["ID", "KIND", "STATUS", "PRI"];
+    if with_lane {
+        header.push("LANE");
+    }
+    if with_owner {
+        header.push("OWNER");
+    }
+    header.push("TITLE");
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            let mut r = vec![
+                i.id.clone(),
+                i.kind.clone(),
+                out.status(&i.status, i.status_rank, i.terminal),
+                opt(&i.priority),
+            ];
+            if with_lane {
+                r.push(opt(&i.lane));
+            }
+            if with_owner {
+                r.push(opt(&i.owner));
+            }
+            r.push(i.title.clone());
+            r
+        })
+        .collect();
+    table(&header, &rows, out)
+}

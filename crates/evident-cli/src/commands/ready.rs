@@ -1,0 +1,39 @@
+use clap::Args;
+use evident_engine::{Result, Workspace};
+
+use crate::output::{print, print_json, Out};
+use crate::Outcome;
+
+const EXAMPLES: &str = "\
+Examples:
+  evident ready                  open, unblocked items whose dependencies are done, by priority
+  evident ready --limit 1 --json the next item to pick up
+
+Exit 2 when nothing is ready.";
+
+/// Open items whose dependencies are all done and that are not blocked, by priority.
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub struct ReadyArgs {
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+pub fn run(a: ReadyArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
+    let items = ws.store().ready_items(a.limit)?;
+    if out.json {
+        print_json(
+            "ready",
+            &serde_json::json!({ "count": items.len(), "items": items }),
+        );
+    } else if items.is_empty() {
+        print("Nothing is ready.\n");
+    } else {
+        print(&super::item_table(&items, out));
+    }
+    Ok(if items.is_empty() {
+        Outcome::NeedsAttention
+    } else {
+        Outcome::Ok
+    })
+}

@@ -1,0 +1,232 @@
+use std::collections::BTreeMap;
+
+use clap::Args;
+use evident_engine::ops::{self, StatusReport};
+use evident_engine::{Result, Workspace};
+
+use crate::output::{print, print_json, table, Out};
+use crate::Outcome;
+
+const EXAMPLES: &str = "\
+Examples:
+  evident status                 counts by kind and status, lanes, ready, blocked, recent events
+  evident status --json          the same for a HUD (schema: docs/json.md)
+  evident status --markdown      a handoff-ready Markdown report
+
+Exit 2 when diagnostics exist (see `evident diagnostics`).";
+
+/// A status report of the repository.
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub struct StatusArgs {
+    /// Print Markdown (for handoff documents).
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// How many recent events to include.
+    #[arg(long, default_value_t = 10)]
+    pub recent: usize,
+    /// How many ready and blocked items to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+/// kind → [(status, count)]
+fn grid(r: &StatusReport) -> (Vec<String>, BTreeMap<String, Vec<(String, u64)>>) {
+    let mut statuses: Vec<String> = Vec::new();
+    let mut by_kind: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+    for (k, s, n) in &r.summary.by_kind_status {
+        if !statuses.contains(s) {
+            statuses.push(s.clone());
+        }
+        by_kind.entry(k.clone()).or_default().push((s.clone(), *n));
+    }
+    (statuses, by_kind)
+}
+
+fn render_text(r: &StatusReport, out: &Out) -> String {
+    let s_ = &r.summary;
+    let mut s = format!(
+        "{} — {} items, {} done, {} ready, {} blocked\n\n",
+        out.bold(&r.project),
+        s_.total,
+        s_.terminal,
+        s_.ready,
+        s_.blocked
+    );
+    let (statuses, by_kind) = grid(r);
+    let mut header: Vec<&str> = vec!["KIND"];
+    header.extend(statuses.iter().map(String::as_str));
+    header.push("TOTAL");
+    let rows: Vec<Vec<String>> = by_kind
+        .iter()
+        .map(|(k, counts)| {
+            let mut row = vec![k.clone()];
+            for st in &statuses {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == st)
+                    .map(|c| c.1)
+                    .unwrap_or(0);
+                row.push(if n == 0 { out.dim("·") } else { n.to_string() });
+            }
+            row.push(counts.iter().map(|c| c.1).sum::<u64>().to_string());
+            row
+        })
+        .collect();
+    s.push_str(&table(&header, &rows, out));
+    if s_.by_lane.iter().any(|(l, _)| l.is_some()) {
+        s.push_str("\nOpen work by lane\n");
+        let rows: Vec<Vec<String>> = s_
+            .by_lane
+            .iter()
+            .map(|(l, n)| vec![l.clone().unwrap_or_else(|| "(none)".into()), n.to_string()])
+            .collect();
+        s.push_str(&table(&["LANE", "OPEN"], &rows, out));
+    }
+    if !r.ready.is_empty() {
+        s.push_str("\nReady\n");
+        s.push_str(&super::item_table(&r.ready, out));
+    }
+    if !r.blocked.is_empty() {
+        s.push_str("\nBlocked\n");
+        s.push_str(&super::item_table(&r.blocked, out));
+    }
+    if !s_.recent.is_empty() {
+        s.push_str("\nRecent\n");
+        for e in &s_.recent {
+            s.push_str(&format!("  {}\n", super::show::event_line(e)));
+        }
+    }
+    if s_.diagnostics_errors + s_.diagnostics_warnings > 0 {
+        s.push_str(&format!(
+            "\n{} errors, {} warnings in documents: run `evident diagnostics`.\n",
+            s_.diagnostics_errors, s_.diagnostics_warnings
+        ));
+    }
+    s
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn render_markdown(r: &StatusReport) -> String {
+    let s_ = &r.summary;
+    let mut s = format!(
+        "# Status: {}\n\n{} items · {} done · {} ready · {} blocked\n\n## By kind and status\n\n",
+        md_escape(&r.project),
+        s_.total,
+        s_.terminal,
+        s_.ready,
+        s_.blocked
+    );
+    let (statuses, by_kind) = grid(r);
+    s.push_str(&format!("| kind | {} | total |\n", statuses.join(" | ")));
+    s.push_str(&format!("|---|{}---|\n", "---|".repeat(statuses.len())));
+    for (k, counts) in &by_kind {
+        let cells: Vec<String> = statuses
+            .iter()
+            .map(|st| {
+                counts
+                    .iter()
+                    .find(|(s, _)| s == st)
+                    .map(|c| c.1)
+                    .unwrap_or(0)
+                    .to_string()
+            })
+            .collect();
+        s.push_str(&format!(
+            "| {k} | {} | {} |\n",
+            cells.join(" | "),
+            counts.iter().map(|c| c.1).sum::<u64>()
+        ));
+    }
+    let list = |title: &str, items: &[evident_engine::ItemRow], s: &mut String| {
+        if items.is_empty() {
+            return;
+        }
+        s.push_str(&format!(
+            "\n## {title}\n\n| id | status | priority | title |\n|---|---|---|---|\n"
+        ));
+        for i in items {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                i.id,
+                i.status,
+                i.priority.clone().unwrap_or_default(),
+                md_escape(&i.title)
+            ));
+        }
+    };
+    list("Ready", &r.ready, &mut s);
+    list("Blocked", &r.blocked, &mut s);
+    if !s_.recent.is_empty() {
+        s.push_str("\n## Recent events\n\n");
+        for e in &s_.recent {
+            s.push_str(&format!("- {}\n", md_escape(&super::show::event_line(e))));
+        }
+    }
+    s
+}
+
+pub fn run(a: StatusArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
+    let r = ops::status(ws, a.recent, a.top)?;
+    if out.json {
+        #[derive(serde::Serialize)]
+        struct Counts {
+            kind: String,
+            status: String,
+            count: u64,
+        }
+        #[derive(serde::Serialize)]
+        struct Lane {
+            lane: Option<String>,
+            open: u64,
+        }
+        let by_kind_status: Vec<Counts> = r
+            .summary
+            .by_kind_status
+            .iter()
+            .map(|(k, s, n)| Counts {
+                kind: k.clone(),
+                status: s.clone(),
+                count: *n,
+            })
+            .collect();
+        let lanes: Vec<Lane> = r
+            .summary
+            .by_lane
+            .iter()
+            .map(|(l, n)| Lane {
+                lane: l.clone(),
+                open: *n,
+            })
+            .collect();
+        print_json(
+            "status",
+            &serde_json::json!({
+                "project": r.project,
+                "total": r.summary.total,
+                "terminal": r.summary.terminal,
+                "ready_count": r.summary.ready,
+                "blocked_count": r.summary.blocked,
+                "by_kind_status": by_kind_status,
+                "by_lane": lanes,
+                "ready": r.ready,
+                "blocked": r.blocked,
+                "recent_events": r.summary.recent,
+                "diagnostics": { "errors": r.summary.diagnostics_errors, "warnings": r.summary.diagnostics_warnings },
+            }),
+        );
+    } else if a.markdown {
+        print(&render_markdown(&r));
+    } else {
+        print(&render_text(&r, out));
+    }
+    let attention = r.summary.diagnostics_errors + r.summary.diagnostics_warnings > 0;
+    Ok(if attention {
+        Outcome::NeedsAttention
+    } else {
+        Outcome::Ok
+    })
+}

@@ -1,0 +1,83 @@
+//! Engine errors: each says what went wrong, where (a path and line when there is one) and how
+//! to fix it. The CLI renders them; none of them is a panic.
+
+use evident_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{message}")]
+    User {
+        message: String,
+        /// `path:line` when the problem is in a file.
+        location: Option<String>,
+        hint: Option<String>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    pub fn user(message: impl Into<String>) -> EngineError {
+        EngineError::User {
+            message: message.into(),
+            location: None,
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, h: impl Into<String>) -> EngineError {
+        if let EngineError::User { hint, .. } = &mut self {
+            *hint = Some(h.into());
+        }
+        self
+    }
+
+    pub fn at(mut self, loc: impl Into<String>) -> EngineError {
+        if let EngineError::User { location, .. } = &mut self {
+            *location = Some(loc.into());
+        }
+        self
+    }
+
+    pub fn io(
+        action: &'static str,
+        path: impl Into<String>,
+        source: std::io::Error,
+    ) -> EngineError {
+        EngineError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The location (`path:line`) to show, if any.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            EngineError::User { location, .. } => location.as_deref(),
+            EngineError::Io { path, .. } => Some(path),
+            EngineError::Store(_) => None,
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint_text(&self) -> Option<String> {
+        match self {
+            EngineError::User { hint, .. } => hint.clone(),
+            EngineError::Store(StoreError::NotFound(_)) => {
+                Some("run `evident index` if the item was added recently; `evident list` shows known ids".into())
+            }
+            EngineError::Store(StoreError::Backend { .. }) => Some(
+                "check that the store path is writable and not used by an incompatible program; `evident index --full` rebuilds the index".into(),
+            ),
+            EngineError::Store(_) => None,
+            EngineError::Io { .. } => Some("check that the path exists and is readable/writable".into()),
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Incremental indexing. A document is re-read only when its size or mtime changed (or it is
+//! new, or flagged for recheck), and re-parsed only when its content hash changed; `--full`
+//! re-parses everything and reaches the identical state. Reading and parsing run in parallel;
+//! the store applies the whole pass in one transaction.
+
+use std::collections::HashSet;
+
+use evident_codec::parse_document;
+use evident_core::config::Config;
+use evident_core::{DiagCode, Diagnostic};
+use evident_store::{FileState, FileUpdate, IndexBatch, IndexReport, IndexedItem};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::walk::{walk, Found};
+use crate::{Result, Workspace};
+
+/// Progress of a long index, reported to whoever renders it.
+pub trait Progress: Sync {
+    fn start(&self, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexOutcome {
+    /// Documents found by the walk.
+    pub scanned: usize,
+    /// Documents whose bytes were read.
+    pub read: usize,
+    /// Documents parsed (content changed, new, or `--full`).
+    pub parsed: usize,
+    /// Documents that disappeared.
+    pub removed_files: usize,
+    #[serde(flatten)]
+    pub report: IndexReport,
+}
+
+/// Files modified this recently may change again within the same mtime tick; their mtime is not
+/// trusted, so the next index hashes them again.
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+enum Loaded {
+    Touched(String, FileState),
+    Update(FileUpdate),
+}
+
+/// Resolve parsed items against their workflows.
+fn resolve(
+    config: &Config,
+    path: &str,
+    parsed: evident_codec::ParsedDocument,
+) -> (Vec<IndexedItem>, Vec<Diagnostic>) {
+    let mut diags = parsed.diagnostics;
+    let items = parsed
+        .items
+        .into_iter()
+        .map(|p| {
+            let it = p.item;
+            let status = config.kind(&it.kind).and_then(|k| {
+                let wf = config.workflow_of(k);
+                if it.status.is_empty() {
+                    Some(wf.initial().clone())
+                } else {
+                    let s = wf.status(&it.status).cloned();
+                    if s.is_none() {
+                        let names: Vec<&str> =
+                            wf.statuses.iter().map(|s| s.name.as_str()).collect();
+                        diags.push(
+                            Diagnostic::new(
+                                DiagCode::UnknownStatus,
+                                path,
+                                it.line,
+                                format!(
+                                    "{} has status `{}`, which is not in the {} workflow",
+                                    it.id, it.status, wf.name
+                                ),
+                                format!("use one of: {}", names.join(", ")),
+                            )
+                            .with_item(&it.id),
+                        );
+                    }
+                    s
+                }
+            });
+            let priority_rank = it
+                .priority
+                .as_deref()
+                .and_then(evident_core::priority::rank);
+            IndexedItem {
+                item: it,
+                status,
+                priority_rank,
+            }
+        })
+        .collect();
+    (items, diags)
+}
+
+fn load(
+    ws_root: &std::path::Path,
+    config: &Config,
+    f: &Found,
+    old: Option<&FileState>,
+    full: bool,
+) -> Loaded {
+    let racy = now_ns() - f.mtime_ns < RACY_WINDOW_NS;
+    let mut state = FileState {
+        size: f.size,
+        mtime_ns: if racy { 0 } else { f.mtime_ns },
+        hash: String::new(),
+        broken: false,
+        recheck: false,
+    };
+    let broken = |state: FileState, d: Diagnostic| {
+        Loaded::Update(FileUpdate {
+            path: f.rel.clone(),
+            state: FileState {
+                broken: true,
+                ..state
+            },
+            broken: true,
+            items: vec![],
+            diagnostics: vec![d],
+        })
+    };
+    if f.size > config.project.max_file_size {
+        return broken(
+            state,
+            Diagnostic::new(
+                DiagCode::TooLarge,
+                &f.rel,
+                0,
+                format!(
+                    "{} bytes is over the limit of {} bytes; the file is not read",
+                    f.size, config.project.max_file_size
+                ),
+                "split the document, exclude it, or raise [project] max_file_size",
+            ),
+        );
+    }
+    let bytes = match std::fs::read(ws_root.join(&f.rel)) {
+        Ok(b) => b,
+        Err(e) => {
+            return broken(
+                state,
+                Diagnostic::new(
+                    DiagCode::Unreadable,
+                    &f.rel,
+                    0,
+                    format!("cannot read: {e}"),
+                    "check the file's permissions",
+                ),
+            )
+        }
+    };
+    state.hash = blake3::hash(&bytes).to_hex()[..32].to_string();
+    state.size = bytes.len() as u64;
+    if let Some(o) = old {
+        if !full && !o.recheck && !o.broken && o.hash == state.hash {
+            return Loaded::Touched(f.rel.clone(), state);
+        }
+    }
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u32
+                + 1;
+            return broken(
+                state,
+                Diagnostic::new(
+                    DiagCode::NotUtf8,
+                    &f.rel,
+                    line,
+                    format!(
+                        "not valid UTF-8 (first bad byte at offset {})",
+                        e.valid_up_to()
+                    ),
+                    "save the file as UTF-8, or exclude it if it is not a document",
+                ),
+            );
+        }
+    };
+    let parsed = parse_document(&f.rel, text, config);
+    let is_broken = parsed.broken;
+    let (items, diagnostics) = resolve(config, &f.rel, parsed);
+    Loaded::Update(FileUpdate {
+        path: f.rel.clone(),
+        state: FileState {
+            broken: is_broken,
+            ..state
+        },
+        broken: is_broken,
+        items,
+        diagnostics,
+    })
+}
+
+/// Bring the store's index in step with the documents of this checkout.
+pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
+    let checkout = ws.checkout.clone();
+    let states = ws.store().file_states(&checkout)?;
+    let (found, walk_diagnostics) = walk(
+        &ws.root,
+        &ws.config.project.roots,
+        &ws.config.project.exclude,
+    );
+    let mut outcome = IndexOutcome {
+        scanned: found.len(),
+        ..Default::default()
+    };
+    let to_read: Vec<&Found> = found
+        .iter()
+        .filter(|f| match states.get(&f.rel) {
+            None => true,
+            Some(s) => full || s.recheck || s.size != f.size || s.mtime_ns != f.mtime_ns,
+        })
+        .collect();
+    let seen: HashSet<&str> = found.iter().map(|f| f.rel.as_str()).collect();
+    let mut removed: Vec<String> = states
+        .keys()
+        .filter(|p| !seen.contains(p.as_str()))
+        .cloned()
+        .collect();
+    removed.sort();
+    outcome.read = to_read.len();
+    outcome.removed_files = removed.len();
+    progress.start(to_read.len() as u64);
+    let root = ws.root.clone();
+    let config = &ws.config;
+    let loaded: Vec<Loaded> = to_read
+        .par_iter()
+        .map(|f| {
+            let l = load(&root, config, f, states.get(&f.rel), full);
+            progress.advance(1);
+            l
+        })
+        .collect();
+    progress.finish();
+    let mut batch = IndexBatch {
+        checkout,
+        removed,
+        walk_diagnostics: Some(walk_diagnostics),
+        ..Default::default()
+    };
+    for l in loaded {
+        match l {
+            Loaded::Touched(p, s) => batch.touched.push((p, s)),
+            Loaded::Update(u) => batch.updates.push(u),
+        }
+    }
+    outcome.parsed = batch.updates.len();
+    let ctx = ws.event_context("file");
+    outcome.report = ws.store().apply_index(&batch, &ctx)?;
+    Ok(outcome)
+}
+
+/// Re-index specific documents (after `new` or before `move` writes one). Paths are
+/// repository-relative.
+pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result<IndexReport> {
+    let checkout = ws.checkout.clone();
+    let states = ws.store().file_states(&checkout)?;
+    let mut batch = IndexBatch {
+        checkout,
+        ..Default::default()
+    };
+    for rel in paths {
+        let abs = ws.abs(rel);
+        match std::fs::metadata(&abs) {
+            Ok(m) => {
+                let f = Found {
+                    rel: rel.clone(),
+                    size: m.len(),
+                    mtime_ns: m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_nanos() as i64)
+                        .unwrap_or(0),
+                };
+                match load(&ws.root, &ws.config, &f, states.get(rel), false) {
+                    Loaded::Touched(p, s) => batch.touched.push((p, s)),
+                    Loaded::Update(u) => batch.updates.push(u),
+                }
+            }
+            Err(_) if states.contains_key(rel) => batch.removed.push(rel.clone()),
+            Err(_) => {}
+        }
+    }
+    let ctx = ws.event_context(source);
+    Ok(ws.store().apply_index(&batch, &ctx)?)
+}

@@ -1,0 +1,718 @@
+//! The operations behind the verbs. Each takes a workspace and plain arguments and returns data;
+//! rendering is the caller's business.
+
+use std::path::Path;
+
+use evident_codec::{apply_status_edit, parse_document, render_status_value, yaml_scalar};
+use evident_core::config::{preset, IdScheme, KindDef, PRESETS};
+use evident_core::status::canonical_key;
+use evident_core::workflow::TransitionCheck;
+use evident_core::{Diagnostic, StatusDef};
+use evident_store::{action, Event, ItemFilter, ItemRow, Summary, TransitionRequest};
+use serde::Serialize;
+
+use crate::fsutil::atomic_write;
+use crate::index::index_paths;
+use crate::workspace::CONFIG_FILE;
+use crate::{EngineError, Result, Workspace};
+
+fn not_found(id: &str) -> EngineError {
+    EngineError::user(format!("no item with id `{id}`"))
+        .hint("`evident list` shows known ids; run `evident index` if the item was added recently")
+}
+
+/// Resolve a kind spelling or fail listing the kinds.
+pub fn kind_def<'a>(ws: &'a Workspace, spelling: &str) -> Result<&'a KindDef> {
+    ws.config.kind(spelling).ok_or_else(|| {
+        let known: Vec<&str> = ws.config.kinds.keys().map(String::as_str).collect();
+        EngineError::user(format!("unknown kind `{spelling}`"))
+            .hint(format!("kinds in this repository: {}", known.join(", ")))
+    })
+}
+
+/// Canonical status keys for a filter, checked against every workflow.
+pub fn status_keys(ws: &Workspace, spellings: &[String]) -> Result<Vec<String>> {
+    spellings
+        .iter()
+        .map(|s| {
+            let known = ws.config.workflows.values().any(|w| w.status(s).is_some());
+            if known {
+                Ok(canonical_key(s))
+            } else {
+                let mut all: Vec<&str> = ws
+                    .config
+                    .workflows
+                    .values()
+                    .flat_map(|w| w.statuses.iter().map(|d| d.key.as_str()))
+                    .collect();
+                all.sort();
+                all.dedup();
+                Err(EngineError::user(format!("unknown status `{s}`"))
+                    .hint(format!("statuses: {}", all.join(", "))))
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// move / reopen
+
+/// Result of `move` or `reopen`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoveOutcome {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    /// `transition`, `reopen`, `override`, or `none` when the item already had the status.
+    pub action: String,
+    pub path: String,
+    pub file_written: bool,
+    pub event: Option<Event>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveMode {
+    /// An ordinary move: forward, or a regression the workflow declares.
+    Move { force: bool },
+    /// Lower the rank on purpose.
+    Reopen,
+}
+
+/// Move an item to a status, writing its file (atomically, only the status bytes) and the
+/// store, and journaling the change.
+pub fn move_item(
+    ws: &mut Workspace,
+    id: &str,
+    to_spelling: &str,
+    mode: MoveMode,
+    reason: Option<&str>,
+) -> Result<MoveOutcome> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    // Merge any pending edit of the item's document before acting on it.
+    index_paths(ws, std::slice::from_ref(&item.path), "file")?;
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let kind = kind_def(ws, &item.kind)?.clone();
+    let wf = ws.config.workflow_of(&kind).clone();
+    let to = wf.status(to_spelling).cloned().ok_or_else(|| {
+        let names: Vec<&str> = wf.statuses.iter().map(|s| s.name.as_str()).collect();
+        EngineError::user(format!(
+            "`{to_spelling}` is not a status of {} ({} workflow)",
+            item.kind, wf.name
+        ))
+        .hint(format!("statuses: {}", names.join(", ")))
+    })?;
+    let from = wf.status(&item.status).cloned();
+    let check = match &from {
+        Some(f) => wf.check(f, &to),
+        None => TransitionCheck::Forward,
+    };
+    let from_name = from
+        .as_ref()
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| item.status.clone());
+    let allowed = |f: &Option<StatusDef>| -> String {
+        match f {
+            Some(f) => {
+                let t: Vec<&str> = wf
+                    .allowed_targets(f)
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                if t.is_empty() {
+                    "none (the status is final)".to_string()
+                } else {
+                    t.join(", ")
+                }
+            }
+            None => "any".to_string(),
+        }
+    };
+    let act: &'static str = match (mode, &check) {
+        (_, TransitionCheck::Same) => {
+            return Ok(MoveOutcome {
+                id: item.id.clone(),
+                from: item.status.clone(),
+                to: to.key.clone(),
+                action: "none".into(),
+                path: item.path.clone(),
+                file_written: false,
+                event: None,
+            })
+        }
+        (MoveMode::Reopen, TransitionCheck::Regression | TransitionCheck::DeclaredRegression) => {
+            action::REOPEN
+        }
+        (MoveMode::Reopen, _) => {
+            return Err(EngineError::user(format!(
+                "reopen lowers a status, but {} → {} does not lower {id}'s rank",
+                from_name, to.name
+            ))
+            .hint(format!("use `evident move {id} {to_spelling}`")))
+        }
+        (MoveMode::Move { .. }, TransitionCheck::Forward) => action::TRANSITION,
+        (MoveMode::Move { .. }, TransitionCheck::DeclaredRegression) => {
+            if reason.is_none() {
+                return Err(EngineError::user(format!(
+                    "{} → {} sends {id} back and needs a reason",
+                    from_name, to.name
+                ))
+                .hint(format!(
+                    "add --reason \"why\" (it is journaled as a reopen)"
+                )));
+            }
+            action::REOPEN
+        }
+        (
+            MoveMode::Move { force: true },
+            TransitionCheck::Regression | TransitionCheck::NotAllowed,
+        ) => {
+            if reason.is_none() {
+                return Err(EngineError::user("--force needs --reason")
+                    .hint("say why the workflow is overridden; it is journaled"));
+            }
+            action::OVERRIDE
+        }
+        (MoveMode::Move { force: false }, TransitionCheck::Regression) => {
+            return Err(EngineError::user(format!(
+                "{} → {} lowers {id}'s status; only a reopen may do that",
+                from_name, to.name
+            ))
+            .hint(format!(
+                "run `evident reopen {id} {to_spelling} --reason \"why\"`"
+            )))
+        }
+        (MoveMode::Move { force: false }, TransitionCheck::NotAllowed) => {
+            return Err(EngineError::user(format!(
+                "{} → {} is not an allowed transition for {} ({} workflow)",
+                from_name, to.name, item.kind, wf.name
+            ))
+            .hint(format!(
+                "allowed from {}: {}; or --force --reason to override",
+                from_name,
+                allowed(&from)
+            )))
+        }
+    };
+    if act == action::REOPEN && reason.is_none() {
+        return Err(EngineError::user("reopen needs --reason")
+            .hint("say why the item goes back; it is journaled"));
+    }
+    // Write the file: only the status bytes change, and only if the document parses.
+    let abs = ws.abs(&item.path);
+    let text = std::fs::read_to_string(&abs).map_err(|e| {
+        EngineError::user(format!("cannot read {}: {e}", item.path))
+            .at(item.path.clone())
+            .hint("the item's document must exist in this checkout; run `evident index`")
+    })?;
+    let doc = parse_document(&item.path, &text, &ws.config);
+    if doc.broken {
+        let d = doc.diagnostics.first();
+        return Err(EngineError::user(format!(
+            "{} does not parse ({}), so Evident will not write to it",
+            item.path,
+            d.map(|d| d.message.as_str()).unwrap_or("malformed")
+        ))
+        .at(format!("{}:{}", item.path, d.map(|d| d.line).unwrap_or(1)))
+        .hint("fix the document, then run the command again"));
+    }
+    let parsed = doc
+        .items
+        .iter()
+        .find(|p| p.item.id == item.id)
+        .ok_or_else(|| {
+            EngineError::user(format!("{} no longer declares {id}", item.path))
+                .at(item.path.clone())
+                .hint("run `evident index` to refresh")
+        })?;
+    let edit = render_status_value(&text, &parsed.status_span, &to.key, &to.name).map_err(|e| {
+        EngineError::user(e.to_string())
+            .at(format!("{}:{}", item.path, parsed.item.line))
+            .hint("write the status as a single-line value")
+    })?;
+    let new_text = apply_status_edit(&text, &edit);
+    // Verify before writing: the edited document must parse and carry the new status.
+    let check_doc = parse_document(&item.path, &new_text, &ws.config);
+    let ok = !check_doc.broken
+        && check_doc.items.len() == doc.items.len()
+        && check_doc
+            .items
+            .iter()
+            .find(|p| p.item.id == item.id)
+            .and_then(|p| wf.status(&p.item.status))
+            .is_some_and(|s| s.key == to.key);
+    if !ok {
+        return Err(EngineError::user(format!(
+            "writing {} into {} would not round-trip; nothing was written",
+            to.name, item.path
+        ))
+        .at(format!("{}:{}", item.path, parsed.item.line))
+        .hint("please report this with the document attached"));
+    }
+    atomic_write(&abs, new_text.as_bytes())?;
+    let ctx = ws.event_context("cli");
+    let req = TransitionRequest {
+        id: item.id.clone(),
+        from: item.status.clone(),
+        to: to.clone(),
+        action: act,
+        reason: reason.map(str::to_string),
+        file_status: Some(to.key.clone()),
+    };
+    let event = ws.store().transition(&req, &ctx)?;
+    Ok(MoveOutcome {
+        id: item.id,
+        from: item.status,
+        to: to.key,
+        action: act.to_string(),
+        path: item.path,
+        file_written: true,
+        event: Some(event),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// new
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewOutcome {
+    pub id: String,
+    pub kind: String,
+    pub path: String,
+    pub status: String,
+}
+
+const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+fn random_suffix() -> Result<String> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| EngineError::user(format!("no randomness available: {e}")))?;
+    Ok(b.iter()
+        .map(|x| CROCKFORD[(*x as usize) % 32] as char)
+        .collect())
+}
+
+fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for w in title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+    {
+        if !out.is_empty() {
+            out.push('_');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+fn render_template(
+    kind: &KindDef,
+    status: &StatusDef,
+    id: &str,
+    title: &str,
+    parent: Option<&str>,
+    fields: &[(String, String)],
+    now: &str,
+) -> String {
+    let mut field_lines = String::new();
+    for (k, v) in fields {
+        field_lines.push_str(&format!("{k}: {v}\n"));
+    }
+    match &kind.template {
+        Some(t) => t
+            .replace("{id}", id)
+            .replace("{title_yaml}", &yaml_scalar(title))
+            .replace("{title}", title)
+            .replace("{status}", &status.name)
+            .replace("{kind}", &kind.key)
+            .replace("{parent}", parent.unwrap_or(""))
+            .replace("{now}", now)
+            .replace("{fields}", &field_lines),
+        None => {
+            let mut s = format!(
+                "---\nid: {}\nkind: {}\ntitle: {}\nstatus: {}\n",
+                yaml_scalar(id),
+                kind.key,
+                yaml_scalar(title),
+                yaml_scalar(&status.key)
+            );
+            if let Some(p) = parent {
+                s.push_str(&format!("parent: {}\n", yaml_scalar(p)));
+            }
+            s.push_str(&field_lines);
+            s.push_str(&format!(
+                "created: \"{}\"\n---\n\n# {title}\n",
+                &now[..now.len().min(10)]
+            ));
+            for sec in &kind.sections {
+                s.push_str(&format!("\n## {sec}\n\n"));
+            }
+            s
+        }
+    }
+}
+
+fn parse_field(raw: &str) -> Result<(String, String)> {
+    let (k, v) = raw.split_once('=').ok_or_else(|| {
+        EngineError::user(format!("--field `{raw}` is not KEY=VALUE"))
+            .hint("e.g. --field priority=high")
+    })?;
+    let k = k.trim();
+    let valid = !k.is_empty()
+        && k.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(
+            EngineError::user(format!("--field key `{k}` is not a valid field name"))
+                .hint("use letters, digits, _ and -"),
+        );
+    }
+    if ["id", "kind", "type", "title", "status", "parent"].contains(&k) {
+        return Err(EngineError::user(format!("--field cannot set `{k}`"))
+            .hint("use the command's own argument or flag for it"));
+    }
+    let v = v.trim();
+    let rendered = match serde_yaml::from_str::<serde_yaml::Value>(v) {
+        Ok(serde_yaml::Value::String(_)) | Err(_) => yaml_scalar(v),
+        Ok(_) => v.to_string(),
+    };
+    Ok((k.to_string(), rendered))
+}
+
+/// Create a new item from its kind's template; prints nothing, returns the id and path.
+pub fn new_item(
+    ws: &mut Workspace,
+    kind: &str,
+    title: &str,
+    parent: Option<&str>,
+    fields: &[String],
+) -> Result<NewOutcome> {
+    let title = title.trim();
+    if title.is_empty() || title.contains('\n') {
+        return Err(EngineError::user("the title must be one non-empty line"));
+    }
+    let kind = kind_def(ws, kind)?.clone();
+    let status = ws.config.workflow_of(&kind).initial().clone();
+    if let Some(p) = parent {
+        if !ws.store().item_exists(p)? {
+            return Err(
+                EngineError::user(format!("parent `{p}` is not a known item"))
+                    .hint("check the id with `evident list`, or run `evident index`"),
+            );
+        }
+    }
+    let fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|f| parse_field(f))
+        .collect::<Result<_>>()?;
+    let now = ws.now();
+    let dir = ws.abs(&kind.dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| EngineError::io("cannot create folder", kind.dir.clone(), e))?;
+    let width = kind.id_width;
+    for _attempt in 0..64 {
+        let id = match ws.config.project.id_scheme {
+            IdScheme::Random => format!("{}-{}", kind.prefix, random_suffix()?),
+            IdScheme::Sequential => {
+                let floor = max_sequence(ws, &kind.prefix)? + 1;
+                let n = ws.store().allocate_sequence(&kind.prefix, floor)?;
+                format!("{}-{:0width$}", kind.prefix, n, width = width)
+            }
+        };
+        if ws.store().item_exists(&id)? {
+            continue;
+        }
+        let file_name = if ws.config.detect.id_from_filename {
+            format!("{id}_{}.md", slug(title))
+        } else {
+            format!("{id}.md")
+        };
+        let rel = format!("{}/{}", kind.dir.trim_end_matches('/'), file_name);
+        let content = render_template(&kind, &status, &id, title, parent, &fields, &now);
+        let check = parse_document(&rel, &content, &ws.config);
+        if check.broken || !check.items.iter().any(|p| p.item.id == id) {
+            let why = check
+                .diagnostics
+                .first()
+                .map(|d| d.message.clone())
+                .unwrap_or_else(|| "it declares no item".into());
+            return Err(EngineError::user(format!(
+                "the template of kind `{}` does not produce a valid item: {why}",
+                kind.key
+            ))
+            .hint(format!("fix [kinds.{}] template in evident.toml", kind.key)));
+        }
+        // create_new: two processes can never write the same file.
+        let abs = ws.abs(&rel);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&abs)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(content.as_bytes())
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| EngineError::io("cannot write", rel.clone(), e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(EngineError::io("cannot create", rel, e)),
+        }
+        index_paths(ws, std::slice::from_ref(&rel), "cli")?;
+        return Ok(NewOutcome {
+            id,
+            kind: kind.key.clone(),
+            path: rel,
+            status: status.key,
+        });
+    }
+    Err(
+        EngineError::user("could not find a free id after 64 attempts")
+            .hint("check [kinds] prefix and the id scheme"),
+    )
+}
+
+/// The highest number used by ids `PREFIX-N...` in the store.
+fn max_sequence(ws: &mut Workspace, prefix: &str) -> Result<u64> {
+    let items = ws.store().list_items(&ItemFilter::default())?;
+    let head = format!("{prefix}-");
+    Ok(items
+        .iter()
+        .filter_map(|i| i.id.strip_prefix(&head))
+        .filter_map(|rest| rest.split(['-', '_']).next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// show / list / ready / status / log
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    pub id: String,
+    pub title: Option<String>,
+    pub status: Option<String>,
+    pub terminal: bool,
+    /// False when the id is not a known item.
+    pub known: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShowResult {
+    pub item: ItemRow,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub sections: Vec<evident_core::item::Section>,
+    pub dependencies: Vec<Dependency>,
+    pub dependents: Vec<ItemRow>,
+    pub children: Vec<ItemRow>,
+    pub history: Vec<Event>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
+    let mut item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let fields = std::mem::take(&mut item.fields);
+    let sections = std::mem::take(&mut item.sections);
+    let mut dependencies = Vec::new();
+    for d in &item.depends_on {
+        let dep = ws.store().get_item(d)?;
+        dependencies.push(match dep {
+            Some(r) => Dependency {
+                id: r.id,
+                title: Some(r.title),
+                status: Some(r.status),
+                terminal: r.terminal,
+                known: true,
+            },
+            None => Dependency {
+                id: d.clone(),
+                title: None,
+                status: None,
+                terminal: false,
+                known: false,
+            },
+        });
+    }
+    let children = ws.store().list_items(&ItemFilter {
+        parent: Some(id.to_string()),
+        ..Default::default()
+    })?;
+    let dependents = ws.store().dependents(id)?;
+    let history = ws.store().events(Some(id), None)?;
+    let diagnostics = ws
+        .store()
+        .diagnostics()?
+        .into_iter()
+        .filter(|d| d.item.as_deref() == Some(id))
+        .collect();
+    Ok(ShowResult {
+        item,
+        fields,
+        sections,
+        dependencies,
+        dependents,
+        children,
+        history,
+        diagnostics,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub project: String,
+    pub summary: Summary,
+    pub ready: Vec<ItemRow>,
+    pub blocked: Vec<ItemRow>,
+}
+
+pub fn status(ws: &mut Workspace, recent: usize, top: usize) -> Result<StatusReport> {
+    let summary = ws.store().summary(recent)?;
+    let ready = ws.store().ready_items(Some(top))?;
+    let blocked = ws.store().blocked_items(Some(top))?;
+    Ok(StatusReport {
+        project: ws.config.project.name.clone(),
+        summary,
+        ready,
+        blocked,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InitOutcome {
+    pub root: String,
+    pub preset: String,
+    pub config: String,
+    pub gitignore_updated: bool,
+    pub examples: Vec<String>,
+}
+
+fn examples_for(preset_name: &str) -> Vec<(&'static str, &'static str)> {
+    match preset_name {
+        "basic" => vec![
+            ("work/epics/EP-1.md", "---\nid: EP-1\nkind: epic\ntitle: \"First release\"\nstatus: in_progress\nowner: you\n---\n\n# First release\n\n## Goal\n\nShip the smallest useful version.\n\n## Scope\n\n- sign-in\n- the dashboard\n"),
+            ("work/stories/ST-1.md", "---\nid: ST-1\nkind: story\ntitle: \"Sign in with email\"\nstatus: in_progress\nparent: EP-1\npriority: high\nlane: core\n---\n\n# Sign in with email\n\n## Description\n\nA user signs in with a one-time code.\n\n## Acceptance Criteria\n\n- [ ] a code arrives by email\n- [ ] the code expires after 10 minutes\n"),
+            ("work/stories/ST-2.md", "---\nid: ST-2\nkind: story\ntitle: \"Dashboard shell\"\nstatus: todo\nparent: EP-1\npriority: medium\nlane: core\ndepends_on: [ST-1]\n---\n\n# Dashboard shell\n\n## Description\n\nThe empty dashboard a signed-in user lands on.\n\n## Acceptance Criteria\n\n- [ ] renders for a signed-in user\n"),
+            ("work/bugs/BUG-1.md", "---\nid: BUG-1\nkind: bug\ntitle: \"Typo on the landing page\"\nstatus: todo\npriority: low\n---\n\n# Typo on the landing page\n\n## Steps to Reproduce\n\nOpen /.\n\n## Expected\n\n\"Welcome\".\n\n## Actual\n\n\"Wlecome\".\n"),
+        ],
+        "workplan" => vec![(
+            "workplans/WP-1.md",
+            "---\nid: WP-1\ntype: workplan\ntitle: \"Example workplan\"\nstatus: in_progress\n---\n\n# Example workplan\n\n## Tasks\n\n### T01 — Write the parser\n\n```task\nid: WP-1-T01\nstatus: done\npriority: high\n```\n\nParse the input format.\n\n### T02 — Wire the CLI\n\n```task\nid: WP-1-T02\nstatus: in_progress\npriority: medium\ndepends_on: [WP-1-T01]\n```\n\n### T03 — Document it\n\n```task\nid: WP-1-T03\nstatus: todo\npriority: low\ndepends_on: [WP-1-T02]\n```\n",
+        )],
+        "phases" => vec![
+            ("phases/PH-1.md", "---\nid: PH-1\nkind: phase\ntitle: \"Phase 1 — Architecture\"\nstatus: Signed Off\n---\n\n# Phase 1 — Architecture\n\n## Deliverables\n\n- [x] architecture document\n\n## Evidence\n\n- doc: docs/architecture.md\n\n## Signoff\n\n"),
+            ("phases/PH-2.md", "---\nid: PH-2\nkind: phase\ntitle: \"Phase 2 — Domain model\"\nstatus: In Progress\ndepends_on: [PH-1]\n---\n\n# Phase 2 — Domain model\n\n## Deliverables\n\n- [ ] state machines\n\n## Evidence\n\n## Signoff\n\n"),
+        ],
+        "cleargate" => vec![
+            (".cleargate/delivery/pending-sync/EPIC-001_Onboarding.md", "---\nepic_id: \"EPIC-001\"\nstatus: \"Active\"\nowner: \"you\"\n---\n\n# EPIC-001: Onboarding\n\n## 1. Problem & Value\n\n## 2. Scope\n"),
+            (".cleargate/delivery/pending-sync/STORY-001-01_Welcome_Email.md", "---\nstory_id: \"STORY-001-01\"\nparent_epic_ref: \"EPIC-001\"\nstatus: \"Ready\"\nlane: \"standard\"\n---\n\n# STORY-001-01: Welcome email\n\n## 1. The Spec\n\n## 2. Existing Surfaces\n\n## 3. Definition of Done\n"),
+            (".cleargate/delivery/archive/.gitkeep", ""),
+        ],
+        _ => vec![],
+    }
+}
+
+/// Write `evident.toml` from a preset in `dir`, ignore the store folder in `.gitignore`, and add
+/// example items where the repository has no documents of its own.
+pub fn init(dir: &Path, preset_name: &str, force: bool, examples: bool) -> Result<InitOutcome> {
+    let text = preset(preset_name).ok_or_else(|| {
+        let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+        EngineError::user(format!("unknown preset `{preset_name}`"))
+            .hint(format!("presets: {}", names.join(", ")))
+    })?;
+    let root = dir
+        .canonicalize()
+        .map_err(|e| EngineError::io("cannot open folder", dir.display().to_string(), e))?;
+    let cfg_path = root.join(CONFIG_FILE);
+    if cfg_path.exists() && !force {
+        return Err(
+            EngineError::user(format!("{} already exists", cfg_path.display()))
+                .hint("pass --force to overwrite it"),
+        );
+    }
+    let project = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("project");
+    let text = text.replacen(
+        "name = \"my-project\"",
+        &format!("name = {}", toml_string(project)),
+        1,
+    );
+    atomic_write(&cfg_path, text.as_bytes())?;
+    // .gitignore
+    let gi = root.join(".gitignore");
+    let existing = std::fs::read_to_string(&gi).unwrap_or_default();
+    let gitignore_updated = !existing.lines().any(|l| {
+        matches!(
+            l.trim(),
+            ".evident" | ".evident/" | "/.evident" | "/.evident/"
+        )
+    });
+    if gitignore_updated {
+        let mut s = existing.clone();
+        if !s.is_empty() && !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s.push_str(".evident/\n");
+        atomic_write(&gi, s.as_bytes())?;
+    }
+    let mut written = Vec::new();
+    if examples {
+        let cfg =
+            evident_core::Config::from_toml(&text).map_err(|e| EngineError::user(e.to_string()))?;
+        let (found, _) = crate::walk::walk(&root, &cfg.project.roots, &cfg.project.exclude);
+        let has_items = found.iter().any(|f| {
+            std::fs::read_to_string(root.join(&f.rel))
+                .map(|t| !parse_document(&f.rel, &t, &cfg).items.is_empty())
+                .unwrap_or(false)
+        });
+        let cleargate_present = preset_name == "cleargate" && root.join(".cleargate").exists();
+        if !has_items && !cleargate_present {
+            for (rel, content) in examples_for(preset_name) {
+                let p = root.join(rel);
+                if p.exists() {
+                    continue;
+                }
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        EngineError::io("cannot create folder", parent.display().to_string(), e)
+                    })?;
+                }
+                atomic_write(&p, content.as_bytes())?;
+                if !content.is_empty() {
+                    written.push(rel.to_string());
+                }
+            }
+        }
+    }
+    Ok(InitOutcome {
+        root: root.display().to_string(),
+        preset: preset_name.to_string(),
+        config: cfg_path.display().to_string(),
+        gitignore_updated,
+        examples: written,
+    })
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,250 @@
+//! The workspace: repository root, layered configuration, the open store and who is acting.
+//! Opening one is cheap (a few stats, one small TOML parse, one SQLite open) because every verb,
+//! including the hot read paths, starts here.
+
+use std::path::{Path, PathBuf};
+
+use evident_core::config::{Config, IdScheme};
+use evident_store::{EventContext, SqliteStore, Store};
+
+use crate::{EngineError, Result};
+
+/// Values from flags, the top layer of configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `-C DIR`: act as if started in DIR.
+    pub dir: Option<PathBuf>,
+    /// `--store URL`.
+    pub store: Option<String>,
+    /// `--as ACTOR`.
+    pub actor: Option<String>,
+}
+
+pub struct Workspace {
+    pub root: PathBuf,
+    /// Identifies this checkout in a store shared by several.
+    pub checkout: String,
+    pub config: Config,
+    /// `None` when running on built-in defaults.
+    pub config_path: Option<PathBuf>,
+    store: Box<dyn Store>,
+    actor: Option<String>,
+    machine: String,
+    correlation_id: String,
+}
+
+pub const CONFIG_FILE: &str = "evident.toml";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Find the repository root from `start`: the nearest folder with `evident.toml`, else the
+/// nearest with `.git`.
+pub fn find_root(start: &Path) -> Result<(PathBuf, bool)> {
+    let start = start
+        .canonicalize()
+        .map_err(|e| EngineError::io("cannot open folder", start.display().to_string(), e))?;
+    for dir in start.ancestors() {
+        if dir.join(CONFIG_FILE).is_file() {
+            return Ok((dir.to_path_buf(), true));
+        }
+    }
+    for dir in start.ancestors() {
+        if dir.join(".git").exists() {
+            return Ok((dir.to_path_buf(), false));
+        }
+    }
+    Err(EngineError::user(format!(
+        "{} is not inside an Evident repository (no evident.toml or .git above it)",
+        start.display()
+    ))
+    .hint("run `evident init` in the repository root, or pass -C DIR"))
+}
+
+/// Resolve a store URL or path to a SQLite file path.
+pub fn store_path(raw: &str, base: &Path) -> Result<PathBuf> {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return Err(EngineError::user(format!(
+            "store {}: the PostgreSQL hub store is not available in this build",
+            redact(raw)
+        ))
+        .hint("use the embedded SQLite store (a file path or sqlite://PATH) for now"));
+    }
+    let p = raw.strip_prefix("sqlite://").unwrap_or(raw);
+    if p.is_empty() {
+        return Err(
+            EngineError::user("the store path is empty").hint("pass --store PATH or sqlite://PATH")
+        );
+    }
+    if let Some((scheme, _)) = p.split_once("://") {
+        return Err(
+            EngineError::user(format!("unknown store scheme `{scheme}://`"))
+                .hint("use a file path, sqlite://PATH or postgres://..."),
+        );
+    }
+    let p = PathBuf::from(p);
+    Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
+/// Hide a password in a connection URL.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((cred, host)) = rest.split_once('@') {
+            if let Some((user, _)) = cred.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+impl Workspace {
+    /// Open the workspace for the current directory (or `-C`).
+    pub fn open(ov: &Overrides) -> Result<Workspace> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| EngineError::io("cannot read the current folder", ".", e))?;
+        let start = ov
+            .dir
+            .clone()
+            .map(|d| cwd.join(d))
+            .unwrap_or_else(|| cwd.clone());
+        let (root, has_config) = find_root(&start)?;
+        let config_path = has_config.then(|| root.join(CONFIG_FILE));
+        let text = match &config_path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| EngineError::io("cannot read", p.display().to_string(), e))?,
+            None => evident_core::config::default_toml().to_string(),
+        };
+        let mut config = Config::from_toml(&text).map_err(|e| {
+            let loc = config_path
+                .as_ref()
+                .map(|p| format!("{}:{}", p.display(), e.line().unwrap_or(1)));
+            let err = EngineError::user(e.to_string())
+                .hint("fix evident.toml; `evident init --preset basic --force` writes a fresh one");
+            match loc {
+                Some(l) => err.at(l),
+                None => err,
+            }
+        })?;
+        // Environment layer.
+        if let Some(s) = env("EVIDENT_ID_SCHEME") {
+            config.project.id_scheme = IdScheme::parse(&s).ok_or_else(|| {
+                EngineError::user(format!("EVIDENT_ID_SCHEME=`{s}` is not an id scheme"))
+                    .hint("use random or sequential")
+            })?;
+        }
+        if let Some(s) = env("EVIDENT_MAX_FILE_SIZE") {
+            config.project.max_file_size = s.parse().map_err(|_| {
+                EngineError::user(format!(
+                    "EVIDENT_MAX_FILE_SIZE=`{s}` is not a number of bytes"
+                ))
+            })?;
+        }
+        // Store: flag > environment > config > default.
+        let store_file = if let Some(s) = &ov.store {
+            store_path(s, &cwd)?
+        } else if let Some(s) = env("EVIDENT_STORE") {
+            store_path(&s, &cwd)?
+        } else if let Some(s) = &config.project.store {
+            store_path(s, &root)?
+        } else {
+            root.join(".evident").join("evident.db")
+        };
+        let store = SqliteStore::open(&store_file)?;
+        let machine = env("EVIDENT_MACHINE")
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        Ok(Workspace {
+            checkout: root.display().to_string(),
+            root,
+            config,
+            config_path,
+            store: Box::new(store),
+            actor: ov.actor.clone().or_else(|| env("EVIDENT_ACTOR")),
+            machine,
+            correlation_id: env("EVIDENT_CORRELATION_ID").unwrap_or_else(new_correlation_id),
+        })
+    }
+
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
+    /// Who is acting: `--as`, `EVIDENT_ACTOR`, git's `user.name`, `$USER`, in that order.
+    /// Resolved only when an event is written, so read paths never spawn git.
+    pub fn actor(&mut self) -> String {
+        if let Some(a) = &self.actor {
+            return a.clone();
+        }
+        let from_git = std::process::Command::new("git")
+            .args(["config", "user.name"])
+            .current_dir(&self.root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty());
+        let a = from_git
+            .or_else(|| env("USER"))
+            .unwrap_or_else(|| "unknown".to_string());
+        self.actor = Some(a.clone());
+        a
+    }
+
+    pub fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    /// The time stamp for events: now, or `EVIDENT_NOW` (for reproducible tests and demos).
+    pub fn now(&self) -> String {
+        env("EVIDENT_NOW")
+            .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+
+    pub fn event_context(&mut self, source: &str) -> EventContext {
+        EventContext {
+            actor: self.actor(),
+            machine: self.machine.clone(),
+            source: source.to_string(),
+            correlation_id: self.correlation_id.clone(),
+            at: self.now(),
+        }
+    }
+
+    /// Absolute path of a repository-relative path.
+    pub fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+}
+
+fn new_correlation_id() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::getrandom(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = (t as u64 ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        let base = Path::new("/r");
+        assert_eq!(store_path("x.db", base).unwrap(), PathBuf::from("/r/x.db"));
+        assert_eq!(
+            store_path("sqlite:///abs/x.db", base).unwrap(),
+            PathBuf::from("/abs/x.db")
+        );
+        let e = store_path("postgres://u:secret@h/db", base)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("u:***@h") && !e.contains("secret"), "{e}");
+        assert!(store_path("mysql://x", base).is_err());
+    }
+}
