@@ -9,6 +9,7 @@ use crate::Outcome;
 
 const EXAMPLES: &str = "\
 Examples:
+  evident status --index         index changed documents first, then report
   evident status                 counts by kind and status, lanes, ready, blocked, recent events
   evident status --json          the same for a HUD (schema: docs/json.md)
   evident status --markdown      a handoff-ready Markdown report
@@ -22,6 +23,9 @@ pub struct StatusArgs {
     /// Print Markdown (for handoff documents).
     #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
+    /// Bring the index up to date first (like `evident index`).
+    #[arg(long)]
+    pub index: bool,
     /// How many recent events to include.
     #[arg(long, default_value_t = 10)]
     pub recent: usize,
@@ -170,6 +174,9 @@ fn render_markdown(r: &StatusReport) -> String {
 }
 
 pub fn run(a: StatusArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
+    if a.index {
+        evident_engine::index::index(ws, false, &evident_engine::index::NoProgress)?;
+    }
     let r = ops::status(ws, a.recent, a.top)?;
     if out.json {
         #[derive(serde::Serialize)]

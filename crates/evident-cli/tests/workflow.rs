@@ -1,0 +1,369 @@
+//! End-to-end: verbs, the JSON contract, transitions, the journal.
+
+mod common;
+use common::*;
+
+#[test]
+fn quick_start_flow_and_json_envelope() {
+    let e = Env::new();
+    e.ok(&["init"], 0);
+    assert!(e.read(".gitignore").contains(".evident/"));
+    let r = e.ok(&["--json", "index"], 0);
+    let j = r.json();
+    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["kind"], "index");
+    assert_eq!(j["created"], 4);
+    let j = e.ok(&["list", "--json"], 0).json();
+    assert_eq!(j["kind"], "item_list");
+    let st1 = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "ST-1")
+        .unwrap()
+        .clone();
+    for key in [
+        "id",
+        "kind",
+        "title",
+        "status",
+        "status_rank",
+        "terminal",
+        "priority",
+        "parent",
+        "depends_on",
+        "lane",
+        "owner",
+        "labels",
+        "path",
+        "line",
+    ] {
+        assert!(st1.get(key).is_some(), "item lacks {key}: {st1}");
+    }
+    assert_eq!(
+        st1["owner"],
+        serde_json::Value::Null,
+        "absent scalars are null"
+    );
+    assert_eq!(st1["labels"], serde_json::json!([]), "absent lists are []");
+    assert_eq!(st1["path"], "work/stories/ST-1.md");
+    let j = e.ok(&["status", "--json"], 0).json();
+    assert_eq!(j["kind"], "status");
+    assert_eq!(j["total"], 4);
+    assert_eq!(j["blocked_count"], 1, "{j}");
+    insta::assert_snapshot!("status_text", e.ok(&["status"], 0).stdout);
+    insta::assert_snapshot!("status_markdown", e.ok(&["status", "--markdown"], 0).stdout);
+}
+
+#[test]
+fn list_filters_and_sorts() {
+    let e = Env::new();
+    e.ok(&["init"], 0);
+    e.ok(&["index"], 0);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["--json", "list"];
+        a.extend_from_slice(args);
+        e.ok(&a, 0).json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&["--kind", "story"]), vec!["ST-1", "ST-2"]);
+    assert_eq!(ids(&["--status", "In Progress"]), vec!["EP-1", "ST-1"]);
+    assert_eq!(
+        ids(&["--lane", "core", "--sort", "priority"]),
+        vec!["ST-1", "ST-2"]
+    );
+    assert_eq!(ids(&["--parent", "EP-1", "--desc"]), vec!["ST-2", "ST-1"]);
+    assert_eq!(ids(&["--search", "DASH"]), vec!["ST-2"]);
+    assert_eq!(ids(&["--owner", "you"]), vec!["EP-1"]);
+    assert_eq!(ids(&["--limit", "1"]), vec!["BUG-1"]);
+    let r = e.ok(&["list", "--kind", "spaceship"], 1);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("unknown kind") && r.stderr.contains("story"),
+        "{}",
+        r.stderr
+    );
+    let r = e.ok(&["list", "--status", "nope"], 1);
+    assert!(r.stderr.contains("unknown status"), "{}", r.stderr);
+}
+
+#[test]
+fn move_writes_only_the_status_bytes_and_journals() {
+    let e = Env::with_preset("basic");
+    let original = "---\nid: ST-1\nkind: story\ntitle: \"A story\"   # keep me\nstatus: \"In Progress\"  # the team's spelling\nlabels: [a, b]\n---\n\n# A story\r\n\n## Description\n\nünïcode ✓\n";
+    e.write("work/stories/ST-1.md", original);
+    e.ok(&["index"], 0);
+    let r = e.ok(&["--json", "move", "ST-1", "done"], 0);
+    let j = r.json();
+    assert_eq!(
+        (
+            j["kind"].as_str(),
+            j["from"].as_str(),
+            j["to"].as_str(),
+            j["action"].as_str()
+        ),
+        (
+            Some("move"),
+            Some("in_progress"),
+            Some("done"),
+            Some("transition")
+        )
+    );
+    let after = e.read("work/stories/ST-1.md");
+    let (_, old, new) = diff_middle(original, &after);
+    assert_eq!(
+        (old, new),
+        ("In Progress", "Done"),
+        "only the value changed, in the file's style"
+    );
+    // Already there: no write, no event.
+    let r = e.ok(&["move", "ST-1", "done"], 0);
+    assert!(r.stdout.contains("already"));
+    let log = e.ok(&["--json", "log", "ST-1"], 0).json();
+    let events = log["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{log}");
+    let ev = &events[0];
+    assert_eq!(ev["action"], "transition");
+    assert_eq!(ev["from"], "in_progress");
+    assert_eq!(ev["to"], "done");
+    assert_eq!(ev["actor"], "tester");
+    assert_eq!(ev["machine"], "machine-a");
+    assert_eq!(ev["source"], "cli");
+    assert_eq!(ev["correlation_id"], "corr-1");
+    assert_eq!(ev["at"], "2026-01-02T03:04:05Z");
+    // --as overrides the actor.
+    e.ok(
+        &[
+            "reopen",
+            "ST-1",
+            "todo",
+            "--reason",
+            "found a bug",
+            "--as",
+            "qa-bot",
+        ],
+        0,
+    );
+    let ev = &e.ok(&["--json", "log", "ST-1"], 0).json()["events"][0];
+    assert_eq!(
+        (
+            ev["action"].as_str(),
+            ev["actor"].as_str(),
+            ev["reason"].as_str()
+        ),
+        (Some("reopen"), Some("qa-bot"), Some("found a bug"))
+    );
+}
+
+#[test]
+fn move_refuses_regressions_and_disallowed_transitions() {
+    let e = Env::with_preset("phases");
+    e.write(
+        "phases/PH-1.md",
+        "---\nid: PH-1\nkind: phase\ntitle: P1\nstatus: In Progress\n---\n",
+    );
+    e.ok(&["index"], 0);
+    let before = e.read("phases/PH-1.md");
+    // Not in the transition table: exit 1, allowed targets listed, nothing written.
+    let r = e.ok(&["move", "PH-1", "signed_off"], 1);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("not an allowed transition")
+            && r.stderr
+                .contains("Ready for Signoff, Completed (Doc Baseline)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(e.read("phases/PH-1.md"), before);
+    // Lowering: only reopen.
+    let r = e.ok(&["move", "PH-1", "not started"], 1);
+    assert!(r.stderr.contains("reopen"), "{}", r.stderr);
+    // --force needs --reason; with it, an override is journaled.
+    e.ok(&["move", "PH-1", "signed_off", "--force"], 1);
+    let j = e
+        .ok(
+            &[
+                "--json",
+                "move",
+                "PH-1",
+                "signed_off",
+                "--force",
+                "--reason",
+                "emergency",
+            ],
+            0,
+        )
+        .json();
+    assert_eq!(j["action"], "override");
+    assert!(e.read("phases/PH-1.md").contains("status: Signed Off"));
+    // Reopen must lower the rank and needs a reason.
+    e.ok(
+        &["reopen", "PH-1", "in_progress", "--reason", "gaps found"],
+        0,
+    );
+    let r = e.ok(&["reopen", "PH-1", "ready_for_signoff", "--reason", "x"], 1);
+    assert!(r.stderr.contains("does not lower"), "{}", r.stderr);
+    // A declared regression (review sends a phase back) needs a reason and is a reopen.
+    e.ok(&["move", "PH-1", "Ready for Signoff"], 0);
+    e.ok(&["move", "PH-1", "In Progress"], 1);
+    let j = e
+        .ok(
+            &[
+                "--json",
+                "move",
+                "PH-1",
+                "In Progress",
+                "--reason",
+                "reviewer gaps",
+            ],
+            0,
+        )
+        .json();
+    assert_eq!(j["action"], "reopen");
+    // Errors in JSON mode: stdout empty, a JSON error on stderr.
+    let r = e.ok(&["--json", "move", "NOPE-1", "done"], 1);
+    assert!(r.stdout.is_empty());
+    let err: serde_json::Value = serde_json::from_str(r.stderr.trim()).unwrap();
+    assert_eq!(err["kind"], "error");
+    assert!(err["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("evident list"));
+}
+
+#[test]
+fn show_has_fields_sections_dependencies_children_history() {
+    let e = Env::new();
+    e.ok(&["init"], 0);
+    e.ok(&["index"], 0);
+    let j = e.ok(&["--json", "show", "ST-2"], 0).json();
+    assert_eq!(j["kind"], "item");
+    assert_eq!(j["item"]["id"], "ST-2");
+    assert_eq!(j["fields"]["lane"], "core");
+    let names: Vec<&str> = j["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Description", "Acceptance Criteria"]);
+    assert_eq!(j["dependencies"][0]["id"], "ST-1");
+    assert_eq!(j["dependencies"][0]["status"], "in_progress");
+    assert_eq!(j["history"][0]["action"], "created");
+    let j = e.ok(&["--json", "show", "EP-1"], 0).json();
+    assert_eq!(j["children"].as_array().unwrap().len(), 2);
+    let j = e.ok(&["--json", "show", "ST-1"], 0).json();
+    assert_eq!(j["dependents"][0]["id"], "ST-2");
+    let r = e.ok(&["show", "ST-404"], 1);
+    assert!(r.stderr.contains("no item with id `ST-404`"));
+}
+
+#[test]
+fn ready_orders_by_priority_and_respects_dependencies() {
+    let e = Env::with_preset("workplan");
+    e.write("wp.md", "---\nid: WP-1\ntype: workplan\ntitle: Plan\nstatus: in_progress\n---\n\n## Tasks\n\n```task\nid: T-1\nstatus: todo\npriority: low\n```\n\n```task\nid: T-2\nstatus: todo\npriority: high\ndepends_on: [T-1]\n```\n\n```task\nid: T-3\nstatus: todo\npriority: P0-Critical\n```\n\n```task\nid: T-4\nstatus: blocked\n```\n");
+    e.ok(&["index"], 0);
+    let ids = |e: &Env| -> Vec<String> {
+        e.run(&["--json", "ready"]).json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&e), vec!["T-3", "T-1", "WP-1"]);
+    e.ok(&["move", "T-1", "done"], 0);
+    assert_eq!(ids(&e), vec!["T-3", "T-2", "WP-1"]);
+    // The task's status was written inside its block only.
+    assert!(e
+        .read("wp.md")
+        .contains("```task\nid: T-1\nstatus: done\npriority: low\n```"));
+}
+
+#[test]
+fn new_creates_from_template_and_validates() {
+    let e = Env::with_preset("basic");
+    e.write(
+        "work/epics/EP-1.md",
+        "---\nid: EP-1\nkind: epic\ntitle: E\nstatus: todo\n---\n",
+    );
+    e.ok(&["index"], 0);
+    let r = e.ok(
+        &[
+            "new",
+            "story",
+            "Export: to \"CSV\"",
+            "--parent",
+            "EP-1",
+            "--field",
+            "priority=high",
+            "--field",
+            "labels=[a, b]",
+        ],
+        0,
+    );
+    let id = r.stdout.trim().to_string();
+    assert!(id.starts_with("ST-") && id.len() == 11, "{id}");
+    let j = e.ok(&["--json", "show", &id], 0).json();
+    assert_eq!(j["item"]["title"], "Export: to \"CSV\"");
+    assert_eq!(j["item"]["parent"], "EP-1");
+    assert_eq!(j["item"]["priority"], "high");
+    assert_eq!(j["item"]["labels"], serde_json::json!(["a", "b"]));
+    assert_eq!(j["history"][0]["source"], "cli");
+    let names: Vec<&str> = j["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Description", "Acceptance Criteria"]);
+    e.ok(&["new", "story", "x", "--parent", "EP-404"], 1);
+    e.ok(&["new", "spaceship", "x"], 1);
+    e.ok(&["new", "story", "x", "--field", "status=done"], 1);
+    e.ok(&["new", "story", "x", "--field", "no-equals"], 1);
+    e.ok(&["new", "story", "  "], 1);
+}
+
+#[test]
+fn config_errors_name_the_line_and_store_too_new_is_refused() {
+    let e = Env::with_preset("basic");
+    let cfg = e
+        .read("evident.toml")
+        .replace("id_scheme = \"random\"", "id_scheme = \"fancy\"");
+    e.write("evident.toml", &cfg);
+    let r = e.ok(&["status"], 1);
+    let line = cfg.lines().position(|l| l.contains("fancy")).unwrap() + 1;
+    assert!(
+        r.stderr.contains(&format!("evident.toml:{line}")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn help_has_examples_for_every_verb() {
+    for verb in [
+        "init",
+        "index",
+        "list",
+        "show",
+        "new",
+        "move",
+        "reopen",
+        "ready",
+        "status",
+        "log",
+        "diagnostics",
+    ] {
+        let o = std::process::Command::new(bin())
+            .args([verb, "--help"])
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && s.contains("Examples:"), "{verb}: {s}");
+    }
+}
