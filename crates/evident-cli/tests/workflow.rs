@@ -8,6 +8,16 @@ fn quick_start_flow_and_json_envelope() {
     let e = Env::new();
     e.ok(&["init"], 0);
     assert!(e.read(".gitignore").contains(".evident/"));
+    let cfg = e.read("evident.toml");
+    let name_line = cfg
+        .lines()
+        .find(|l| l.starts_with("name = "))
+        .unwrap()
+        .to_string();
+    e.write(
+        "evident.toml",
+        &cfg.replacen(&name_line, "name = \"demo\"", 1),
+    );
     let r = e.ok(&["--json", "index"], 0);
     let j = r.json();
     assert_eq!(j["schema_version"], 1);

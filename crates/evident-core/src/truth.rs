@@ -59,6 +59,7 @@ mod tests {
         StatusDef {
             key: key.into(),
             name: key.into(),
+            label: key.into(),
             rank,
             terminal: false,
         }

@@ -11,8 +11,11 @@ use crate::status::{canonical_key, display_from_key};
 pub struct StatusDef {
     /// Canonical key (`in_progress`).
     pub key: String,
-    /// Display name as configured (`In Progress`).
+    /// Display name (`In Progress`): as configured when it has capitals or spaces, derived from
+    /// the key otherwise. Used when a file spells statuses as words.
     pub name: String,
+    /// The spelling the configuration uses (`in_progress`), for messages.
+    pub label: String,
     /// Progress order; higher is further along.
     pub rank: i64,
     pub terminal: bool,
@@ -92,6 +95,7 @@ impl Workflow {
             };
             defs.push(StatusDef {
                 key,
+                label: raw.clone(),
                 name: display,
                 rank,
                 terminal,

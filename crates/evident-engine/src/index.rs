@@ -76,7 +76,7 @@ fn resolve(
                     let s = wf.status(&it.status).cloned();
                     if s.is_none() {
                         let names: Vec<&str> =
-                            wf.statuses.iter().map(|s| s.name.as_str()).collect();
+                            wf.statuses.iter().map(|s| s.label.as_str()).collect();
                         diags.push(
                             Diagnostic::new(
                                 DiagCode::UnknownStatus,

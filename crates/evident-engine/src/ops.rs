@@ -95,7 +95,7 @@ pub fn move_item(
     let kind = kind_def(ws, &item.kind)?.clone();
     let wf = ws.config.workflow_of(&kind).clone();
     let to = wf.status(to_spelling).cloned().ok_or_else(|| {
-        let names: Vec<&str> = wf.statuses.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
         EngineError::user(format!(
             "`{to_spelling}` is not a status of {} ({} workflow)",
             item.kind, wf.name
@@ -109,7 +109,7 @@ pub fn move_item(
     };
     let from_name = from
         .as_ref()
-        .map(|f| f.name.clone())
+        .map(|f| f.label.clone())
         .unwrap_or_else(|| item.status.clone());
     let allowed = |f: &Option<StatusDef>| -> String {
         match f {
@@ -117,7 +117,7 @@ pub fn move_item(
                 let t: Vec<&str> = wf
                     .allowed_targets(f)
                     .iter()
-                    .map(|s| s.name.as_str())
+                    .map(|s| s.label.as_str())
                     .collect();
                 if t.is_empty() {
                     "none (the status is final)".to_string()
@@ -146,7 +146,7 @@ pub fn move_item(
         (MoveMode::Reopen, _) => {
             return Err(EngineError::user(format!(
                 "reopen lowers a status, but {} → {} does not lower {id}'s rank",
-                from_name, to.name
+                from_name, to.label
             ))
             .hint(format!("use `evident move {id} {to_spelling}`")))
         }
@@ -155,7 +155,7 @@ pub fn move_item(
             if reason.is_none() {
                 return Err(EngineError::user(format!(
                     "{} → {} sends {id} back and needs a reason",
-                    from_name, to.name
+                    from_name, to.label
                 ))
                 .hint(format!(
                     "add --reason \"why\" (it is journaled as a reopen)"
@@ -176,7 +176,7 @@ pub fn move_item(
         (MoveMode::Move { force: false }, TransitionCheck::Regression) => {
             return Err(EngineError::user(format!(
                 "{} → {} lowers {id}'s status; only a reopen may do that",
-                from_name, to.name
+                from_name, to.label
             ))
             .hint(format!(
                 "run `evident reopen {id} {to_spelling} --reason \"why\"`"
@@ -185,7 +185,7 @@ pub fn move_item(
         (MoveMode::Move { force: false }, TransitionCheck::NotAllowed) => {
             return Err(EngineError::user(format!(
                 "{} → {} is not an allowed transition for {} ({} workflow)",
-                from_name, to.name, item.kind, wf.name
+                from_name, to.label, item.kind, wf.name
             ))
             .hint(format!(
                 "allowed from {}: {}; or --force --reason to override",

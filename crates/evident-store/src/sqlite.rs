@@ -286,6 +286,7 @@ fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<Stat
     rank.map(|rank| StatusDef {
         key: status.to_string(),
         name: status.to_string(),
+        label: status.to_string(),
         rank,
         terminal,
     })
@@ -385,7 +386,7 @@ impl Store for SqliteStore {
                 del_diag.execute(params![checkout, p]).ctx(&path)?;
             }
         }
-        let mut claimed: HashSet<String> = HashSet::new();
+        let mut claimed: HashMap<String, String> = HashMap::new();
         for up in &batch.updates {
             let mut recheck = false;
             for d in &up.diagnostics {
@@ -402,8 +403,8 @@ impl Store for SqliteStore {
                         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
                         .optional()
                         .ctx(&path)?;
-                    let duplicate_of = if claimed.contains(id) {
-                        Some(String::from("another document in this pass"))
+                    let duplicate_of = if let Some(first) = claimed.get(id) {
+                        Some(first.clone())
                     } else {
                         match &existing {
                             Some((_, _, _, _, c, p, _))
@@ -429,7 +430,7 @@ impl Store for SqliteStore {
                         insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
                         continue;
                     }
-                    claimed.insert(id.to_string());
+                    claimed.insert(id.to_string(), up.path.clone());
                     released.remove(id);
                     // Merge the file's status with the effective one (the truth model).
                     let eff = existing

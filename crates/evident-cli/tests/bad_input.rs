@@ -1,0 +1,267 @@
+//! Bad input: every case yields a diagnostic with a stable code, `file:line` and a hint; the
+//! rest of the repository still indexes and lists (exit 2 while diagnostics exist); nothing is
+//! ever written to a file that failed to parse.
+
+mod common;
+use common::*;
+
+/// Index `e` (expecting exit 2) and return the diagnostics with `code`.
+fn diags(e: &Env, code: &str) -> Vec<serde_json::Value> {
+    let r = e.run(&["--json", "index"]);
+    assert_eq!(
+        r.code, 2,
+        "index should need attention\n{}\n{}",
+        r.stdout, r.stderr
+    );
+    let all = r.json()["diagnostics"].as_array().unwrap().clone();
+    let found: Vec<_> = all.iter().filter(|d| d["code"] == code).cloned().collect();
+    assert!(!found.is_empty(), "no {code} in {all:#?}");
+    for d in &found {
+        assert!(!d["hint"].as_str().unwrap().is_empty(), "{d}");
+        assert!(!d["message"].as_str().unwrap().is_empty(), "{d}");
+    }
+    found
+}
+
+/// A good item that must keep indexing and listing whatever else is broken.
+fn with_good_item(e: &Env) {
+    e.write("work/stories/GOOD-1.md", &story("GOOD-1", "todo", ""));
+}
+
+fn assert_good_item_lists(e: &Env) {
+    let r = e.run(&["--json", "list"]);
+    assert_eq!(r.code, 2, "list exits 2 while diagnostics exist");
+    assert!(r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["id"] == "GOOD-1"));
+    let r = e.run(&["diagnostics"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn malformed_yaml() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write(
+        "work/bad.md",
+        "---\nid: BAD-1\nkind: story\ntitle: [unclosed\nstatus: todo\n---\n",
+    );
+    let d = &diags(&e, "EV101")[0];
+    assert_eq!(d["path"], "work/bad.md");
+    assert!(d["line"].as_u64().unwrap() >= 4, "{d}");
+    assert_eq!(d["severity"], "error");
+    assert_good_item_lists(&e);
+    // Human output carries code, file:line and hint.
+    let r = e.run(&["diagnostics"]);
+    assert!(
+        r.stdout.contains("EV101 work/bad.md:") && r.stdout.contains("hint:"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn unterminated_frontmatter_and_task_block() {
+    let e = Env::with_preset("workplan");
+    with_good_item(&e);
+    let cfg = e
+        .read("evident.toml")
+        .replace("[kinds.task]", "[kinds.story]\n\n[kinds.task]");
+    e.write("evident.toml", &cfg);
+    e.write("a.md", "---\nid: A\nkind: task\nstatus: todo\n");
+    e.write(
+        "wp.md",
+        "---\nid: WP-1\ntype: workplan\nstatus: todo\n---\n\n```task\nid: T-1\nstatus: todo\n",
+    );
+    let d = diags(&e, "EV101");
+    assert!(d.iter().any(|d| d["path"] == "a.md" && d["line"] == 1));
+    assert!(d.iter().any(|d| d["path"] == "wp.md" && d["line"] == 7));
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn duplicate_ids_first_wins_until_it_is_gone() {
+    let e = Env::with_preset("basic");
+    e.write("work/a.md", &story("DUP-1", "todo", "title2: from a\n"));
+    e.write("work/b.md", &story("DUP-1", "done", ""));
+    let d = &diags(&e, "EV111")[0];
+    assert_eq!(d["path"], "work/b.md");
+    assert_eq!(d["line"], 1);
+    assert!(d["message"].as_str().unwrap().contains("work/a.md"), "{d}");
+    let j = e.run(&["--json", "show", "DUP-1"]).json();
+    assert_eq!(j["item"]["path"], "work/a.md");
+    // Remove the winner: the other document takes over on the next index.
+    std::fs::remove_file(e.path("work/a.md")).unwrap();
+    e.ok(&["index"], 0);
+    let j = e.ok(&["--json", "show", "DUP-1"], 0).json();
+    assert_eq!(j["item"]["path"], "work/b.md");
+}
+
+#[test]
+fn unknown_kind() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write("x.md", "---\nid: X-1\nkind: spaceship\nstatus: todo\n---\n");
+    let d = &diags(&e, "EV112")[0];
+    assert_eq!(
+        (d["path"].as_str(), d["line"].as_u64(), d["item"].as_str()),
+        (Some("x.md"), Some(3), Some("X-1"))
+    );
+    assert!(d["hint"].as_str().unwrap().contains("story"));
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn unknown_status_is_indexed_without_rank() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write("work/s.md", &story("S-1", "Shipped Maybe", ""));
+    let d = &diags(&e, "EV113")[0];
+    assert_eq!(d["item"], "S-1");
+    assert!(d["hint"].as_str().unwrap().contains("todo"));
+    let j = e.run(&["--json", "show", "S-1"]).json();
+    assert_eq!(j["item"]["status_rank"], serde_json::Value::Null);
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn dependency_cycle_and_dangling_references() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write("work/a.md", &story("A-1", "todo", "depends_on: [B-1]\n"));
+    e.write(
+        "work/b.md",
+        &story(
+            "B-1",
+            "todo",
+            "depends_on: [A-1, GHOST-9]\nparent: NOBODY\n",
+        ),
+    );
+    let c = &diags(&e, "EV116")[0];
+    assert!(
+        c["message"].as_str().unwrap().contains("A-1 → B-1 → A-1"),
+        "{c}"
+    );
+    let d = &diags(&e, "EV115")[0];
+    assert_eq!(
+        (d["path"].as_str(), d["item"].as_str()),
+        (Some("work/b.md"), Some("B-1"))
+    );
+    assert!(d["message"].as_str().unwrap().contains("GHOST-9"));
+    let p = &diags(&e, "EV114")[0];
+    assert!(p["message"].as_str().unwrap().contains("NOBODY"));
+    // Neither item of the cycle is ready.
+    let ready = e.run(&["--json", "ready"]).json();
+    let ids: Vec<&str> = ready["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["GOOD-1"]);
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn missing_id_and_invalid_field() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write("work/noid.md", "---\nkind: story\nstatus: todo\n---\n");
+    e.write("work/f.md", &story("F-1", "todo", "depends_on: {a: 1}\n"));
+    assert_eq!(diags(&e, "EV110")[0]["path"], "work/noid.md");
+    let f = &diags(&e, "EV118")[0];
+    assert_eq!(
+        (f["path"].as_str(), f["line"].as_u64()),
+        (Some("work/f.md"), Some(6))
+    );
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn non_utf8_file() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write_bytes(
+        "work/bin.md",
+        b"---\nid: B-1\nkind: story\ntitle: \xff\xfe\n---\n",
+    );
+    let d = &diags(&e, "EV102")[0];
+    assert_eq!(
+        (d["path"].as_str(), d["line"].as_u64()),
+        (Some("work/bin.md"), Some(4))
+    );
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn file_over_the_size_limit_is_not_read() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    let big = story("BIG-1", "todo", "") + &"x".repeat(5000);
+    e.write("work/big.md", &big);
+    let r = e.run_env(&["--json", "index"], &[("EVIDENT_MAX_FILE_SIZE", "4096")]);
+    assert_eq!(r.code, 2);
+    let j = r.json();
+    assert!(
+        j["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "EV103" && d["path"] == "work/big.md"),
+        "{j}"
+    );
+    assert!(!e.run(&["--json", "list"]).stdout.contains("BIG-1"));
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loop_and_escape() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    std::fs::create_dir_all(e.path("work/loop")).unwrap();
+    std::os::unix::fs::symlink(e.path("work"), e.path("work/loop/back")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("secret.md"),
+        story("SECRET-1", "todo", ""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.md"), e.path("work/escape.md")).unwrap();
+    assert!(!diags(&e, "EV104").is_empty());
+    let esc = &diags(&e, "EV105")[0];
+    assert_eq!(esc["path"], "work/escape.md");
+    assert!(
+        !e.run(&["--json", "list"]).stdout.contains("SECRET-1"),
+        "never read through an escaping link"
+    );
+    assert_good_item_lists(&e);
+}
+
+#[test]
+fn nothing_is_written_to_a_file_that_failed_to_parse() {
+    let e = Env::with_preset("basic");
+    e.write("work/s.md", &story("S-1", "todo", ""));
+    e.ok(&["index"], 0);
+    // Break the file: the item stays known (with its status), but Evident refuses to write.
+    let broken = "---\nid: S-1\nkind: story\nstatus: todo\ntitle: [oops\n---\n";
+    e.write("work/s.md", broken);
+    e.ok(&["index"], 2);
+    let j = e.run(&["--json", "show", "S-1"]).json();
+    assert_eq!(j["item"]["status"], "todo");
+    let r = e.ok(&["move", "S-1", "in_progress"], 1);
+    assert!(
+        r.stderr.contains("does not parse") && r.stderr.contains("work/s.md:"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(e.read("work/s.md"), broken);
+    // A status Evident cannot edit surgically is refused too, file untouched.
+    let block = "---\nid: S-2\nkind: story\nstatus: >\n  todo\n---\n";
+    e.write("work/s2.md", block);
+    e.run(&["index"]);
+    let r = e.ok(&["move", "S-2", "in_progress"], 1);
+    assert!(r.stderr.contains("block scalar"), "{}", r.stderr);
+    assert_eq!(e.read("work/s2.md"), block);
+}
