@@ -3,11 +3,13 @@
 //! workflow's rank. Only an explicit reopen lowers a rank (invariant I1), and a genuine file
 //! edit is either applied or reported, never dropped (I2).
 //!
-//! How a stale file is told from an edited one: the store remembers, per item, the status its
-//! file carried when last indexed (`file_status`). If the file still says the same thing, the
-//! file did not propose anything, whatever the effective status is now (it was moved by the
-//! CLI, another checkout or a sync). If the file's status changed, the user edited it: the edit
-//! applies when it does not lower the rank, and is reported as EV117 when it does.
+//! How a stale file is told from an edited one: the store remembers, per checkout and item, the
+//! status that checkout's file carried when it last read it. If the file still says the same
+//! thing, the file proposes nothing, whatever the effective status is now (it was moved by the
+//! CLI, another checkout or a sync). If the file's status changed, someone edited it: the edit
+//! applies when it does not lower the rank, and is reported as EV117 when it does. A checkout
+//! that has never read the item cannot tell an edit from a stale copy, so only a status ahead
+//! of the effective one is taken from it.
 
 use crate::workflow::StatusDef;
 
@@ -27,7 +29,8 @@ pub enum FileStatusDecision {
 /// Decide how a file's status merges with the store.
 ///
 /// - `effective`: the store's current status for the item (`None` if the item is new);
-/// - `last_file_status`: the canonical status the file carried at the previous index;
+/// - `last_file_status`: the canonical status this checkout's file carried when this checkout
+///   last read it (`None` if it never did);
 /// - `file`: the status the file carries now.
 pub fn merge_file_status(
     effective: Option<&StatusDef>,
@@ -40,7 +43,14 @@ pub fn merge_file_status(
     if eff.key == file.key {
         return FileStatusDecision::Keep;
     }
-    if last_file_status == Some(file.key.as_str()) {
+    let Some(last) = last_file_status else {
+        return if file.rank > eff.rank {
+            FileStatusDecision::Apply
+        } else {
+            FileStatusDecision::Keep
+        };
+    };
+    if last == file.key {
         return FileStatusDecision::Keep;
     }
     if file.rank >= eff.rank {
@@ -99,7 +109,7 @@ mod tests {
             let after = if d == FileStatusDecision::Apply { file.rank } else { eff.rank };
             prop_assert!(after >= eff.rank);
             // I2: a changed file status is either applied, agrees, or reported.
-            if last_key.as_deref() != Some(file.key.as_str()) {
+            if last_key.is_some() && last_key.as_deref() != Some(file.key.as_str()) {
                 prop_assert!(d != FileStatusDecision::Keep || eff.key == file.key);
             }
         }

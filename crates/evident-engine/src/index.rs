@@ -269,8 +269,8 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
     Ok(outcome)
 }
 
-/// Re-index specific documents (after `new` or before `move` writes one). Paths are
-/// repository-relative.
+/// Re-parse specific documents (around `new` and `move`), whether or not their bytes changed,
+/// so their items and diagnostics are current. Paths are repository-relative.
 pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result<IndexReport> {
     let checkout = ws.checkout.clone();
     let states = ws.store().file_states(&checkout)?;
@@ -292,7 +292,7 @@ pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result
                         .map(|d| d.as_nanos() as i64)
                         .unwrap_or(0),
                 };
-                match load(&ws.root, &ws.config, &f, states.get(rel), false) {
+                match load(&ws.root, &ws.config, &f, states.get(rel), true) {
                     Loaded::Touched(p, s) => batch.touched.push((p, s)),
                     Loaded::Update(u) => batch.updates.push(u),
                 }

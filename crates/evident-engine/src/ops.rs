@@ -257,9 +257,10 @@ pub fn move_item(
         to: to.clone(),
         action: act,
         reason: reason.map(str::to_string),
-        file_status: Some(to.key.clone()),
+        file_status: Some((ws.checkout.clone(), to.key.clone())),
     };
     let event = ws.store().transition(&req, &ctx)?;
+    index_paths(ws, std::slice::from_ref(&item.path), "file")?;
     Ok(MoveOutcome {
         id: item.id,
         from: item.status,

@@ -97,8 +97,8 @@ pub struct TransitionRequest {
     /// One of [`action`]'s TRANSITION, REOPEN, OVERRIDE.
     pub action: &'static str,
     pub reason: Option<String>,
-    /// The status now written in the item's file (canonical), when the file was written.
-    pub file_status: Option<String>,
+    /// When the file was written: (checkout, the canonical status now in that checkout's file).
+    pub file_status: Option<(String, String)>,
 }
 
 /// An item as the store holds it.
@@ -118,8 +118,6 @@ pub struct ItemRow {
     pub labels: Vec<String>,
     pub path: String,
     pub line: u32,
-    #[serde(skip)]
-    pub file_status: Option<String>,
     #[serde(skip)]
     pub checkout: String,
     #[serde(skip)]

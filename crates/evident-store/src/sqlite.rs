@@ -37,7 +37,7 @@ impl<T> Ctx<T> for std::result::Result<T, rusqlite::Error> {
     }
 }
 
-const ITEM_COLUMNS: &str = "id, kind, title, status, status_rank, terminal, priority, parent, depends_on, lane, owner, labels, path, line, file_status, checkout, priority_rank";
+const ITEM_COLUMNS: &str = "id, kind, title, status, status_rank, terminal, priority, parent, depends_on, lane, owner, labels, path, line, checkout, priority_rank";
 
 fn json_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
@@ -59,9 +59,8 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
         labels: json_list(&r.get::<_, String>(11)?),
         path: r.get(12)?,
         line: r.get(13)?,
-        file_status: r.get(14)?,
-        checkout: r.get(15)?,
-        priority_rank: r.get(16)?,
+        checkout: r.get(14)?,
+        priority_rank: r.get(15)?,
         fields: Default::default(),
         sections: vec![],
         content_hash: String::new(),
@@ -397,10 +396,11 @@ impl Store for SqliteStore {
                     let id = it.item.id.as_str();
                     let existing: Option<(String, Option<i64>, i64, Option<String>, String, String, String)> = tx
                         .prepare_cached(
-                            "SELECT status, status_rank, terminal, file_status, checkout, path, content_hash FROM items WHERE id = ?1",
+                            "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash
+                             FROM items i LEFT JOIN item_sources s ON s.checkout = ?2 AND s.id = i.id WHERE i.id = ?1",
                         )
                         .ctx(&path)?
-                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+                        .query_row(params![id, checkout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
                         .optional()
                         .ctx(&path)?;
                     let duplicate_of = if let Some(first) = claimed.get(id) {
@@ -531,11 +531,18 @@ impl Store for SqliteStore {
                     }
                     let i = &it.item;
                     tx.prepare_cached(
-                        "INSERT INTO items (id, kind, title, status, status_rank, terminal, file_status, priority, priority_rank,
+                        "INSERT INTO item_sources (checkout, id, file_status) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(checkout, id) DO UPDATE SET file_status = excluded.file_status",
+                    )
+                    .ctx(&path)?
+                    .execute(params![checkout, id, file_status])
+                    .ctx(&path)?;
+                    tx.prepare_cached(
+                        "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
                            parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
                          ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
-                           status_rank = excluded.status_rank, terminal = excluded.terminal, file_status = excluded.file_status,
+                           status_rank = excluded.status_rank, terminal = excluded.terminal,
                            priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
                            lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
                            checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
@@ -551,7 +558,7 @@ impl Store for SqliteStore {
                         status,
                         rank,
                         terminal as i64,
-                        file_status,
+                        Option::<String>::None,
                         i.priority,
                         it.priority_rank,
                         i.parent,
@@ -656,18 +663,18 @@ impl Store for SqliteStore {
             });
         }
         tx.execute(
-            "UPDATE items SET status = ?2, status_rank = ?3, terminal = ?4, updated_at = ?5,
-               file_status = COALESCE(?6, file_status) WHERE id = ?1",
-            params![
-                req.id,
-                req.to.key,
-                req.to.rank,
-                req.to.terminal as i64,
-                ctx.at,
-                req.file_status
-            ],
+            "UPDATE items SET status = ?2, status_rank = ?3, terminal = ?4, updated_at = ?5 WHERE id = ?1",
+            params![req.id, req.to.key, req.to.rank, req.to.terminal as i64, ctx.at],
         )
         .ctx(&path)?;
+        if let Some((checkout, fs)) = &req.file_status {
+            tx.execute(
+                "INSERT INTO item_sources (checkout, id, file_status) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(checkout, id) DO UPDATE SET file_status = excluded.file_status",
+                params![checkout, req.id, fs],
+            )
+            .ctx(&path)?;
+        }
         let seq = insert_event(
             &tx,
             &req.id,
@@ -701,8 +708,8 @@ impl Store for SqliteStore {
         self.conn
             .query_row(&sql, [id], |r| {
                 let mut it = row_to_item(r)?;
-                it.fields = serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default();
-                it.sections = serde_json::from_str::<Vec<SectionRow>>(&r.get::<_, String>(18)?)
+                it.fields = serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default();
+                it.sections = serde_json::from_str::<Vec<SectionRow>>(&r.get::<_, String>(17)?)
                     .unwrap_or_default()
                     .into_iter()
                     .map(|s| evident_core::item::Section {
@@ -711,7 +718,7 @@ impl Store for SqliteStore {
                         text: s.text,
                     })
                     .collect();
-                it.content_hash = r.get(19)?;
+                it.content_hash = r.get(18)?;
                 Ok(it)
             })
             .optional()

@@ -17,8 +17,7 @@ CREATE TABLE files (
     PRIMARY KEY (checkout, path)
 ) WITHOUT ROWID;
 
--- One row per work item: content from its file, `status` is the effective (merged) status,
--- `file_status` the canonical status its file carried at the last index.
+-- One row per work item: content from its file, `status` is the effective (merged) status.
 CREATE TABLE items (
     id            TEXT PRIMARY KEY,
     kind          TEXT NOT NULL,
@@ -26,7 +25,6 @@ CREATE TABLE items (
     status        TEXT NOT NULL,
     status_rank   INTEGER,
     terminal      INTEGER NOT NULL DEFAULT 0,
-    file_status   TEXT,
     priority      TEXT,
     priority_rank INTEGER,
     parent        TEXT,
@@ -45,6 +43,15 @@ CREATE TABLE items (
 CREATE INDEX items_kind_status ON items (kind, status);
 CREATE INDEX items_parent ON items (parent);
 CREATE INDEX items_source ON items (checkout, path);
+
+-- Per checkout, the canonical status each item's file carried when that checkout last read it:
+-- how a stale file is told from an edited one (docs/truth-model.md).
+CREATE TABLE item_sources (
+    checkout    TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    file_status TEXT,
+    PRIMARY KEY (checkout, id)
+) WITHOUT ROWID;
 
 CREATE TABLE deps (
     item TEXT NOT NULL,

@@ -1,0 +1,297 @@
+//! The index and the truth model end to end: incremental reads, `--full` reaching the same
+//! state, file status edits applied or reported, stale checkouts sharing a store, concurrent
+//! processes creating items.
+
+mod common;
+use common::*;
+
+fn index_counts(e: &Env, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--json", "index"];
+    a.extend_from_slice(args);
+    let r = e.run(&a);
+    assert!(r.code == 0 || r.code == 2, "{}", r.stderr);
+    r.json()
+}
+
+fn event_count(e: &Env) -> usize {
+    e.run(&["--json", "log", "--limit", "100000"]).json()["events"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+fn set_mtime_past(p: &std::path::Path) {
+    let f = std::fs::File::options().write(true).open(p).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+}
+
+#[test]
+fn incremental_index_reads_only_what_changed() {
+    let e = Env::with_preset("basic");
+    for i in 0..20 {
+        e.write(
+            &format!("work/s{i}.md"),
+            &story(&format!("S-{i}"), "todo", ""),
+        );
+        set_mtime_past(&e.path(&format!("work/s{i}.md")));
+    }
+    let j = index_counts(&e, &[]);
+    assert_eq!(
+        (
+            j["scanned"].as_u64(),
+            j["read"].as_u64(),
+            j["created"].as_u64()
+        ),
+        (Some(20), Some(20), Some(20))
+    );
+    let events = event_count(&e);
+    // Warm, no change: nothing read, nothing parsed, no event.
+    let j = index_counts(&e, &[]);
+    assert_eq!(
+        (j["read"].as_u64(), j["parsed"].as_u64()),
+        (Some(0), Some(0)),
+        "{j}"
+    );
+    assert_eq!(event_count(&e), events);
+    // Touched but identical: read (hash compared), not parsed.
+    set_mtime_past(&e.path("work/s3.md"));
+    let f = std::fs::File::options()
+        .write(true)
+        .open(e.path("work/s3.md"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        .unwrap();
+    let j = index_counts(&e, &[]);
+    assert_eq!(
+        (j["read"].as_u64(), j["parsed"].as_u64()),
+        (Some(1), Some(0)),
+        "{j}"
+    );
+    // Edited: parsed.
+    e.write("work/s4.md", &story("S-4", "todo", "priority: high\n"));
+    let j = index_counts(&e, &[]);
+    assert_eq!(
+        (j["parsed"].as_u64(), j["updated"].as_u64()),
+        (Some(1), Some(1)),
+        "{j}"
+    );
+    // Deleted: removed, journaled.
+    std::fs::remove_file(e.path("work/s5.md")).unwrap();
+    let j = index_counts(&e, &[]);
+    assert_eq!(j["removed"], 1);
+    let log = e.run(&["--json", "log", "S-5"]).json();
+    assert_eq!(log["events"][0]["action"], "removed");
+}
+
+#[test]
+fn full_index_reaches_the_identical_state() {
+    let e = Env::with_preset("workplan");
+    e.write("wp.md", "---\nid: WP-1\ntype: workplan\ntitle: Plan\nstatus: todo\n---\n\n## Tasks\n\n### One\n\n```task\nid: T-1\nstatus: todo\n```\n\n### Two\n\n```task\nid: T-2\nstatus: todo\ndepends_on: [T-1, T-9]\n```\n");
+    e.write("bad.md", "---\nid: X\ntype: task\nstatus: [\n---\n");
+    index_counts(&e, &[]);
+    e.ok(&["move", "T-1", "done"], 0);
+    e.write(
+        "wp2.md",
+        "---\nid: WP-2\ntype: workplan\nstatus: in_progress\n---\n",
+    );
+    index_counts(&e, &[]);
+    let snapshot = |e: &Env| {
+        let list = e.run(&["--json", "list"]).json();
+        let diags = e.run(&["--json", "diagnostics"]).json();
+        let shows: Vec<serde_json::Value> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| e.run(&["--json", "show", i["id"].as_str().unwrap()]).json())
+            .collect();
+        (list, diags, shows)
+    };
+    let before = snapshot(&e);
+    let events = event_count(&e);
+    let j = index_counts(&e, &["--full"]);
+    assert_eq!(j["parsed"], j["scanned"], "--full parses everything");
+    assert_eq!(snapshot(&e), before, "--full reaches the identical state");
+    assert_eq!(event_count(&e), events, "and records nothing new");
+    // A brand-new store built from the same files agrees on every item and diagnostic.
+    let fresh = e.run_env(
+        &["--json", "index", "--full"],
+        &[("EVIDENT_STORE", "fresh.db")],
+    );
+    assert_eq!(fresh.code, 2);
+    let fresh_list = e
+        .run_env(&["--json", "list"], &[("EVIDENT_STORE", "fresh.db")])
+        .json();
+    let fresh_diags = e
+        .run_env(&["--json", "diagnostics"], &[("EVIDENT_STORE", "fresh.db")])
+        .json();
+    assert_eq!((fresh_list, fresh_diags), (before.0, before.1));
+}
+
+#[test]
+fn file_status_edits_are_applied_forward_and_reported_backward() {
+    let e = Env::with_preset("basic");
+    e.write("work/s.md", &story("S-1", "todo", ""));
+    e.ok(&["index"], 0);
+    // Forward edit in the file: applied, journaled with source `file`.
+    e.write("work/s.md", &story("S-1", "in_review", ""));
+    let j = index_counts(&e, &[]);
+    assert_eq!(j["status_applied"], 1);
+    let ev = &e.run(&["--json", "log", "S-1"]).json()["events"][0];
+    assert_eq!(
+        (
+            ev["action"].as_str(),
+            ev["to"].as_str(),
+            ev["source"].as_str()
+        ),
+        (Some("transition"), Some("in_review"), Some("file"))
+    );
+    // Backward edit without a reopen: the store keeps the higher status, EV117 says why.
+    e.write("work/s.md", &story("S-1", "todo", ""));
+    let r = e.run(&["--json", "index"]);
+    assert_eq!(r.code, 2);
+    let d = r.json()["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "EV117")
+        .cloned()
+        .expect("EV117");
+    assert!(
+        d["hint"].as_str().unwrap().contains("evident reopen S-1"),
+        "{d}"
+    );
+    assert_eq!(
+        e.run(&["--json", "show", "S-1"]).json()["item"]["status"],
+        "in_review"
+    );
+    // The reopen the hint suggests resolves it.
+    e.ok(
+        &["reopen", "S-1", "todo", "--reason", "really not started"],
+        0,
+    );
+    assert_eq!(
+        e.ok(&["--json", "show", "S-1"], 0).json()["item"]["status"],
+        "todo"
+    );
+    e.ok(&["index"], 0);
+}
+
+#[test]
+fn a_stale_checkout_sharing_the_store_never_regresses_status() {
+    let a = Env::with_preset("workplan");
+    a.write("wp.md", "---\nid: WP-1\ntype: workplan\nstatus: in_progress\n---\n\n```task\nid: T-1\nstatus: todo\n```\n\n```task\nid: T-2\nstatus: todo\n```\n");
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@x"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(a.root(), &["add", "-A"]);
+    git(a.root(), &["commit", "-qm", "init"]);
+    let b = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    git(b.root(), &["clone", "-q", a.root().to_str().unwrap(), "."]);
+    let store = tempfile::tempdir().unwrap();
+    let shared = store.path().join("hub.db");
+    let shared = shared.to_str().unwrap();
+    let run = |e: &Env, args: &[&str], code: i32| {
+        let r = e.run_env(args, &[("EVIDENT_STORE", shared)]);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+        r
+    };
+    run(&a, &["index"], 0);
+    run(&b, &["index"], 0);
+    // Machine A finishes T-1; B's checkout still says todo.
+    run(&a, &["move", "T-1", "done"], 0);
+    assert!(b.read("wp.md").contains("id: T-1\nstatus: todo"));
+    let events = run(&b, &["--json", "log", "--limit", "1000"], 0).json()["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    for _ in 0..3 {
+        run(&b, &["index"], 0);
+        run(&b, &["index", "--full"], 0);
+    }
+    let t1 = run(&b, &["--json", "show", "T-1"], 0).json();
+    assert_eq!(
+        t1["item"]["status"], "done",
+        "B's stale file never pulls the status down"
+    );
+    let after = run(&b, &["--json", "log", "--limit", "1000"], 0).json()["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, events, "and B's index records nothing");
+    // A genuine forward edit on B is still applied (no lost edit).
+    let text = b
+        .read("wp.md")
+        .replace("id: T-2\nstatus: todo", "id: T-2\nstatus: in_progress");
+    b.write("wp.md", &text);
+    let j = run(&b, &["--json", "index"], 0).json();
+    assert_eq!(j["status_applied"], 1);
+    assert_eq!(
+        run(&a, &["--json", "show", "T-2"], 0).json()["item"]["status"],
+        "in_progress"
+    );
+}
+
+fn concurrent_new(scheme: &str) {
+    let e = Env::with_preset("basic");
+    e.ok(&["index"], 0);
+    let procs = 8;
+    let per = 5;
+    let children: Vec<_> = (0..procs)
+        .map(|p| {
+            let script = (0..per)
+                .map(|i| format!("\"{}\" new task \"p{p} item {i}\" && ", bin()))
+                .collect::<String>()
+                + "true";
+            std::process::Command::new("sh")
+                .args(["-c", &script])
+                .current_dir(e.root())
+                .env("EVIDENT_ID_SCHEME", scheme)
+                .env("EVIDENT_ACTOR", format!("agent-{p}"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success());
+        ids.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    assert_eq!(ids.len(), procs * per);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "duplicate ids: {ids:?}");
+    let files = std::fs::read_dir(e.path("work/tasks")).unwrap().count();
+    assert_eq!(files, procs * per);
+    let j = e.ok(&["--json", "list", "--kind", "task"], 0).json();
+    assert_eq!(j["count"], procs * per);
+    let j = index_counts(&e, &[]);
+    assert_eq!(j["created"], 0, "every new item was already in the store");
+}
+
+#[test]
+fn concurrent_processes_never_produce_the_same_random_id() {
+    concurrent_new("random");
+}
+
+#[test]
+fn concurrent_processes_never_produce_the_same_sequential_id() {
+    concurrent_new("sequential");
+}
