@@ -2,6 +2,8 @@
 //! rest of the repository still indexes and lists (exit 2 while diagnostics exist); nothing is
 //! ever written to a file that failed to parse.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 

@@ -2,6 +2,8 @@
 //! state, file status edits applied or reported, stale checkouts sharing a store, concurrent
 //! processes creating items.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 

@@ -1,5 +1,7 @@
 //! End-to-end: verbs, the JSON contract, transitions, the journal.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 

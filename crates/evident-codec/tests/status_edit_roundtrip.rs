@@ -2,6 +2,8 @@
 //! set one item's status → re-parse yields the same everything else, and the bytes that changed
 //! are exactly the status value's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use evident_codec::{apply_status_edit, parse_document, render_status_value, StatusSpan};
 use evident_core::config::{preset, Config};
 use proptest::prelude::*;

@@ -172,10 +172,10 @@ impl Workflow {
         if from.key == to.key {
             return TransitionCheck::Same;
         }
-        let declared = match &self.transitions {
-            None => None,
-            Some(t) => Some(t.get(&from.key).is_some_and(|v| v.contains(&to.key))),
-        };
+        let declared = self
+            .transitions
+            .as_ref()
+            .map(|t| t.get(&from.key).is_some_and(|v| v.contains(&to.key)));
         match (declared, to.rank < from.rank) {
             (Some(true), true) => TransitionCheck::DeclaredRegression,
             (Some(true), false) => TransitionCheck::Forward,

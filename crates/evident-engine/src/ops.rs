@@ -157,9 +157,7 @@ pub fn move_item(
                     "{} → {} sends {id} back and needs a reason",
                     from_name, to.label
                 ))
-                .hint(format!(
-                    "add --reason \"why\" (it is journaled as a reopen)"
-                )));
+                .hint("add --reason \"why\" (it is journaled as a reopen)"));
             }
             action::REOPEN
         }

@@ -174,12 +174,21 @@ pub struct ItemFilter {
     pub limit: Option<usize>,
 }
 
+/// How many items of a kind have a status.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct KindStatusCount {
+    pub kind: String,
+    pub status: String,
+    pub status_rank: Option<i64>,
+    pub count: u64,
+}
+
 /// Counts for `status`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
     pub total: u64,
-    /// (kind, status, count), sorted.
-    pub by_kind_status: Vec<(String, String, u64)>,
+    /// Sorted by kind, then status rank.
+    pub by_kind_status: Vec<KindStatusCount>,
     /// (lane or None, count).
     pub by_lane: Vec<(Option<String>, u64)>,
     pub blocked: u64,

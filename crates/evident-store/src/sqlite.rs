@@ -281,6 +281,18 @@ impl SqliteStore {
     }
 }
 
+/// What the store holds for an item being re-indexed.
+struct Existing {
+    status: String,
+    rank: Option<i64>,
+    terminal: bool,
+    /// What this checkout's file said when it last read the item.
+    last_file_status: Option<String>,
+    checkout: String,
+    path: String,
+    content_hash: String,
+}
+
 fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<StatusDef> {
     rank.map(|rank| StatusDef {
         key: status.to_string(),
@@ -394,22 +406,24 @@ impl Store for SqliteStore {
             if !up.broken {
                 for it in &up.items {
                     let id = it.item.id.as_str();
-                    let existing: Option<(String, Option<i64>, i64, Option<String>, String, String, String)> = tx
+                    let existing: Option<Existing> = tx
                         .prepare_cached(
                             "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash
                              FROM items i LEFT JOIN item_sources s ON s.checkout = ?2 AND s.id = i.id WHERE i.id = ?1",
                         )
                         .ctx(&path)?
-                        .query_row(params![id, checkout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+                        .query_row(params![id, checkout], |r| Ok(Existing { status: r.get(0)?, rank: r.get(1)?, terminal: r.get::<_, i64>(2)? != 0, last_file_status: r.get(3)?, checkout: r.get(4)?, path: r.get(5)?, content_hash: r.get(6)? }))
                         .optional()
                         .ctx(&path)?;
                     let duplicate_of = if let Some(first) = claimed.get(id) {
                         Some(first.clone())
                     } else {
                         match &existing {
-                            Some((_, _, _, _, c, p, _))
-                                if c == checkout && p != &up.path && !released.contains(id) =>
-                            {
+                            Some(Existing {
+                                checkout: c,
+                                path: p,
+                                ..
+                            }) if c == checkout && p != &up.path && !released.contains(id) => {
                                 Some(p.clone())
                             }
                             _ => None,
@@ -435,10 +449,15 @@ impl Store for SqliteStore {
                     // Merge the file's status with the effective one (the truth model).
                     let eff = existing
                         .as_ref()
-                        .and_then(|e| status_of_row(&e.0, e.1, e.2 != 0));
+                        .and_then(|e| status_of_row(&e.status, e.rank, e.terminal));
                     let (status, rank, terminal, file_status) = match &it.status {
                         None => match &existing {
-                            Some(e) => (e.0.clone(), e.1, e.2 != 0, e.3.clone()),
+                            Some(e) => (
+                                e.status.clone(),
+                                e.rank,
+                                e.terminal,
+                                e.last_file_status.clone(),
+                            ),
                             None => (it.item.status.clone(), None, false, None),
                         },
                         Some(fs) => {
@@ -446,7 +465,9 @@ impl Store for SqliteStore {
                                 (Some(_), None) => FileStatusDecision::Apply,
                                 _ => merge_file_status(
                                     eff.as_ref(),
-                                    existing.as_ref().and_then(|e| e.3.as_deref()),
+                                    existing
+                                        .as_ref()
+                                        .and_then(|e| e.last_file_status.as_deref()),
                                     fs,
                                 ),
                             };
@@ -471,7 +492,7 @@ impl Store for SqliteStore {
                                     )
                                 }
                                 FileStatusDecision::Apply => {
-                                    let from = existing.as_ref().map(|e| e.0.as_str());
+                                    let from = existing.as_ref().map(|e| e.status.as_str());
                                     insert_event(
                                         &tx,
                                         id,
@@ -491,7 +512,9 @@ impl Store for SqliteStore {
                                     )
                                 }
                                 FileStatusDecision::Keep => {
-                                    let e = existing.as_ref().map(|e| (e.0.clone(), e.1, e.2 != 0));
+                                    let e = existing
+                                        .as_ref()
+                                        .map(|e| (e.status.clone(), e.rank, e.terminal));
                                     let (s, r, t) =
                                         e.unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
                                     (s, r, t, Some(fs.key.clone()))
@@ -500,7 +523,7 @@ impl Store for SqliteStore {
                                     report.status_refused += 1;
                                     let (s, r, t) = existing
                                         .as_ref()
-                                        .map(|e| (e.0.clone(), e.1, e.2 != 0))
+                                        .map(|e| (e.status.clone(), e.rank, e.terminal))
                                         .unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
                                     let d = Diagnostic::new(
                                         DiagCode::StatusLoweredInFile,
@@ -512,7 +535,12 @@ impl Store for SqliteStore {
                                     .with_item(id);
                                     insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
                                     // Remember the file's value so the warning stays until resolved.
-                                    (s, r, t, existing.as_ref().and_then(|e| e.3.clone()))
+                                    (
+                                        s,
+                                        r,
+                                        t,
+                                        existing.as_ref().and_then(|e| e.last_file_status.clone()),
+                                    )
                                 }
                             }
                         }
@@ -525,7 +553,10 @@ impl Store for SqliteStore {
                         report.created += 1;
                     }
                     if let Some(e) = &existing {
-                        if e.6 != it.item.content_hash || e.5 != up.path || e.4 != checkout {
+                        if e.content_hash != it.item.content_hash
+                            || e.path != up.path
+                            || e.checkout != checkout
+                        {
                             report.updated += 1;
                         }
                     }
@@ -872,11 +903,16 @@ impl Store for SqliteStore {
         {
             let mut st = self
                 .conn
-                .prepare_cached("SELECT kind, status, COUNT(*) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
+                .prepare_cached("SELECT kind, status, MIN(status_rank), COUNT(*) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
                 .ctx(&p)?;
             s.by_kind_status = st
                 .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+                    Ok(KindStatusCount {
+                        kind: r.get(0)?,
+                        status: r.get(1)?,
+                        status_rank: r.get(2)?,
+                        count: r.get::<_, i64>(3)? as u64,
+                    })
                 })
                 .ctx(&p)?
                 .collect::<rusqlite::Result<_>>()
@@ -891,7 +927,7 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()
                 .ctx(&p)?;
         }
-        s.total = s.by_kind_status.iter().map(|r| r.2).sum();
+        s.total = s.by_kind_status.iter().map(|r| r.count).sum();
         let count = |conn: &Connection, sql: &str| -> Result<u64> {
             conn.query_row(sql, [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)

@@ -34,17 +34,24 @@ pub struct StatusArgs {
     pub top: usize,
 }
 
-/// kind → [(status, count)]
-fn grid(r: &StatusReport) -> (Vec<String>, BTreeMap<String, Vec<(String, u64)>>) {
-    let mut statuses: Vec<String> = Vec::new();
-    let mut by_kind: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
-    for (k, s, n) in &r.summary.by_kind_status {
-        if !statuses.contains(s) {
-            statuses.push(s.clone());
+/// Per kind, the count of each status.
+type Grid = BTreeMap<String, Vec<(String, u64)>>;
+
+/// The statuses present, in rank order, and the counts per kind.
+fn grid(r: &StatusReport) -> (Vec<String>, Grid) {
+    let mut ranked: Vec<(Option<i64>, String)> = Vec::new();
+    let mut by_kind: Grid = BTreeMap::new();
+    for c in &r.summary.by_kind_status {
+        if !ranked.iter().any(|(_, s)| s == &c.status) {
+            ranked.push((c.status_rank, c.status.clone()));
         }
-        by_kind.entry(k.clone()).or_default().push((s.clone(), *n));
+        by_kind
+            .entry(c.kind.clone())
+            .or_default()
+            .push((c.status.clone(), c.count));
     }
-    (statuses, by_kind)
+    ranked.sort_by_key(|(r, _)| r.unwrap_or(i64::MAX));
+    (ranked.into_iter().map(|(_, s)| s).collect(), by_kind)
 }
 
 fn render_text(r: &StatusReport, out: &Out) -> String {
@@ -180,26 +187,10 @@ pub fn run(a: StatusArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     let r = ops::status(ws, a.recent, a.top)?;
     if out.json {
         #[derive(serde::Serialize)]
-        struct Counts {
-            kind: String,
-            status: String,
-            count: u64,
-        }
-        #[derive(serde::Serialize)]
         struct Lane {
             lane: Option<String>,
             open: u64,
         }
-        let by_kind_status: Vec<Counts> = r
-            .summary
-            .by_kind_status
-            .iter()
-            .map(|(k, s, n)| Counts {
-                kind: k.clone(),
-                status: s.clone(),
-                count: *n,
-            })
-            .collect();
         let lanes: Vec<Lane> = r
             .summary
             .by_lane
@@ -217,7 +208,7 @@ pub fn run(a: StatusArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
                 "terminal": r.summary.terminal,
                 "ready_count": r.summary.ready,
                 "blocked_count": r.summary.blocked,
-                "by_kind_status": by_kind_status,
+                "by_kind_status": r.summary.by_kind_status,
                 "by_lane": lanes,
                 "ready": r.ready,
                 "blocked": r.blocked,

@@ -1,7 +1,12 @@
 //! Test environment: a temporary repository and a way to run the real `evident` binary in it
 //! with time, actor, machine and correlation id fixed, so output is deterministic.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::new_without_default
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
