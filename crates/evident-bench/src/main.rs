@@ -1,1 +1,333 @@
-fn main() {}
+//! Evident's benchmark program (not a test: it prints a table, it asserts nothing).
+//!
+//! It generates synthetic repositories (one-per-file stories mixed with workplans of 20 tasks),
+//! measures the I/O floors in-process (walking and reading every file; walking and stat-ing
+//! every file), then times the real `evident` binary: cold index (no store yet; the OS page
+//! cache is warm, as for any second run), warm no-change index, `list --json`, `status --json`,
+//! `show` and `move`. Peak RSS comes from `getrusage` of each measured child.
+//!
+//! Usage: evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+struct Opts {
+    sizes: Vec<usize>,
+    runs: usize,
+    dir: PathBuf,
+    evident: PathBuf,
+}
+
+fn parse_opts() -> Result<Opts> {
+    let mut sizes = vec![1_000, 10_000, 100_000];
+    let mut runs = 3;
+    let mut dir = PathBuf::from("bench-data");
+    let exe = std::env::current_exe()?;
+    let mut evident = exe.with_file_name("evident");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--sizes" => sizes = val()?.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?,
+            "--runs" => runs = val()?.parse()?,
+            "--dir" => dir = PathBuf::from(val()?),
+            "--evident" => evident = PathBuf::from(val()?),
+            "-h" | "--help" => {
+                println!("evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if !evident.exists() {
+        bail!("{} not found: build it first (cargo build --release -p evident) or pass --evident", evident.display());
+    }
+    Ok(Opts { sizes, runs: runs.max(1), dir, evident })
+}
+
+/// A small deterministic generator (no dependency, same data every run).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() as usize) % xs.len()]
+    }
+}
+
+const CONFIG: &str = r#"[project]
+name = "bench"
+roots = ["."]
+id_scheme = "random"
+
+[detect]
+kind_fields = ["kind", "type"]
+task_kind = "task"
+
+[workflows.default]
+initial = "todo"
+statuses = [
+  { name = "todo", rank = 0 },
+  { name = "in_progress", rank = 1 },
+  { name = "blocked", rank = 1 },
+  { name = "done", rank = 2, terminal = true },
+  { name = "cancelled", rank = 2, terminal = true },
+]
+
+[kinds.story]
+prefix = "ST"
+dir = "stories"
+
+[kinds.workplan]
+prefix = "WP"
+dir = "plans"
+
+[kinds.task]
+prefix = "TK"
+dir = "tasks"
+"#;
+
+struct Generated {
+    files: usize,
+    items: usize,
+    /// Items in `todo`, for `move`.
+    movable: Vec<String>,
+    sample: String,
+}
+
+fn generate(root: &Path, n: usize) -> Result<Generated> {
+    let marker = root.join(".generated");
+    let plans = n / 2 / 21;
+    let stories = n - plans * 21;
+    if root.exists() && !marker.exists() {
+        std::fs::remove_dir_all(root)?;
+    }
+    let statuses = ["todo", "todo", "in_progress", "blocked", "done", "done", "cancelled"];
+    let priorities = ["high", "medium", "low", "P0-Critical"];
+    let lanes = ["core", "web", "ops", "payments"];
+    let mut rng = Lcg(42);
+    let mut movable = Vec::new();
+    let fresh = !marker.exists();
+    if fresh {
+        std::fs::create_dir_all(root)?;
+        std::fs::write(root.join("evident.toml"), CONFIG)?;
+    }
+    for i in 0..stories {
+        let id = format!("ST-{i:06}");
+        let status = rng.pick(&statuses);
+        if status == "todo" && movable.len() < 64 {
+            movable.push(id.clone());
+        }
+        if !fresh {
+            continue;
+        }
+        let dir = root.join(format!("stories/d{:04}", i / 500));
+        if i % 500 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        let deps = if i > 0 && rng.next() % 4 == 0 { format!("depends_on: [ST-{:06}]\n", rng.next() as usize % i) } else { String::new() };
+        let text = format!(
+            "---\nid: {id}\nkind: story\ntitle: \"Story number {i}: make the widget better\"\nstatus: {status}\npriority: {}\nlane: {}\nlabels: [bench, l{}]\n{deps}owner: person{}\n---\n\n# Story number {i}\n\n## Description\n\nAs a user I want the widget to be better so that the numbers go up. Story {i}.\n\n## Acceptance Criteria\n\n- [ ] the widget renders\n- [ ] the widget is better\n- [x] someone looked at it\n",
+            rng.pick(&priorities),
+            rng.pick(&lanes),
+            rng.next() % 10,
+            rng.next() % 50
+        );
+        std::fs::write(dir.join(format!("{id}.md")), text)?;
+    }
+    for p in 0..plans {
+        let wid = format!("WP-{p:05}");
+        let mut text = String::new();
+        if fresh {
+            write!(text, "---\nid: {wid}\ntype: workplan\ntitle: \"Workplan {p}\"\nstatus: in_progress\nowner: lead{}\n---\n\n# Workplan {p}\n\n## Problem\n\nThings are slow.\n\n## Tasks\n\n", p % 7)?;
+        }
+        for t in 0..20 {
+            let tid = format!("{wid}-T{t:02}");
+            let status = rng.pick(&statuses);
+            if status == "todo" && movable.len() < 128 {
+                movable.push(tid.clone());
+            }
+            if fresh {
+                let dep = if t > 0 { format!("depends_on: [{wid}-T{:02}]\n", t - 1) } else { String::new() };
+                write!(
+                    text,
+                    "### T{t:02} — Task {t} of plan {p}\n\n```task\nid: {tid}\nstatus: {status}\npriority: {}\n{dep}```\n\nDo the thing number {t}.\n\n",
+                    rng.pick(&priorities)
+                )?;
+            }
+        }
+        if fresh {
+            let dir = root.join(format!("plans/d{:04}", p / 500));
+            if p % 500 == 0 {
+                std::fs::create_dir_all(&dir)?;
+            }
+            std::fs::write(dir.join(format!("{wid}.md")), text)?;
+        }
+    }
+    if fresh {
+        std::fs::write(&marker, "")?;
+    }
+    Ok(Generated { files: stories + plans, items: stories + plans * 21, movable, sample: "ST-000000".into() })
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        let p = e.path();
+        if ft.is_dir() {
+            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+                continue;
+            }
+            walk(&p, f)?;
+        } else if p.extension().and_then(|x| x.to_str()) == Some("md") {
+            let m = e.metadata()?;
+            f(&p, &m);
+        }
+    }
+    Ok(())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time_floor(root: &Path, runs: usize, read: bool) -> Result<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut bytes = 0usize;
+        walk(root, &mut |p, m| {
+            if read {
+                bytes += std::fs::read(p).map(|b| b.len()).unwrap_or(0);
+            } else {
+                bytes += m.len() as usize;
+            }
+        })?;
+        std::hint::black_box(bytes);
+        times.push(t.elapsed());
+    }
+    Ok(median(times))
+}
+
+/// Run the command in a child of a fresh helper process, so `getrusage(RUSAGE_CHILDREN)`
+/// reports this command's peak RSS alone.
+fn run_measured(opts: &Opts, root: &Path, args: &[&str]) -> Result<(Duration, u64)> {
+    let exe = std::env::current_exe()?;
+    let t = Instant::now();
+    let out = Command::new(exe)
+        .arg("__rss")
+        .arg(&opts.evident)
+        .args(args)
+        .current_dir(root)
+        .env("EVIDENT_ACTOR", "bench")
+        .env("EVIDENT_MACHINE", "bench")
+        .stderr(Stdio::inherit())
+        .output()?;
+    let elapsed = t.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let code: i32 = parts.next().unwrap_or("1").parse().unwrap_or(1);
+    let nanos: u64 = parts.next().unwrap_or("0").parse().unwrap_or(0);
+    let rss: u64 = parts.next().unwrap_or("0").parse().unwrap_or(0);
+    if code != 0 && code != 2 {
+        bail!("evident {args:?} failed with exit code {code}");
+    }
+    let _ = elapsed;
+    Ok((Duration::from_nanos(nanos), rss))
+}
+
+/// `evident-bench __rss PROGRAM ARGS...`: run PROGRAM, print "exit_code nanos peak_rss_kib".
+fn rss_helper(args: &[String]) -> Result<()> {
+    let t = Instant::now();
+    let status = Command::new(&args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    let nanos = t.elapsed().as_nanos();
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    println!("{} {} {}", status.code().unwrap_or(1), nanos, usage.max_rss());
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("__rss") {
+        return rss_helper(&argv[2..]);
+    }
+    let opts = parse_opts()?;
+    let mut rows = Vec::new();
+    for &n in &opts.sizes {
+        let root = opts.dir.join(format!("n{n}"));
+        eprintln!("== {n} items: generating in {}", root.display());
+        let g = generate(&root, n)?;
+        let read_floor = time_floor(&root, opts.runs, true)?;
+        let stat_floor = time_floor(&root, opts.runs, false)?;
+        let store = root.join(".evident");
+        let mut cold = Vec::new();
+        let mut peak = 0u64;
+        for _ in 0..opts.runs {
+            let _ = std::fs::remove_dir_all(&store);
+            let (d, rss) = run_measured(&opts, &root, &["index"])?;
+            cold.push(d);
+            peak = peak.max(rss);
+        }
+        let mut timed = |args: &[&str]| -> Result<Duration> {
+            let mut v = Vec::new();
+            for _ in 0..opts.runs {
+                let (d, rss) = run_measured(&opts, &root, args)?;
+                v.push(d);
+                peak = peak.max(rss);
+            }
+            Ok(median(v))
+        };
+        let warm = timed(&["index"])?;
+        let list = timed(&["--json", "list"])?;
+        let status = timed(&["--json", "status"])?;
+        let show = timed(&["--json", "show", &g.sample])?;
+        let mut moves = Vec::new();
+        for id in g.movable.iter().take(opts.runs) {
+            let (d, rss) = run_measured(&opts, &root, &["move", id, "in_progress"])?;
+            moves.push(d);
+            peak = peak.max(rss);
+            run_measured(&opts, &root, &["reopen", id, "todo", "--reason", "bench reset"])?;
+        }
+        let mv = if moves.is_empty() { Duration::ZERO } else { median(moves) };
+        let cold = median(cold);
+        rows.push(vec![
+            format!("{}", g.items),
+            format!("{}", g.files),
+            ms(read_floor),
+            ms(stat_floor),
+            ms(cold),
+            format!("{:.2}", cold.as_secs_f64() / read_floor.as_secs_f64()),
+            ms(warm),
+            format!("{:.2}", warm.as_secs_f64() / stat_floor.as_secs_f64()),
+            ms(list),
+            ms(status),
+            ms(show),
+            ms(mv),
+            format!("{:.0}", peak as f64 / 1024.0),
+        ]);
+    }
+    let header = [
+        "items", "files", "read floor ms", "stat floor ms", "cold index ms", "x read", "warm index ms", "x stat",
+        "list --json ms", "status --json ms", "show ms", "move ms", "peak RSS MB",
+    ];
+    println!("| {} |", header.join(" | "));
+    println!("|{}", "---:|".repeat(header.len()));
+    for r in rows {
+        println!("| {} |", r.join(" | "));
+    }
+    println!("\nMedians of {} runs; times are wall clock of the whole `evident` process (start-up included).", opts.runs);
+    println!("Targets: cold index ≤ 3× read floor; warm index ≤ 1.5× stat floor; status --json < 100 ms at 100k; peak RSS ≤ 300 MB at 100k.");
+    Ok(())
+}
