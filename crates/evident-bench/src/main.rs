@@ -32,7 +32,12 @@ fn parse_opts() -> Result<Opts> {
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
-            "--sizes" => sizes = val()?.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?,
+            "--sizes" => {
+                sizes = val()?
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
             "--runs" => runs = val()?.parse()?,
             "--dir" => dir = PathBuf::from(val()?),
             "--evident" => evident = PathBuf::from(val()?),
@@ -44,16 +49,27 @@ fn parse_opts() -> Result<Opts> {
         }
     }
     if !evident.exists() {
-        bail!("{} not found: build it first (cargo build --release -p evident) or pass --evident", evident.display());
+        bail!(
+            "{} not found: build it first (cargo build --release -p evident) or pass --evident",
+            evident.display()
+        );
     }
-    Ok(Opts { sizes, runs: runs.max(1), dir, evident })
+    Ok(Opts {
+        sizes,
+        runs: runs.max(1),
+        dir,
+        evident,
+    })
 }
 
 /// A small deterministic generator (no dependency, same data every run).
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
@@ -108,7 +124,15 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
     if root.exists() && !marker.exists() {
         std::fs::remove_dir_all(root)?;
     }
-    let statuses = ["todo", "todo", "in_progress", "blocked", "done", "done", "cancelled"];
+    let statuses = [
+        "todo",
+        "todo",
+        "in_progress",
+        "blocked",
+        "done",
+        "done",
+        "cancelled",
+    ];
     let priorities = ["high", "medium", "low", "P0-Critical"];
     let lanes = ["core", "web", "ops", "payments"];
     let mut rng = Lcg(42);
@@ -131,7 +155,11 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
         if i % 500 == 0 {
             std::fs::create_dir_all(&dir)?;
         }
-        let deps = if i > 0 && rng.next() % 4 == 0 { format!("depends_on: [ST-{:06}]\n", rng.next() as usize % i) } else { String::new() };
+        let deps = if i > 0 && rng.next() % 4 == 0 {
+            format!("depends_on: [ST-{:06}]\n", rng.next() as usize % i)
+        } else {
+            String::new()
+        };
         let text = format!(
             "---\nid: {id}\nkind: story\ntitle: \"Story number {i}: make the widget better\"\nstatus: {status}\npriority: {}\nlane: {}\nlabels: [bench, l{}]\n{deps}owner: person{}\n---\n\n# Story number {i}\n\n## Description\n\nAs a user I want the widget to be better so that the numbers go up. Story {i}.\n\n## Acceptance Criteria\n\n- [ ] the widget renders\n- [ ] the widget is better\n- [x] someone looked at it\n",
             rng.pick(&priorities),
@@ -154,7 +182,11 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
                 movable.push(tid.clone());
             }
             if fresh {
-                let dep = if t > 0 { format!("depends_on: [{wid}-T{:02}]\n", t - 1) } else { String::new() };
+                let dep = if t > 0 {
+                    format!("depends_on: [{wid}-T{:02}]\n", t - 1)
+                } else {
+                    String::new()
+                };
                 write!(
                     text,
                     "### T{t:02} — Task {t} of plan {p}\n\n```task\nid: {tid}\nstatus: {status}\npriority: {}\n{dep}```\n\nDo the thing number {t}.\n\n",
@@ -173,7 +205,12 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
     if fresh {
         std::fs::write(&marker, "")?;
     }
-    Ok(Generated { files: stories + plans, items: stories + plans * 21, movable, sample: "ST-000000".into() })
+    Ok(Generated {
+        files: stories + plans,
+        items: stories + plans * 21,
+        movable,
+        sample: "ST-000000".into(),
+    })
 }
 
 fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) -> Result<()> {
@@ -182,7 +219,10 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) -> Result<()> 
         let ft = e.file_type()?;
         let p = e.path();
         if ft.is_dir() {
-            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            if p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+            {
                 continue;
             }
             walk(&p, f)?;
@@ -247,10 +287,19 @@ fn run_measured(opts: &Opts, root: &Path, args: &[&str]) -> Result<(Duration, u6
 /// `evident-bench __rss PROGRAM ARGS...`: run PROGRAM, print "exit_code nanos peak_rss_kib".
 fn rss_helper(args: &[String]) -> Result<()> {
     let t = Instant::now();
-    let status = Command::new(&args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    let status = Command::new(&args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
     let nanos = t.elapsed().as_nanos();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
-    println!("{} {} {}", status.code().unwrap_or(1), nanos, usage.max_rss());
+    println!(
+        "{} {} {}",
+        status.code().unwrap_or(1),
+        nanos,
+        usage.max_rss()
+    );
     Ok(())
 }
 
@@ -298,9 +347,17 @@ fn main() -> Result<()> {
             let (d, rss) = run_measured(&opts, &root, &["move", id, "in_progress"])?;
             moves.push(d);
             peak = peak.max(rss);
-            run_measured(&opts, &root, &["reopen", id, "todo", "--reason", "bench reset"])?;
+            run_measured(
+                &opts,
+                &root,
+                &["reopen", id, "todo", "--reason", "bench reset"],
+            )?;
         }
-        let mv = if moves.is_empty() { Duration::ZERO } else { median(moves) };
+        let mv = if moves.is_empty() {
+            Duration::ZERO
+        } else {
+            median(moves)
+        };
         let cold = median(cold);
         rows.push(vec![
             format!("{}", g.items),
@@ -319,8 +376,19 @@ fn main() -> Result<()> {
         ]);
     }
     let header = [
-        "items", "files", "read floor ms", "stat floor ms", "cold index ms", "x read", "warm index ms", "x stat",
-        "list --json ms", "status --json ms", "show ms", "move ms", "peak RSS MB",
+        "items",
+        "files",
+        "read floor ms",
+        "stat floor ms",
+        "cold index ms",
+        "x read",
+        "warm index ms",
+        "x stat",
+        "list --json ms",
+        "status --json ms",
+        "show ms",
+        "move ms",
+        "peak RSS MB",
     ];
     println!("| {} |", header.join(" | "));
     println!("|{}", "---:|".repeat(header.len()));

@@ -38,6 +38,8 @@ pub struct IndexOutcome {
     pub removed_files: usize,
     #[serde(flatten)]
     pub report: IndexReport,
+    /// Wall-clock milliseconds per phase: walk, read_parse, store.
+    pub phase_ms: std::collections::BTreeMap<&'static str, f64>,
 }
 
 /// Files modified this recently may change again within the same mtime tick; their mtime is not
@@ -213,12 +215,14 @@ fn load(
 /// Bring the store's index in step with the documents of this checkout.
 pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
     let checkout = ws.checkout.clone();
+    let t0 = std::time::Instant::now();
     let states = ws.store().file_states(&checkout)?;
     let (found, walk_diagnostics) = walk(
         &ws.root,
         &ws.config.project.roots,
         &ws.config.project.exclude,
     );
+    let t_walk = t0.elapsed();
     let mut outcome = IndexOutcome {
         scanned: found.len(),
         ..Default::default()
@@ -251,6 +255,7 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
         })
         .collect();
     progress.finish();
+    let t_parse = t0.elapsed() - t_walk;
     let mut batch = IndexBatch {
         checkout,
         removed,
@@ -264,8 +269,29 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
         }
     }
     outcome.parsed = batch.updates.len();
-    let ctx = ws.event_context("file");
+    // Resolving the actor may spawn git; an unchanged repository records no event, so skip it.
+    let ctx = if batch.is_empty() {
+        evident_store::EventContext {
+            actor: String::new(),
+            machine: String::new(),
+            source: "file".into(),
+            correlation_id: String::new(),
+            at: String::new(),
+        }
+    } else {
+        ws.event_context("file")
+    };
     outcome.report = ws.store().apply_index(&batch, &ctx)?;
+    let t_store = t0.elapsed() - t_walk - t_parse;
+    for (k, d) in [
+        ("walk", t_walk),
+        ("read_parse", t_parse),
+        ("store", t_store),
+    ] {
+        outcome
+            .phase_ms
+            .insert(k, (d.as_secs_f64() * 10_000.0).round() / 10.0);
+    }
     Ok(outcome)
 }
 

@@ -60,7 +60,9 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
         path: r.get(12)?,
         line: r.get(13)?,
         checkout: r.get(14)?,
-        priority_rank: r.get(15)?,
+        priority_rank: r
+            .get::<_, i64>(15)
+            .map(|p| (p != NO_PRIORITY).then_some(p))?,
         fields: Default::default(),
         sections: vec![],
         content_hash: String::new(),
@@ -343,6 +345,32 @@ impl Store for SqliteStore {
     fn apply_index(&mut self, batch: &IndexBatch, ctx: &EventContext) -> Result<IndexReport> {
         let path = self.path.clone();
         let mut report = IndexReport::default();
+        // Nothing changed: no write transaction at all (I4: an unchanged repository writes nothing).
+        if batch.is_empty() {
+            let same_walk = match &batch.walk_diagnostics {
+                None => true,
+                Some(new) => {
+                    let mut st = self
+                        .conn
+                        .prepare_cached("SELECT path, message FROM diagnostics WHERE scope = 'walk' AND checkout = ?1 ORDER BY path, message")
+                        .ctx(&path)?;
+                    let old: Vec<(String, String)> = st
+                        .query_map([&batch.checkout], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .ctx(&path)?
+                        .collect::<rusqlite::Result<_>>()
+                        .ctx(&path)?;
+                    let mut new: Vec<(String, String)> = new
+                        .iter()
+                        .map(|d| (d.path.clone(), d.message.clone()))
+                        .collect();
+                    new.sort();
+                    old == new
+                }
+            };
+            if same_walk {
+                return Ok(report);
+            }
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -362,10 +390,16 @@ impl Store for SqliteStore {
             tx.commit().ctx(&path)?;
             return Ok(report);
         }
+        // An empty store (first index) has nothing to look up, release or merge against.
+        let cold = tx
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM items)", [], |r| {
+                r.get::<_, bool>(0)
+            })
+            .ctx(&path)?;
         // Items whose source document is re-read or gone are released; whatever is not declared
         // again by the end of the pass is removed.
         let mut released: HashSet<String> = HashSet::new();
-        {
+        if !cold {
             let mut sel = tx
                 .prepare_cached("SELECT id FROM items WHERE checkout = ?1 AND path = ?2")
                 .ctx(&path)?;
@@ -397,7 +431,29 @@ impl Store for SqliteStore {
                 del_diag.execute(params![checkout, p]).ctx(&path)?;
             }
         }
+        // Bulk load into an empty store: build the secondary indexes once at the end (a sorted
+        // build) instead of updating them row by row.
+        let deferred_indexes: Vec<(String, String)> = if cold {
+            let mut st = tx
+                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps')")
+                .ctx(&path)?;
+            let v = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx(&path)?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                .ctx(&path)?;
+            for (name, _) in &v {
+                tx.execute(&format!("DROP INDEX \"{name}\""), [])
+                    .ctx(&path)?;
+            }
+            v
+        } else {
+            Vec::new()
+        };
         let mut claimed: HashMap<String, String> = HashMap::new();
+        // Items whose status or dependencies may have changed: their `blocked` flags (and their
+        // dependents') are refreshed before commit.
+        let mut touched_ids: Vec<String> = Vec::new();
         for up in &batch.updates {
             let mut recheck = false;
             for d in &up.diagnostics {
@@ -406,7 +462,10 @@ impl Store for SqliteStore {
             if !up.broken {
                 for it in &up.items {
                     let id = it.item.id.as_str();
-                    let existing: Option<Existing> = tx
+                    let existing: Option<Existing> = if cold {
+                        None
+                    } else {
+                        tx
                         .prepare_cached(
                             "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash
                              FROM items i LEFT JOIN item_sources s ON s.checkout = ?2 AND s.id = i.id WHERE i.id = ?1",
@@ -414,7 +473,8 @@ impl Store for SqliteStore {
                         .ctx(&path)?
                         .query_row(params![id, checkout], |r| Ok(Existing { status: r.get(0)?, rank: r.get(1)?, terminal: r.get::<_, i64>(2)? != 0, last_file_status: r.get(3)?, checkout: r.get(4)?, path: r.get(5)?, content_hash: r.get(6)? }))
                         .optional()
-                        .ctx(&path)?;
+                        .ctx(&path)?
+                    };
                     let duplicate_of = if let Some(first) = claimed.get(id) {
                         Some(first.clone())
                     } else {
@@ -445,6 +505,9 @@ impl Store for SqliteStore {
                         continue;
                     }
                     claimed.insert(id.to_string(), up.path.clone());
+                    if !cold {
+                        touched_ids.push(id.to_string());
+                    }
                     released.remove(id);
                     // Merge the file's status with the effective one (the truth model).
                     let eff = existing
@@ -591,7 +654,7 @@ impl Store for SqliteStore {
                         terminal as i64,
                         Option::<String>::None,
                         i.priority,
-                        it.priority_rank,
+                        it.priority_rank.unwrap_or(NO_PRIORITY),
                         i.parent,
                         i.lane,
                         i.owner,
@@ -606,10 +669,12 @@ impl Store for SqliteStore {
                         ctx.at,
                     ])
                     .ctx(&path)?;
-                    tx.prepare_cached("DELETE FROM deps WHERE item = ?1")
-                        .ctx(&path)?
-                        .execute([id])
-                        .ctx(&path)?;
+                    if existing.is_some() {
+                        tx.prepare_cached("DELETE FROM deps WHERE item = ?1")
+                            .ctx(&path)?
+                            .execute([id])
+                            .ctx(&path)?;
+                    }
                     let mut ins = tx
                         .prepare_cached("INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)")
                         .ctx(&path)?;
@@ -626,6 +691,9 @@ impl Store for SqliteStore {
             .ctx(&path)?
             .execute(params![checkout, up.path, up.state.size as i64, up.state.mtime_ns, up.state.hash, up.broken as i64, recheck as i64])
             .ctx(&path)?;
+        }
+        for (_, sql) in &deferred_indexes {
+            tx.execute(sql, []).ctx(&path)?;
         }
         for p in &batch.removed {
             tx.prepare_cached("DELETE FROM files WHERE checkout = ?1 AND path = ?2")
@@ -665,6 +733,13 @@ impl Store for SqliteStore {
             .ctx(&path)?;
         }
         if !batch.updates.is_empty() || !batch.removed.is_empty() {
+            if cold {
+                refresh_blocked(&tx, None).ctx(&path)?;
+            } else {
+                touched_ids.extend(released.iter().cloned());
+                let json = serde_json::to_string(&touched_ids).unwrap_or_else(|_| "[]".into());
+                refresh_blocked(&tx, Some(&json)).ctx(&path)?;
+            }
             Self::recompute_graph(&tx).ctx(&path)?;
         }
         tx.commit().ctx(&path)?;
@@ -698,6 +773,8 @@ impl Store for SqliteStore {
             params![req.id, req.to.key, req.to.rank, req.to.terminal as i64, ctx.at],
         )
         .ctx(&path)?;
+        let json = serde_json::to_string(&[&req.id]).unwrap_or_else(|_| "[]".into());
+        refresh_blocked(&tx, Some(&json)).ctx(&path)?;
         if let Some((checkout, fs)) = &req.file_status {
             tx.execute(
                 "INSERT INTO item_sources (checkout, id, file_status) VALUES (?1, ?2, ?3)
@@ -800,7 +877,7 @@ impl Store for SqliteStore {
         let dir = if f.descending { "DESC" } else { "ASC" };
         let order = match f.sort {
             SortKey::Id => format!("id {dir}"),
-            SortKey::Priority => format!("priority_rank IS NULL, priority_rank {dir}, id"),
+            SortKey::Priority => format!("priority_rank {dir}, id"),
             SortKey::Status => format!("status_rank IS NULL, status_rank {dir}, id"),
             SortKey::Kind => format!("kind {dir}, id"),
             SortKey::Title => format!("title {dir}, id"),
@@ -820,9 +897,8 @@ impl Store for SqliteStore {
     }
 
     fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
-        let mut sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank IS NULL, priority_rank, status_rank DESC, id"
-        );
+        let mut sql =
+            format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank, id");
         if let Some(l) = limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
@@ -837,7 +913,9 @@ impl Store for SqliteStore {
 
     fn blocked_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
         let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        let sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {BLOCKED} ORDER BY priority_rank IS NULL, priority_rank, id{lim}");
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE {BLOCKED} ORDER BY priority_rank, id{lim}"
+        );
         self.query_items(&sql, &[])
     }
 
@@ -987,11 +1065,33 @@ impl Store for SqliteStore {
     }
 }
 
+/// `priority_rank` of an item without a priority (sorts last).
+const NO_PRIORITY: i64 = 1_000_000;
 /// Blocked: open, and either in a status called `blocked` or waiting on a dependency that is not
-/// terminal (or not known).
-const BLOCKED: &str = "i.terminal = 0 AND (i.status = 'blocked' OR EXISTS (SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep WHERE d.item = i.id AND (j.id IS NULL OR j.terminal = 0)))";
+/// terminal (or not known). Maintained by [`refresh_blocked`].
+const BLOCKED: &str = "i.terminal = 0 AND i.blocked = 1";
 /// Ready: open, with a known status, and not blocked.
-const READY: &str = "i.terminal = 0 AND i.status_rank IS NOT NULL AND i.status <> 'blocked' AND NOT EXISTS (SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep WHERE d.item = i.id AND (j.id IS NULL OR j.terminal = 0))";
+const READY: &str = "i.terminal = 0 AND i.blocked = 0 AND i.status_rank IS NOT NULL";
+
+/// Recompute `blocked` for the items in `ids` (a JSON array) and the items that depend on them;
+/// for every item when `ids` is `None`.
+fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlite::Result<()> {
+    const VALUE: &str = "CASE WHEN items.terminal = 0 AND (items.status = 'blocked' OR EXISTS (
+        SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep
+        WHERE d.item = items.id AND (j.id IS NULL OR j.terminal = 0))) THEN 1 ELSE 0 END";
+    match ids {
+        None => tx.execute(&format!("UPDATE items SET blocked = {VALUE}"), []).map(|_| ()),
+        Some(json) => tx
+            .execute(
+                &format!(
+                    "UPDATE items SET blocked = {VALUE} WHERE id IN (SELECT value FROM json_each(?1))
+                       OR id IN (SELECT item FROM deps WHERE dep IN (SELECT value FROM json_each(?1)))"
+                ),
+                [json],
+            )
+            .map(|_| ()),
+    }
+}
 
 #[derive(serde::Deserialize)]
 struct SectionRow {

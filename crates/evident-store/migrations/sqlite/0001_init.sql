@@ -18,6 +18,9 @@ CREATE TABLE files (
 ) WITHOUT ROWID;
 
 -- One row per work item: content from its file, `status` is the effective (merged) status.
+-- `blocked` (status `blocked`, or waiting on a dependency that is not terminal or not known) is
+-- kept current by every transaction that changes a status or a dependency, so `status` and
+-- `ready` read it from an index. `priority_rank` is 1000000 when there is no priority.
 CREATE TABLE items (
     id            TEXT PRIMARY KEY,
     kind          TEXT NOT NULL,
@@ -25,8 +28,9 @@ CREATE TABLE items (
     status        TEXT NOT NULL,
     status_rank   INTEGER,
     terminal      INTEGER NOT NULL DEFAULT 0,
+    blocked       INTEGER NOT NULL DEFAULT 0,
     priority      TEXT,
-    priority_rank INTEGER,
+    priority_rank INTEGER NOT NULL,
     parent        TEXT,
     lane          TEXT,
     owner         TEXT,
@@ -40,7 +44,9 @@ CREATE TABLE items (
     content_hash  TEXT NOT NULL,
     updated_at    TEXT NOT NULL
 );
-CREATE INDEX items_kind_status ON items (kind, status);
+CREATE INDEX items_kind_status ON items (kind, status, status_rank);
+CREATE INDEX items_open ON items (terminal, blocked, priority_rank, id);
+CREATE INDEX items_lane ON items (terminal, lane);
 CREATE INDEX items_parent ON items (parent);
 CREATE INDEX items_source ON items (checkout, path);
 
