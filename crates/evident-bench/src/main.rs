@@ -148,14 +148,11 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
         if status == "todo" && movable.len() < 64 {
             movable.push(id.clone());
         }
-        if !fresh {
-            continue;
-        }
         let dir = root.join(format!("stories/d{:04}", i / 500));
-        if i % 500 == 0 {
+        if fresh && i % 500 == 0 {
             std::fs::create_dir_all(&dir)?;
         }
-        let deps = if i > 0 && rng.next() % 4 == 0 {
+        let deps = if i > 0 && rng.next().is_multiple_of(4) {
             format!("depends_on: [ST-{:06}]\n", rng.next() as usize % i)
         } else {
             String::new()
@@ -167,12 +164,14 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
             rng.next() % 10,
             rng.next() % 50
         );
-        std::fs::write(dir.join(format!("{id}.md")), text)?;
+        if fresh {
+            std::fs::write(dir.join(format!("{id}.md")), text)?;
+        }
     }
     for p in 0..plans {
         let wid = format!("WP-{p:05}");
         let mut text = String::new();
-        if fresh {
+        {
             write!(text, "---\nid: {wid}\ntype: workplan\ntitle: \"Workplan {p}\"\nstatus: in_progress\nowner: lead{}\n---\n\n# Workplan {p}\n\n## Problem\n\nThings are slow.\n\n## Tasks\n\n", p % 7)?;
         }
         for t in 0..20 {
@@ -181,7 +180,7 @@ fn generate(root: &Path, n: usize) -> Result<Generated> {
             if status == "todo" && movable.len() < 128 {
                 movable.push(tid.clone());
             }
-            if fresh {
+            {
                 let dep = if t > 0 {
                     format!("depends_on: [{wid}-T{:02}]\n", t - 1)
                 } else {

@@ -60,23 +60,40 @@ pub fn print(text: &str) {
     }
 }
 
-/// Print a JSON envelope of `kind` around `payload` (an object whose fields are merged in).
+/// The versioned envelope every JSON output is wrapped in.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    schema_version: u32,
+    kind: &'a str,
+    #[serde(flatten)]
+    payload: &'a T,
+}
+
+/// Print a JSON envelope of `kind` around `payload` (an object whose fields are merged in),
+/// streamed straight to stdout: pretty on a terminal, compact when piped.
 pub fn print_json<T: Serialize>(kind: &str, payload: &T) {
-    let mut obj = serde_json::Map::new();
-    obj.insert("schema_version".into(), SCHEMA_VERSION.into());
-    obj.insert("kind".into(), kind.into());
-    match serde_json::to_value(payload) {
-        Ok(serde_json::Value::Object(m)) => obj.extend(m),
-        Ok(other) => {
-            obj.insert("data".into(), other);
-        }
-        Err(e) => {
-            eprintln!("evident: cannot encode JSON: {e}");
-            return;
+    let env = Envelope {
+        schema_version: SCHEMA_VERSION,
+        kind,
+        payload,
+    };
+    let stdout = std::io::stdout();
+    let pretty = stdout.is_terminal();
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = if pretty {
+        serde_json::to_writer_pretty(&mut w, &env)
+    } else {
+        serde_json::to_writer(&mut w, &env)
+    };
+    let result = result.map_err(std::io::Error::from).and_then(|_| {
+        w.write_all(b"\n")?;
+        w.flush()
+    });
+    if let Err(e) = result {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("evident: cannot write output: {e}");
         }
     }
-    let text = serde_json::to_string_pretty(&serde_json::Value::Object(obj)).unwrap_or_default();
-    print(&(text + "\n"));
 }
 
 /// An aligned table; the last column is not padded.

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use evident_codec::parse_document;
 use evident_core::config::Config;
 use evident_core::{DiagCode, Diagnostic};
-use evident_store::{FileState, FileUpdate, IndexBatch, IndexReport, IndexedItem};
+use evident_store::{FileChange, FileState, FileUpdate, IndexBatch, IndexReport, IndexedItem};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -53,10 +53,11 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-enum Loaded {
-    Touched(String, FileState),
-    Update(FileUpdate),
-}
+type Loaded = FileChange;
+
+/// Documents are read and parsed in ordered chunks of this many, in parallel, while the store
+/// consumes the previous chunk: memory stays bounded and both cores stay busy.
+const CHUNK: usize = 512;
 
 /// Resolve parsed items against their workflows.
 fn resolve(
@@ -121,12 +122,12 @@ fn load(
     let mut state = FileState {
         size: f.size,
         mtime_ns: if racy { 0 } else { f.mtime_ns },
-        hash: String::new(),
+        hash: [0u8; 16],
         broken: false,
         recheck: false,
     };
     let broken = |state: FileState, d: Diagnostic| {
-        Loaded::Update(FileUpdate {
+        FileChange::Update(FileUpdate {
             path: f.rel.clone(),
             state: FileState {
                 broken: true,
@@ -167,11 +168,13 @@ fn load(
             )
         }
     };
-    state.hash = blake3::hash(&bytes).to_hex()[..32].to_string();
+    state
+        .hash
+        .copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
     state.size = bytes.len() as u64;
     if let Some(o) = old {
         if !full && !o.recheck && !o.broken && o.hash == state.hash {
-            return Loaded::Touched(f.rel.clone(), state);
+            return FileChange::Touched(f.rel.clone(), state);
         }
     }
     let text = match std::str::from_utf8(&bytes) {
@@ -200,7 +203,7 @@ fn load(
     let parsed = parse_document(&f.rel, text, config);
     let is_broken = parsed.broken;
     let (items, diagnostics) = resolve(config, &f.rel, parsed);
-    Loaded::Update(FileUpdate {
+    FileChange::Update(FileUpdate {
         path: f.rel.clone(),
         state: FileState {
             broken: is_broken,
@@ -216,12 +219,19 @@ fn load(
 pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
     let checkout = ws.checkout.clone();
     let t0 = std::time::Instant::now();
-    let states = ws.store().file_states(&checkout)?;
-    let (found, walk_diagnostics) = walk(
-        &ws.root,
-        &ws.config.project.roots,
-        &ws.config.project.exclude,
+    // Walk the tree while the store loads what it saw last time.
+    let (root, roots, exclude) = (
+        ws.root.clone(),
+        ws.config.project.roots.clone(),
+        ws.config.project.exclude.clone(),
     );
+    let (states, (found, walk_diagnostics)) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || walk(&root, &roots, &exclude));
+        let states = ws.store().file_states(&checkout);
+        let walked = walker.join().unwrap_or_default();
+        (states, walked)
+    });
+    let states = states?;
     let t_walk = t0.elapsed();
     let mut outcome = IndexOutcome {
         scanned: found.len(),
@@ -244,31 +254,12 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
     outcome.read = to_read.len();
     outcome.removed_files = removed.len();
     progress.start(to_read.len() as u64);
-    let root = ws.root.clone();
-    let config = &ws.config;
-    let loaded: Vec<Loaded> = to_read
-        .par_iter()
-        .map(|f| {
-            let l = load(&root, config, f, states.get(&f.rel), full);
-            progress.advance(1);
-            l
-        })
-        .collect();
-    progress.finish();
-    let t_parse = t0.elapsed() - t_walk;
-    let mut batch = IndexBatch {
+    let batch = IndexBatch {
         checkout,
+        reread: to_read.iter().map(|f| f.rel.clone()).collect(),
         removed,
         walk_diagnostics: Some(walk_diagnostics),
-        ..Default::default()
     };
-    for l in loaded {
-        match l {
-            Loaded::Touched(p, s) => batch.touched.push((p, s)),
-            Loaded::Update(u) => batch.updates.push(u),
-        }
-    }
-    outcome.parsed = batch.updates.len();
     // Resolving the actor may spawn git; an unchanged repository records no event, so skip it.
     let ctx = if batch.is_empty() {
         evident_store::EventContext {
@@ -281,13 +272,42 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
     } else {
         ws.event_context("file")
     };
-    outcome.report = ws.store().apply_index(&batch, &ctx)?;
-    let t_store = t0.elapsed() - t_walk - t_parse;
-    for (k, d) in [
-        ("walk", t_walk),
-        ("read_parse", t_parse),
-        ("store", t_store),
-    ] {
+    let root = ws.root.clone();
+    let config = ws.config.clone();
+    let parsed = std::sync::atomic::AtomicUsize::new(0);
+    let t_read_start = t0.elapsed();
+    let report = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(2);
+        let to_read = &to_read;
+        let states = &states;
+        let config = &config;
+        let root = &root;
+        let parsed = &parsed;
+        scope.spawn(move || {
+            for chunk in to_read.chunks(CHUNK) {
+                let loaded: Vec<Loaded> = chunk
+                    .par_iter()
+                    .map(|f| load(root, config, f, states.get(&f.rel), full))
+                    .collect();
+                let n = loaded
+                    .iter()
+                    .filter(|l| matches!(l, FileChange::Update(_)))
+                    .count();
+                parsed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                progress.advance(chunk.len() as u64);
+                if tx.send(loaded).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stream = rx.into_iter().flatten();
+        ws.store().apply_index(&batch, &mut stream, &ctx)
+    })?;
+    progress.finish();
+    outcome.parsed = parsed.into_inner();
+    outcome.report = report;
+    let t_rest = t0.elapsed() - t_read_start;
+    for (k, d) in [("walk", t_walk), ("read_parse_store", t_rest)] {
         outcome
             .phase_ms
             .insert(k, (d.as_secs_f64() * 10_000.0).round() / 10.0);
@@ -304,6 +324,7 @@ pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result
         checkout,
         ..Default::default()
     };
+    let mut changes = Vec::new();
     for rel in paths {
         let abs = ws.abs(rel);
         match std::fs::metadata(&abs) {
@@ -318,15 +339,15 @@ pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result
                         .map(|d| d.as_nanos() as i64)
                         .unwrap_or(0),
                 };
-                match load(&ws.root, &ws.config, &f, states.get(rel), true) {
-                    Loaded::Touched(p, s) => batch.touched.push((p, s)),
-                    Loaded::Update(u) => batch.updates.push(u),
-                }
+                batch.reread.insert(rel.clone());
+                changes.push(load(&ws.root, &ws.config, &f, states.get(rel), true));
             }
             Err(_) if states.contains_key(rel) => batch.removed.push(rel.clone()),
             Err(_) => {}
         }
     }
     let ctx = ws.event_context(source);
-    Ok(ws.store().apply_index(&batch, &ctx)?)
+    Ok(ws
+        .store()
+        .apply_index(&batch, &mut changes.into_iter(), &ctx)?)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use evident_core::{DiagCode, Diagnostic};
-use ignore::{WalkBuilder, WalkState};
+use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
 /// A document found on disk.
 #[derive(Debug, Clone)]
@@ -69,67 +69,13 @@ pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, V
         .require_git(false)
         .hidden(true)
         .threads(2);
-    b.build_parallel().run(|| {
-        let found = &found;
-        let diags = &diags;
-        let canon_root = &canon_root;
-        Box::new(move |entry| {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(err) => {
-                    let (path, msg) = describe(&err);
-                    let rel = path.as_deref().and_then(|p| rel_of(root, p)).unwrap_or_default();
-                    if let Ok(mut d) = diags.lock() {
-                        d.push(Diagnostic::new(
-                            DiagCode::Unreadable,
-                            &rel,
-                            0,
-                            msg,
-                            "fix the permissions or the symlink, or exclude the path in [project] exclude",
-                        ));
-                    }
-                    return WalkState::Continue;
-                }
-            };
-            let p = entry.path();
-            if entry.path_is_symlink() {
-                let target = p.canonicalize();
-                let inside = target.as_ref().map(|t| t.starts_with(canon_root)).unwrap_or(false);
-                if !inside {
-                    if let Ok(mut d) = diags.lock() {
-                        d.push(Diagnostic::new(
-                            DiagCode::PathEscape,
-                            &rel_of(root, p).unwrap_or_default(),
-                            0,
-                            "symlink points outside the repository (or nowhere); it is not followed",
-                            "remove the link, point it inside the repository, or exclude it",
-                        ));
-                    }
-                    return WalkState::Skip;
-                }
-            }
-            let is_file = entry.file_type().is_some_and(|t| t.is_file());
-            if !is_file || !is_markdown(p) {
-                return WalkState::Continue;
-            }
-            let Some(rel) = rel_of(root, p) else {
-                return WalkState::Continue;
-            };
-            match entry.metadata() {
-                Ok(m) => {
-                    if let Ok(mut f) = found.lock() {
-                        f.push(Found { rel, size: m.len(), mtime_ns: mtime_ns(&m) });
-                    }
-                }
-                Err(e) => {
-                    if let Ok(mut d) = diags.lock() {
-                        d.push(Diagnostic::new(DiagCode::Unreadable, &rel, 0, e.to_string(), "check the file's permissions"));
-                    }
-                }
-            }
-            WalkState::Continue
-        })
-    });
+    let mut builder = Collector {
+        root,
+        canon_root: &canon_root,
+        found: &found,
+        diags: &diags,
+    };
+    b.build_parallel().visit(&mut builder);
     let mut found = found.into_inner().unwrap_or_default();
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
     found.dedup_by(|a, b| a.rel == b.rel);
@@ -152,5 +98,110 @@ fn describe(err: &ignore::Error) -> (Option<std::path::PathBuf>, String) {
             ),
         ),
         other => (None, other.to_string()),
+    }
+}
+
+/// Builds one [`Visitor`] per walker thread.
+struct Collector<'a> {
+    root: &'a Path,
+    canon_root: &'a Path,
+    found: &'a Mutex<Vec<Found>>,
+    diags: &'a Mutex<Vec<Diagnostic>>,
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for Collector<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Visitor {
+            root: self.root,
+            canon_root: self.canon_root,
+            found: Vec::new(),
+            diags: Vec::new(),
+            shared_found: self.found,
+            shared_diags: self.diags,
+        })
+    }
+}
+
+/// Collects into thread-local buffers and hands them over once, when its thread finishes.
+struct Visitor<'a> {
+    root: &'a Path,
+    canon_root: &'a Path,
+    found: Vec<Found>,
+    diags: Vec<Diagnostic>,
+    shared_found: &'a Mutex<Vec<Found>>,
+    shared_diags: &'a Mutex<Vec<Diagnostic>>,
+}
+
+impl Drop for Visitor<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.shared_found.lock() {
+            f.append(&mut self.found);
+        }
+        if let Ok(mut d) = self.shared_diags.lock() {
+            d.append(&mut self.diags);
+        }
+    }
+}
+
+impl ParallelVisitor for Visitor<'_> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
+        let root = self.root;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let (path, msg) = describe(&err);
+                let rel = path
+                    .as_deref()
+                    .and_then(|p| rel_of(root, p))
+                    .unwrap_or_default();
+                self.diags.push(Diagnostic::new(
+                    DiagCode::Unreadable,
+                    &rel,
+                    0,
+                    msg,
+                    "fix the permissions or the symlink, or exclude the path in [project] exclude",
+                ));
+                return WalkState::Continue;
+            }
+        };
+        let p = entry.path();
+        if entry.path_is_symlink() {
+            let inside = p
+                .canonicalize()
+                .map(|t| t.starts_with(self.canon_root))
+                .unwrap_or(false);
+            if !inside {
+                self.diags.push(Diagnostic::new(
+                    DiagCode::PathEscape,
+                    &rel_of(root, p).unwrap_or_default(),
+                    0,
+                    "symlink points outside the repository (or nowhere); it is not followed",
+                    "remove the link, point it inside the repository, or exclude it",
+                ));
+                return WalkState::Skip;
+            }
+        }
+        let is_file = entry.file_type().is_some_and(|t| t.is_file());
+        if !is_file || !is_markdown(p) {
+            return WalkState::Continue;
+        }
+        let Some(rel) = rel_of(root, p) else {
+            return WalkState::Continue;
+        };
+        match entry.metadata() {
+            Ok(m) => self.found.push(Found {
+                rel,
+                size: m.len(),
+                mtime_ns: mtime_ns(&m),
+            }),
+            Err(e) => self.diags.push(Diagnostic::new(
+                DiagCode::Unreadable,
+                &rel,
+                0,
+                e.to_string(),
+                "check the file's permissions",
+            )),
+        }
+        WalkState::Continue
     }
 }

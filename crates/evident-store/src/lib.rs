@@ -56,8 +56,13 @@ pub trait Store: Send {
         &mut self,
         checkout: &str,
     ) -> Result<std::collections::HashMap<String, FileState>>;
-    /// Apply one index pass atomically.
-    fn apply_index(&mut self, batch: &IndexBatch, ctx: &EventContext) -> Result<IndexReport>;
+    /// Apply one index pass atomically: `changes` streams the re-read documents in path order.
+    fn apply_index(
+        &mut self,
+        batch: &IndexBatch,
+        changes: &mut dyn Iterator<Item = FileChange>,
+        ctx: &EventContext,
+    ) -> Result<IndexReport>;
     /// Move one item's status (compare-and-swap on `req.from`), journaled.
     fn transition(&mut self, req: &TransitionRequest, ctx: &EventContext) -> Result<Event>;
     fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>>;

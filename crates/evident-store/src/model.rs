@@ -9,7 +9,8 @@ use serde::Serialize;
 pub struct FileState {
     pub size: u64,
     pub mtime_ns: i64,
-    pub hash: String,
+    /// First 16 bytes of the blake3 hash of the bytes (zeros when the file was not read).
+    pub hash: [u8; 16],
     pub broken: bool,
     /// Re-parse on the next index even if unchanged (it lost a duplicate-id race).
     pub recheck: bool,
@@ -35,24 +36,33 @@ pub struct FileUpdate {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// One index pass of one checkout.
+/// One document's change, streamed to [`crate::Store::apply_index`] in path order.
+#[derive(Debug, Clone)]
+pub enum FileChange {
+    /// Re-parsed or new.
+    Update(FileUpdate),
+    /// Size or mtime changed but the bytes did not: refresh the stat only.
+    Touched(String, FileState),
+}
+
+/// One index pass of one checkout. The changed documents themselves are streamed alongside, so
+/// a pass over 100k documents never holds them all in memory.
 #[derive(Debug, Clone, Default)]
 pub struct IndexBatch {
     pub checkout: String,
-    /// Re-parsed or new documents, in path order.
-    pub updates: Vec<FileUpdate>,
+    /// Paths whose changes may arrive in the stream (re-read documents).
+    pub reread: std::collections::HashSet<String>,
     /// Documents that are gone from the checkout.
     pub removed: Vec<String>,
-    /// Documents whose size or mtime changed but whose bytes did not: refresh the stat only.
-    pub touched: Vec<(String, FileState)>,
     /// Diagnostics about paths that are not documents (unreadable folders, escaping links),
     /// replacing the previous pass's; `None` keeps them (a partial pass over a few files).
     pub walk_diagnostics: Option<Vec<Diagnostic>>,
 }
 
 impl IndexBatch {
+    /// Nothing was re-read and nothing removed.
     pub fn is_empty(&self) -> bool {
-        self.updates.is_empty() && self.removed.is_empty() && self.touched.is_empty()
+        self.reread.is_empty() && self.removed.is_empty()
     }
 }
 

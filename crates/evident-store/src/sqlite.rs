@@ -293,6 +293,10 @@ struct Existing {
     checkout: String,
     path: String,
     content_hash: String,
+    parent: Option<String>,
+    /// JSON array.
+    depends_on: String,
+    line: u32,
 }
 
 fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<StatusDef> {
@@ -332,7 +336,14 @@ impl Store for SqliteStore {
                     FileState {
                         size: r.get::<_, i64>(1)? as u64,
                         mtime_ns: r.get(2)?,
-                        hash: r.get(3)?,
+                        hash: {
+                            let mut h = [0u8; 16];
+                            if let Ok(b) = r.get_ref(3)?.as_blob() {
+                                let n = b.len().min(16);
+                                h[..n].copy_from_slice(&b[..n]);
+                            }
+                            h
+                        },
                         broken: r.get::<_, i64>(4)? != 0,
                         recheck: r.get::<_, i64>(5)? != 0,
                     },
@@ -342,7 +353,12 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<_>>().ctx(&self.path)
     }
 
-    fn apply_index(&mut self, batch: &IndexBatch, ctx: &EventContext) -> Result<IndexReport> {
+    fn apply_index(
+        &mut self,
+        batch: &IndexBatch,
+        changes: &mut dyn Iterator<Item = FileChange>,
+        ctx: &EventContext,
+    ) -> Result<IndexReport> {
         let path = self.path.clone();
         let mut report = IndexReport::default();
         // Nothing changed: no write transaction at all (I4: an unchanged repository writes nothing).
@@ -408,26 +424,13 @@ impl Store for SqliteStore {
                     "DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'",
                 )
                 .ctx(&path)?;
-            let sources = batch
-                .updates
-                .iter()
-                .filter(|u| !u.broken)
-                .map(|u| u.path.as_str())
-                .chain(batch.removed.iter().map(String::as_str));
-            for p in sources {
+            for p in &batch.removed {
                 let ids = sel
                     .query_map(params![checkout, p], |r| r.get::<_, String>(0))
                     .ctx(&path)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .ctx(&path)?;
                 released.extend(ids);
-            }
-            for p in batch
-                .updates
-                .iter()
-                .map(|u| u.path.as_str())
-                .chain(batch.removed.iter().map(String::as_str))
-            {
                 del_diag.execute(params![checkout, p]).ctx(&path)?;
             }
         }
@@ -454,7 +457,41 @@ impl Store for SqliteStore {
         // Items whose status or dependencies may have changed: their `blocked` flags (and their
         // dependents') are refreshed before commit.
         let mut touched_ids: Vec<String> = Vec::new();
-        for up in &batch.updates {
+        let mut any_update = false;
+        // Dependencies, parents or the set of ids changed: the graph checks must run again.
+        let mut graph_dirty = cold;
+        for change in changes {
+            let up = match change {
+                FileChange::Touched(p, st) => {
+                    tx.prepare_cached("UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2")
+                        .ctx(&path)?
+                        .execute(params![checkout, p, st.size as i64, st.mtime_ns])
+                        .ctx(&path)?;
+                    continue;
+                }
+                FileChange::Update(u) => u,
+            };
+            let up = &up;
+            any_update = true;
+            if !cold {
+                tx.prepare_cached(
+                    "DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'",
+                )
+                .ctx(&path)?
+                .execute(params![checkout, up.path])
+                .ctx(&path)?;
+                if !up.broken {
+                    let mut sel = tx
+                        .prepare_cached("SELECT id FROM items WHERE checkout = ?1 AND path = ?2")
+                        .ctx(&path)?;
+                    let ids = sel
+                        .query_map(params![checkout, up.path], |r| r.get::<_, String>(0))
+                        .ctx(&path)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .ctx(&path)?;
+                    released.extend(ids);
+                }
+            }
             let mut recheck = false;
             for d in &up.diagnostics {
                 insert_diag(&tx, checkout, d, "file").ctx(&path)?;
@@ -467,11 +504,12 @@ impl Store for SqliteStore {
                     } else {
                         tx
                         .prepare_cached(
-                            "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash
+                            "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash,
+                                    i.parent, i.depends_on, i.line
                              FROM items i LEFT JOIN item_sources s ON s.checkout = ?2 AND s.id = i.id WHERE i.id = ?1",
                         )
                         .ctx(&path)?
-                        .query_row(params![id, checkout], |r| Ok(Existing { status: r.get(0)?, rank: r.get(1)?, terminal: r.get::<_, i64>(2)? != 0, last_file_status: r.get(3)?, checkout: r.get(4)?, path: r.get(5)?, content_hash: r.get(6)? }))
+                        .query_row(params![id, checkout], |r| Ok(Existing { status: r.get(0)?, rank: r.get(1)?, terminal: r.get::<_, i64>(2)? != 0, last_file_status: r.get(3)?, checkout: r.get(4)?, path: r.get(5)?, content_hash: r.get(6)?, parent: r.get(7)?, depends_on: r.get(8)?, line: r.get(9)? }))
                         .optional()
                         .ctx(&path)?
                     };
@@ -483,7 +521,11 @@ impl Store for SqliteStore {
                                 checkout: c,
                                 path: p,
                                 ..
-                            }) if c == checkout && p != &up.path && !released.contains(id) => {
+                            }) if c == checkout
+                                && p != &up.path
+                                && !released.contains(id)
+                                && !batch.reread.contains(p.as_str()) =>
+                            {
                                 Some(p.clone())
                             }
                             _ => None,
@@ -505,9 +547,18 @@ impl Store for SqliteStore {
                         continue;
                     }
                     claimed.insert(id.to_string(), up.path.clone());
-                    if !cold {
-                        touched_ids.push(id.to_string());
-                    }
+                    let deps_json =
+                        serde_json::to_string(&it.item.depends_on).unwrap_or_else(|_| "[]".into());
+                    let shape_changed = match &existing {
+                        None => true,
+                        Some(e) => {
+                            e.parent != it.item.parent
+                                || e.depends_on != deps_json
+                                || e.path != up.path
+                                || e.line != it.item.line
+                        }
+                    };
+                    graph_dirty |= shape_changed;
                     released.remove(id);
                     // Merge the file's status with the effective one (the truth model).
                     let eff = existing
@@ -608,6 +659,11 @@ impl Store for SqliteStore {
                             }
                         }
                     };
+                    if !cold
+                        && (shape_changed || existing.as_ref().is_some_and(|e| e.status != status))
+                    {
+                        touched_ids.push(id.to_string());
+                    }
                     if existing.is_some() && it.status.is_none() {
                         // Unknown status in the file: nothing merged, content still refreshed.
                     } else if existing.is_none() && it.status.is_none() {
@@ -659,7 +715,7 @@ impl Store for SqliteStore {
                         i.lane,
                         i.owner,
                         serde_json::to_string(&i.labels).unwrap_or_else(|_| "[]".into()),
-                        serde_json::to_string(&i.depends_on).unwrap_or_else(|_| "[]".into()),
+                        deps_json,
                         checkout,
                         up.path,
                         i.line,
@@ -689,7 +745,7 @@ impl Store for SqliteStore {
                    hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
             )
             .ctx(&path)?
-            .execute(params![checkout, up.path, up.state.size as i64, up.state.mtime_ns, up.state.hash, up.broken as i64, recheck as i64])
+            .execute(params![checkout, up.path, up.state.size as i64, up.state.mtime_ns, &up.state.hash[..], up.broken as i64, recheck as i64])
             .ctx(&path)?;
         }
         for (_, sql) in &deferred_indexes {
@@ -724,22 +780,19 @@ impl Store for SqliteStore {
             .ctx(&path)?;
             report.removed += 1;
         }
-        for (p, st) in &batch.touched {
-            tx.prepare_cached(
-                "UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2",
-            )
-            .ctx(&path)?
-            .execute(params![checkout, p, st.size as i64, st.mtime_ns])
-            .ctx(&path)?;
-        }
-        if !batch.updates.is_empty() || !batch.removed.is_empty() {
+        graph_dirty |= !released.is_empty();
+        if any_update || !batch.removed.is_empty() {
             if cold {
                 refresh_blocked(&tx, None).ctx(&path)?;
             } else {
                 touched_ids.extend(released.iter().cloned());
-                let json = serde_json::to_string(&touched_ids).unwrap_or_else(|_| "[]".into());
-                refresh_blocked(&tx, Some(&json)).ctx(&path)?;
+                if !touched_ids.is_empty() {
+                    let json = serde_json::to_string(&touched_ids).unwrap_or_else(|_| "[]".into());
+                    refresh_blocked(&tx, Some(&json)).ctx(&path)?;
+                }
             }
+        }
+        if graph_dirty {
             Self::recompute_graph(&tx).ctx(&path)?;
         }
         tx.commit().ctx(&path)?;

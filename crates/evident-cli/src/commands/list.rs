@@ -85,7 +85,10 @@ pub fn run(a: ListArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     if out.json {
         print_json(
             "item_list",
-            &serde_json::json!({ "count": items.len(), "items": items }),
+            &super::ItemList {
+                count: items.len(),
+                items: &items,
+            },
         );
     } else if items.is_empty() {
         print("No items match.\n");

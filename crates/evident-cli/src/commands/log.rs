@@ -23,7 +23,11 @@ pub struct LogArgs {
 pub fn run(a: LogArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     let events = ws.store().events(a.id.as_deref(), Some(a.limit))?;
     if out.json {
-        print_json("log", &serde_json::json!({ "events": events }));
+        #[derive(serde::Serialize)]
+        struct Log<'a> {
+            events: &'a [evident_engine::Event],
+        }
+        print_json("log", &Log { events: &events });
     } else if events.is_empty() {
         print("No events.\n");
     } else {

@@ -50,6 +50,13 @@ pub fn attention_if_diagnostics(ws: &mut Workspace) -> Result<Outcome> {
     })
 }
 
+/// `{"count": N, "items": [...]}`, serialized without an intermediate JSON tree.
+#[derive(serde::Serialize)]
+pub struct ItemList<'a> {
+    pub count: usize,
+    pub items: &'a [evident_engine::ItemRow],
+}
+
 /// Render items as a table.
 pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
     use crate::output::{opt, table};

@@ -24,7 +24,10 @@ pub fn run(a: ReadyArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     if out.json {
         print_json(
             "ready",
-            &serde_json::json!({ "count": items.len(), "items": items }),
+            &super::ItemList {
+                count: items.len(),
+                items: &items,
+            },
         );
     } else if items.is_empty() {
         print("Nothing is ready.\n");

@@ -11,7 +11,7 @@ CREATE TABLE files (
     path     TEXT NOT NULL,
     size     INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    hash     TEXT NOT NULL,
+    hash     BLOB NOT NULL,
     broken   INTEGER NOT NULL DEFAULT 0,
     recheck  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (checkout, path)
