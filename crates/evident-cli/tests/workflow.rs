@@ -379,3 +379,16 @@ fn help_has_examples_for_every_verb() {
         assert!(o.status.success() && s.contains("Examples:"), "{verb}: {s}");
     }
 }
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/diagnostics.md"
+    ))
+    .unwrap();
+    for code in evident_core::DiagCode::ALL {
+        let row = format!("| {} | {} |", code.code(), code.slug());
+        assert!(doc.contains(&row), "docs/diagnostics.md lacks {row}");
+    }
+}
