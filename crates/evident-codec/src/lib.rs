@@ -6,6 +6,7 @@
 
 mod document;
 mod edit;
+mod flat_yaml;
 mod markdown;
 mod yaml;
 

@@ -84,6 +84,9 @@ pub fn parse_mapping(text: &str) -> Result<Option<Map<String, Value>>, (u32, Str
     if text.trim().is_empty() {
         return Ok(None);
     }
+    if let Some(m) = crate::flat_yaml::parse(text) {
+        return Ok(Some(m));
+    }
     let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
         (line, e.to_string())
