@@ -25,7 +25,11 @@ pub fn parse(text: &str) -> Option<Map<String, Value>> {
         let colon = line.find(':')?;
         let key = &line[..colon];
         let mut kc = key.chars();
-        if !kc.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') || !kc.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !kc
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            || !kc.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return None;
         }
         let rest = &line[colon + 1..];
@@ -60,7 +64,8 @@ fn value(v: &str) -> Option<Value> {
             only_comment(rest).then_some(Value::String(s))
         }
         b'[' => flow_list(v),
-        b'{' | b'|' | b'>' | b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' | b'-' | b',' | b']' | b'}' => None,
+        b'{' | b'|' | b'>' | b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' | b'-' | b','
+        | b']' | b'}' => None,
         _ => {
             let end = comment_start(v).unwrap_or(v.len());
             let s = v[..end].trim_end_matches(' ');
@@ -73,7 +78,10 @@ fn value(v: &str) -> Option<Value> {
 }
 
 fn comment_start(v: &str) -> Option<usize> {
-    v.as_bytes().windows(2).position(|w| w == b" #").map(|i| i + 1)
+    v.as_bytes()
+        .windows(2)
+        .position(|w| w == b" #")
+        .map(|i| i + 1)
 }
 
 fn double_quoted(v: &str) -> Option<(String, &str)> {
@@ -132,7 +140,9 @@ fn flow_list(v: &str) -> Option<Value> {
             }
             out.push(Value::String(s));
         } else {
-            if p.contains(['"', ':', '&', '*', '!', '|', '>', '%', '@', '`', '?']) || p.starts_with('-') {
+            if p.contains(['"', ':', '&', '*', '!', '|', '>', '%', '@', '`', '?'])
+                || p.starts_with('-')
+            {
                 return None;
             }
             out.push(plain(p)?);
@@ -155,7 +165,11 @@ fn plain(s: &str) -> Option<Value> {
         _ => {}
     }
     let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if unsigned.starts_with("0x") || unsigned.starts_with("0o") || unsigned.starts_with("0b") || unsigned.starts_with('.') {
+    if unsigned.starts_with("0x")
+        || unsigned.starts_with("0o")
+        || unsigned.starts_with("0b")
+        || unsigned.starts_with('.')
+    {
         return None;
     }
     if digits_but_not_number(s) {
@@ -174,7 +188,9 @@ fn plain(s: &str) -> Option<Value> {
             }
         }
         // Floats, and integers too large for 64 bits, are left to serde_yaml.
-        if s.parse::<f64>().is_ok() || (!unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit())) {
+        if s.parse::<f64>().is_ok()
+            || (!unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()))
+        {
             return None;
         }
     }
@@ -208,7 +224,19 @@ mod tests {
 
     #[test]
     fn anything_unusual_falls_back() {
-        for t in ["a:\n  b: 1\n", "a: |\n  x\n", "a: 1.5\n", "a: 0x1F\n", "a: \"x\\ty\"\n", "a: 1\na: 2\n", "a: {b: 1}\n", "a:\tb\n", "- x\n", "a: b: c\n", "a: .inf\n"] {
+        for t in [
+            "a:\n  b: 1\n",
+            "a: |\n  x\n",
+            "a: 1.5\n",
+            "a: 0x1F\n",
+            "a: \"x\\ty\"\n",
+            "a: 1\na: 2\n",
+            "a: {b: 1}\n",
+            "a:\tb\n",
+            "- x\n",
+            "a: b: c\n",
+            "a: .inf\n",
+        ] {
             assert!(parse(t).is_none(), "{t:?}");
         }
     }
@@ -219,9 +247,16 @@ mod tests {
             "(-|\\+)?[0-9]{1,25}",
             "(-|\\+)?0[0-9xob]{0,4}",
             "[0-9.eE+-]{1,6}",
-            Just("true".to_string()), Just("False".into()), Just("NULL".into()), Just("~".into()),
-            Just("yes".into()), Just(".inf".into()), Just("nan".into()), Just("inf".into()),
-            Just("2026-03-21".into()), Just("🟢 Low".into()),
+            Just("true".to_string()),
+            Just("False".into()),
+            Just("NULL".into()),
+            Just("~".into()),
+            Just("yes".into()),
+            Just(".inf".into()),
+            Just("nan".into()),
+            Just("inf".into()),
+            Just("2026-03-21".into()),
+            Just("🟢 Low".into()),
             "\"[a-z :#',\\\\]{0,8}\"",
             "'[a-z :#\"]{0,8}'",
             "\\[[a-z0-9, \"'-]{0,12}\\]",

@@ -102,6 +102,7 @@ fn resolve(
                 .as_deref()
                 .and_then(evident_core::priority::rank);
             IndexedItem {
+                encoded: evident_store::EncodedItem::of(&it),
                 item: it,
                 status,
                 priority_rank,

@@ -23,6 +23,31 @@ pub struct IndexedItem {
     /// `None` when the status is not in the workflow (EV113).
     pub status: Option<StatusDef>,
     pub priority_rank: Option<i64>,
+    /// The item's list and map fields as stored, encoded where parsing runs in parallel rather
+    /// than in the store's single writer.
+    pub encoded: EncodedItem,
+}
+
+/// JSON encodings of an item's composite fields.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedItem {
+    pub labels: String,
+    pub depends_on: String,
+    pub fields: String,
+    pub sections: String,
+}
+
+impl EncodedItem {
+    pub fn of(item: &Item) -> EncodedItem {
+        let enc =
+            |r: serde_json::Result<String>, empty: &str| r.unwrap_or_else(|_| empty.to_string());
+        EncodedItem {
+            labels: enc(serde_json::to_string(&item.labels), "[]"),
+            depends_on: enc(serde_json::to_string(&item.depends_on), "[]"),
+            fields: enc(serde_json::to_string(&item.fields), "{}"),
+            sections: enc(serde_json::to_string(&item.sections), "[]"),
+        }
+    }
 }
 
 /// A document that changed (or is new) in this index pass.

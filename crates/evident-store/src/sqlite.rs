@@ -209,22 +209,36 @@ impl SqliteStore {
         Ok(rows)
     }
 
+    /// Graph diagnostics (dangling references, cycles), from one read of all items. Runs only
+    /// when parents, dependencies or the set of items changed.
     fn recompute_graph(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute("DELETE FROM diagnostics WHERE scope = 'graph'", [])?;
+        struct Row {
+            id: String,
+            parent: Option<String>,
+            deps: String,
+            checkout: String,
+            path: String,
+            line: u32,
+        }
         let mut st =
             tx.prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")?;
-        let rows: Vec<(String, Option<String>, String, String, String, u32)> = st
+        let full: Vec<Row> = st
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok(Row {
+                    id: r.get(0)?,
+                    parent: r.get(1)?,
+                    deps: r.get(2)?,
+                    checkout: r.get(3)?,
+                    path: r.get(4)?,
+                    line: r.get(5)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<(String, Option<String>, String, String, String, u32)> = full
+            .into_iter()
+            .map(|r| (r.id, r.parent, r.deps, r.checkout, r.path, r.line))
+            .collect();
         let ids: HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         let mut edges: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
         let mut parents: HashMap<String, Vec<String>> = HashMap::new();
@@ -547,8 +561,7 @@ impl Store for SqliteStore {
                         continue;
                     }
                     claimed.insert(id.to_string(), up.path.clone());
-                    let deps_json =
-                        serde_json::to_string(&it.item.depends_on).unwrap_or_else(|_| "[]".into());
+                    let deps_json = it.encoded.depends_on.as_str();
                     let shape_changed = match &existing {
                         None => true,
                         Some(e) => {
@@ -714,13 +727,13 @@ impl Store for SqliteStore {
                         i.parent,
                         i.lane,
                         i.owner,
-                        serde_json::to_string(&i.labels).unwrap_or_else(|_| "[]".into()),
+                        it.encoded.labels,
                         deps_json,
                         checkout,
                         up.path,
                         i.line,
-                        serde_json::to_string(&i.fields).unwrap_or_else(|_| "{}".into()),
-                        serde_json::to_string(&i.sections).unwrap_or_else(|_| "[]".into()),
+                        it.encoded.fields,
+                        it.encoded.sections,
                         i.content_hash,
                         ctx.at,
                     ])
@@ -781,10 +794,10 @@ impl Store for SqliteStore {
             report.removed += 1;
         }
         graph_dirty |= !released.is_empty();
-        if any_update || !batch.removed.is_empty() {
-            if cold {
-                refresh_blocked(&tx, None).ctx(&path)?;
-            } else {
+        if graph_dirty {
+            refresh_blocked(&tx, None).ctx(&path)?;
+        } else if any_update || !batch.removed.is_empty() {
+            {
                 touched_ids.extend(released.iter().cloned());
                 if !touched_ids.is_empty() {
                     let json = serde_json::to_string(&touched_ids).unwrap_or_else(|_| "[]".into());
@@ -1133,7 +1146,15 @@ fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlit
         SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep
         WHERE d.item = items.id AND (j.id IS NULL OR j.terminal = 0))) THEN 1 ELSE 0 END";
     match ids {
-        None => tx.execute(&format!("UPDATE items SET blocked = {VALUE}"), []).map(|_| ()),
+        // Everything: the set of waiting items is computed once, not per row.
+        None => tx
+            .execute(
+                "UPDATE items SET blocked = (terminal = 0 AND (status = 'blocked' OR id IN (
+                    SELECT d.item FROM deps d LEFT JOIN items j ON j.id = d.dep
+                    WHERE j.id IS NULL OR j.terminal = 0)))",
+                [],
+            )
+            .map(|_| ()),
         Some(json) => tx
             .execute(
                 &format!(

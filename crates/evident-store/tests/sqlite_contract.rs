@@ -60,6 +60,7 @@ fn update(id: &str, st: StatusDef) -> FileChange {
         },
         broken: false,
         items: vec![IndexedItem {
+            encoded: EncodedItem::of(&item(id, &st.key)),
             item: item(id, &st.key),
             status: Some(st),
             priority_rank: None,
