@@ -297,3 +297,88 @@ fn concurrent_processes_never_produce_the_same_random_id() {
 fn concurrent_processes_never_produce_the_same_sequential_id() {
     concurrent_new("sequential");
 }
+
+#[test]
+fn gitignore_roots_and_exclusions_are_respected() {
+    let e = Env::with_preset("basic");
+    e.write(".gitignore", ".evident/\nignored/\n");
+    e.write("work/a.md", &story("A-1", "todo", ""));
+    e.write("ignored/b.md", &story("B-1", "todo", ""));
+    e.write(".hidden/c.md", &story("C-1", "todo", ""));
+    e.write("vendor/d.md", &story("D-1", "todo", ""));
+    e.write(
+        "README.md",
+        "# Not an item\n\n```task\nid: DOC-1\nstatus: todo\n```\n",
+    );
+    let cfg = e
+        .read("evident.toml")
+        .replace("exclude = []", "exclude = [\"vendor/\"]");
+    e.write("evident.toml", &cfg);
+    e.ok(&["index"], 0);
+    let ids: Vec<String> = e.ok(&["--json", "list"], 0).json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["A-1"],
+        "gitignored, hidden, excluded and non-item documents are not indexed"
+    );
+    // Roots narrow the walk.
+    let cfg = e
+        .read("evident.toml")
+        .replace("roots = [\".\"]", "roots = [\"elsewhere\"]");
+    e.write("evident.toml", &cfg);
+    e.write("elsewhere/x.md", &story("X-1", "todo", ""));
+    e.ok(&["index"], 0);
+    let ids: Vec<String> = e.ok(&["--json", "list"], 0).json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec!["X-1"]);
+}
+
+#[test]
+fn store_location_flags_and_urls() {
+    let e = Env::with_preset("basic");
+    e.write("work/a.md", &story("A-1", "todo", ""));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let db = elsewhere.path().join("x.db");
+    let url = format!("sqlite://{}", db.display());
+    e.ok(&["--store", &url, "index"], 0);
+    assert!(db.exists());
+    assert!(
+        !e.path(".evident/evident.db").exists(),
+        "the default store was not used"
+    );
+    let r = e.run_env(
+        &["--json", "list"],
+        &[("EVIDENT_STORE", db.to_str().unwrap())],
+    );
+    assert_eq!(r.json()["count"], 1);
+    // The flag wins over the environment.
+    let r = e.run_env(
+        &["--json", "--store", "other.db", "list"],
+        &[("EVIDENT_STORE", db.to_str().unwrap())],
+    );
+    assert_eq!(r.json()["count"], 0);
+    let r = e.ok(
+        &[
+            "--store",
+            "postgres://admin:hunter2@db.example/evident",
+            "status",
+        ],
+        1,
+    );
+    assert!(
+        r.stderr.contains("admin:***@db.example") && !r.stderr.contains("hunter2"),
+        "{}",
+        r.stderr
+    );
+    let r = e.ok(&["--store", "mysql://x", "status"], 1);
+    assert!(r.stderr.contains("unknown store scheme"), "{}", r.stderr);
+}

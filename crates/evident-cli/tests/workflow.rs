@@ -392,3 +392,77 @@ fn every_diagnostic_code_is_documented() {
         assert!(doc.contains(&row), "docs/diagnostics.md lacks {row}");
     }
 }
+
+#[test]
+fn cleargate_repository_is_indexed_in_place() {
+    let e = Env::with_preset("cleargate");
+    e.write(".cleargate/delivery/pending-sync/EPIC-007_Payments.md", "---\nepic_id: \"EPIC-007\"\nstatus: \"Active\"\nowner: \"dana\"\n---\n\n# EPIC-007: Payments\n");
+    e.write(
+        ".cleargate/delivery/pending-sync/STORY-007-01_Save_Card.md",
+        "---\nstory_id: \"STORY-007-01\"\nparent_epic_ref: \"EPIC-007\"\nstatus: \"Ready\"\nambiguity: 🟢 Low\ncached_gate_result:\n  pass: true\n  failing_criteria: []\n---\n\n# STORY-007-01: Save a card\n",
+    );
+    e.write(".cleargate/delivery/archive/BUG-001.md", "---\nbug_id: \"\"\nstatus: \"Verified\"\nseverity: \"P1-High\"\n---\n\n# BUG-001: Old crash\n");
+    e.write(".cleargate/delivery/archive/.gitkeep", "");
+    e.write("docs/unrelated.md", "---\nstory_id: NOT-INDEXED\n---\n");
+    e.ok(&["index"], 0);
+    let j = e.ok(&["--json", "list"], 0).json();
+    let got: Vec<(String, String, String)> = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().into(),
+                i["kind"].as_str().unwrap().into(),
+                i["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "BUG-001".to_string(),
+                "bug".to_string(),
+                "verified".to_string()
+            ),
+            ("EPIC-007".into(), "epic".into(), "active".into()),
+            ("STORY-007-01".into(), "story".into(), "ready".into()),
+        ]
+    );
+    let j = e.ok(&["--json", "show", "STORY-007-01"], 0).json();
+    assert_eq!(j["item"]["parent"], "EPIC-007");
+    assert_eq!(
+        j["fields"]["cached_gate_result"]["pass"], true,
+        "unknown fields are kept"
+    );
+    // A move keeps ClearGate's spelling and quoting.
+    let before = e.read(".cleargate/delivery/pending-sync/STORY-007-01_Save_Card.md");
+    e.ok(&["move", "STORY-007-01", "in_review"], 0);
+    let after = e.read(".cleargate/delivery/pending-sync/STORY-007-01_Save_Card.md");
+    assert_eq!(diff_middle(&before, &after).1, "Ready");
+    assert_eq!(diff_middle(&before, &after).2, "In Review");
+    // New stories are numbered within their epic.
+    let id = e
+        .ok(
+            &["new", "story", "Refund a payment", "--parent", "EPIC-007"],
+            0,
+        )
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(id, "STORY-007-02");
+    let path = e.ok(&["--json", "show", &id], 0).json()["item"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        path,
+        ".cleargate/delivery/pending-sync/STORY-007-02_Refund_a_payment.md"
+    );
+    assert_eq!(
+        e.ok(&["new", "epic", "Onboarding"], 0).stdout.trim(),
+        "EPIC-008"
+    );
+    e.ok(&["new", "story", "Orphan"], 1);
+}

@@ -130,6 +130,8 @@ struct RawKind {
     #[serde(default)]
     aliases: Vec<String>,
     id_width: Option<usize>,
+    #[serde(default)]
+    id_under_parent: bool,
 }
 
 fn default_workflow() -> String {
@@ -192,6 +194,8 @@ pub struct KindDef {
     pub sections: Vec<String>,
     pub template: Option<String>,
     pub id_width: usize,
+    /// Number ids within the parent: `PREFIX-<parent's number>-N` (ClearGate's `STORY-007-02`).
+    pub id_under_parent: bool,
 }
 
 /// A validated configuration.
@@ -327,6 +331,7 @@ impl Config {
                     sections: k.sections,
                     template: k.template,
                     id_width: k.id_width.unwrap_or(0),
+                    id_under_parent: k.id_under_parent,
                 },
             );
         }

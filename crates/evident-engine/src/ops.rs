@@ -415,13 +415,40 @@ pub fn new_item(
     std::fs::create_dir_all(&dir)
         .map_err(|e| EngineError::io("cannot create folder", kind.dir.clone(), e))?;
     let width = kind.id_width;
+    let prefix = match (kind.id_under_parent, parent) {
+        (true, Some(p)) => {
+            let number = p
+                .rsplit('-')
+                .next()
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let number = number.ok_or_else(|| {
+                EngineError::user(format!(
+                    "kind `{}` numbers ids within the parent, but `{p}` does not end in a number",
+                    kind.key
+                ))
+                .hint("use a parent like EPIC-007")
+            })?;
+            format!("{}-{number}", kind.prefix)
+        }
+        (true, None) => {
+            return Err(EngineError::user(format!(
+                "kind `{}` numbers ids within its parent; pass --parent",
+                kind.key
+            ))
+            .hint(format!(
+                "e.g. evident new {} \"{title}\" --parent EPIC-001",
+                kind.key
+            )))
+        }
+        (false, _) => kind.prefix.clone(),
+    };
     for _attempt in 0..64 {
         let id = match ws.config.project.id_scheme {
-            IdScheme::Random => format!("{}-{}", kind.prefix, random_suffix()?),
+            IdScheme::Random => format!("{prefix}-{}", random_suffix()?),
             IdScheme::Sequential => {
-                let floor = max_sequence(ws, &kind.prefix)? + 1;
-                let n = ws.store().allocate_sequence(&kind.prefix, floor)?;
-                format!("{}-{:0width$}", kind.prefix, n, width = width)
+                let floor = max_sequence(ws, &prefix)? + 1;
+                let n = ws.store().allocate_sequence(&prefix, floor)?;
+                format!("{prefix}-{:0width$}", n, width = width)
             }
         };
         if ws.store().item_exists(&id)? {
