@@ -97,36 +97,24 @@ pub fn render_status_value(
                 replacement,
             })
         }
-        StatusSpan::Empty { at } => {
-            let v = default_spelling(key, display);
-            let v = if plain_is_safe(&v) {
-                v
-            } else {
-                double_quote(&v)
-            };
-            Ok(StatusEdit {
-                start: at,
-                end: at,
-                replacement: format!(" {v}"),
-            })
-        }
+        StatusSpan::Empty { at } => Ok(StatusEdit {
+            start: at,
+            end: at,
+            replacement: format!(" {}", yaml_scalar(&default_spelling(key, display))),
+        }),
         StatusSpan::Missing {
             at,
             indent,
             newline,
-        } => {
-            let v = default_spelling(key, display);
-            let v = if plain_is_safe(&v) {
-                v
-            } else {
-                double_quote(&v)
-            };
-            Ok(StatusEdit {
-                start: at,
-                end: at,
-                replacement: format!("{}status: {v}{newline}", " ".repeat(indent)),
-            })
-        }
+        } => Ok(StatusEdit {
+            start: at,
+            end: at,
+            replacement: format!(
+                "{}status: {}{newline}",
+                " ".repeat(indent),
+                yaml_scalar(&default_spelling(key, display))
+            ),
+        }),
         StatusSpan::Unsupported { line, reason } => Err(EditError::Unsupported { line, reason }),
     }
 }
