@@ -506,11 +506,12 @@ pub fn new_item(
 
 /// The highest number used by ids `PREFIX-N...` in the store.
 fn max_sequence(ws: &mut Workspace, prefix: &str) -> Result<u64> {
-    let items = ws.store().list_items(&ItemFilter::default())?;
     let head = format!("{prefix}-");
-    Ok(items
+    Ok(ws
+        .store()
+        .ids_with_prefix(prefix)?
         .iter()
-        .filter_map(|i| i.id.strip_prefix(&head))
+        .filter_map(|id| id.strip_prefix(&head))
         .filter_map(|rest| rest.split(['-', '_']).next()?.parse::<u64>().ok())
         .max()
         .unwrap_or(0))
@@ -571,12 +572,7 @@ pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
     })?;
     let dependents = ws.store().dependents(id)?;
     let history = ws.store().events(Some(id), None)?;
-    let diagnostics = ws
-        .store()
-        .diagnostics()?
-        .into_iter()
-        .filter(|d| d.item.as_deref() == Some(id))
-        .collect();
+    let diagnostics = ws.store().item_diagnostics(id)?;
     Ok(ShowResult {
         item,
         fields,

@@ -76,6 +76,12 @@ pub trait Store: Send {
     /// Events, newest first; for one item when `item` is given.
     fn events(&mut self, item: Option<&str>, limit: Option<usize>) -> Result<Vec<Event>>;
     fn diagnostics(&mut self) -> Result<Vec<evident_core::Diagnostic>>;
+    /// Diagnostics about one item.
+    fn item_diagnostics(&mut self, id: &str) -> Result<Vec<evident_core::Diagnostic>>;
+    /// How many diagnostics of severity warning or error exist (exit code 2 when non-zero).
+    fn attention_count(&mut self) -> Result<u64>;
+    /// Ids that start with `prefix` followed by `-` (for sequential id allocation).
+    fn ids_with_prefix(&mut self, prefix: &str) -> Result<Vec<String>>;
     fn summary(&mut self, recent: usize) -> Result<Summary>;
     /// Next number for `prefix`, at least `floor`.
     fn allocate_sequence(&mut self, prefix: &str, floor: u64) -> Result<u64>;

@@ -199,6 +199,30 @@ impl SqliteStore {
         tx.commit().ctx(&path)
     }
 
+    fn query_diagnostics(&self, filter: &str, args: &[&str]) -> Result<Vec<Diagnostic>> {
+        let sql = format!(
+            "SELECT code, severity, path, line, item, message, hint FROM diagnostics {filter} ORDER BY path, line, code, message"
+        );
+        let mut st = self.conn.prepare_cached(&sql).ctx(&self.path)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                let code: String = r.get(0)?;
+                Ok(Diagnostic {
+                    code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
+                    severity: Severity::parse(&r.get::<_, String>(1)?),
+                    path: r.get(2)?,
+                    line: r.get(3)?,
+                    item: r.get(4)?,
+                    message: r.get(5)?,
+                    hint: r.get(6)?,
+                })
+            })
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
     fn query_items(&self, sql: &str, args: &[&str]) -> Result<Vec<ItemRow>> {
         let mut st = self.conn.prepare_cached(sql).ctx(&self.path)?;
         let rows = st
@@ -1018,23 +1042,33 @@ impl Store for SqliteStore {
     }
 
     fn diagnostics(&mut self) -> Result<Vec<Diagnostic>> {
+        self.query_diagnostics("", &[])
+    }
+
+    fn item_diagnostics(&mut self, id: &str) -> Result<Vec<Diagnostic>> {
+        self.query_diagnostics("WHERE item = ?1", &[id])
+    }
+
+    fn attention_count(&mut self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM diagnostics WHERE severity IN ('error', 'warning')",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .ctx(&self.path)
+    }
+
+    fn ids_with_prefix(&mut self, prefix: &str) -> Result<Vec<String>> {
+        let lo = format!("{prefix}-");
+        let hi = format!("{prefix}.");
         let mut st = self
             .conn
-            .prepare("SELECT code, severity, path, line, item, message, hint FROM diagnostics ORDER BY path, line, code, message")
+            .prepare_cached("SELECT id FROM items WHERE id >= ?1 AND id < ?2")
             .ctx(&self.path)?;
         let rows = st
-            .query_map([], |r| {
-                let code: String = r.get(0)?;
-                Ok(Diagnostic {
-                    code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
-                    severity: Severity::parse(&r.get::<_, String>(1)?),
-                    path: r.get(2)?,
-                    line: r.get(3)?,
-                    item: r.get(4)?,
-                    message: r.get(5)?,
-                    hint: r.get(6)?,
-                })
-            })
+            .query_map(params![lo, hi], |r| r.get::<_, String>(0))
             .ctx(&self.path)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .ctx(&self.path)?;

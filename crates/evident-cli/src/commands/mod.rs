@@ -38,11 +38,7 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
 
 /// Exit 2 when the repository has error or warning diagnostics.
 pub fn attention_if_diagnostics(ws: &mut Workspace) -> Result<Outcome> {
-    let any = ws
-        .store()
-        .diagnostics()?
-        .iter()
-        .any(|d| d.severity >= evident_core::Severity::Warning);
+    let any = ws.store().attention_count()? > 0;
     Ok(if any {
         Outcome::NeedsAttention
     } else {
