@@ -3,8 +3,6 @@
 //! re-parses everything and reaches the identical state. Reading and parsing run in parallel;
 //! the store applies the whole pass in one transaction.
 
-use std::collections::HashSet;
-
 use evident_codec::parse_document;
 use evident_core::config::Config;
 use evident_core::{DiagCode, Diagnostic};
@@ -235,23 +233,28 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
     let states = states?;
     let t_walk = t0.elapsed();
     let mut outcome = IndexOutcome {
-        scanned: found.len(),
+        scanned: 0,
         ..Default::default()
     };
-    let to_read: Vec<&Found> = found
+    let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    seen.reserve(found.len());
+    let mut to_read: Vec<&Found> = found
         .iter()
+        .filter(|f| seen.insert(f.rel.as_str()))
         .filter(|f| match states.get(&f.rel) {
             None => true,
             Some(s) => full || s.recheck || s.size != f.size || s.mtime_ns != f.mtime_ns,
         })
         .collect();
-    let seen: HashSet<&str> = found.iter().map(|f| f.rel.as_str()).collect();
+    // Documents are applied in path order: the first declaration of an id by path wins.
+    to_read.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     let mut removed: Vec<String> = states
         .keys()
         .filter(|p| !seen.contains(p.as_str()))
         .cloned()
         .collect();
     removed.sort();
+    outcome.scanned = seen.len();
     outcome.read = to_read.len();
     outcome.removed_files = removed.len();
     progress.start(to_read.len() as u64);

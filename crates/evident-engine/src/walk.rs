@@ -42,8 +42,8 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
         .unwrap_or(0)
 }
 
-/// Walk `roots` (relative to `root`), returning documents sorted by path, and diagnostics for
-/// what could not be walked.
+/// Walk `roots` (relative to `root`), returning documents in no particular order (possibly
+/// twice when roots overlap), and diagnostics for what could not be walked.
 pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, Vec<Diagnostic>) {
     let found = Mutex::new(Vec::new());
     let diags = Mutex::new(Vec::new());
@@ -76,9 +76,8 @@ pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, V
         diags: &diags,
     };
     b.build_parallel().visit(&mut builder);
-    let mut found = found.into_inner().unwrap_or_default();
-    found.sort_by(|a, b| a.rel.cmp(&b.rel));
-    found.dedup_by(|a, b| a.rel == b.rel);
+    // Unordered; overlapping roots may list a document twice (the index deduplicates).
+    let found = found.into_inner().unwrap_or_default();
     let mut diags = diags.into_inner().unwrap_or_default();
     diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
     (found, diags)

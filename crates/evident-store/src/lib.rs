@@ -32,6 +32,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What a checkout last saw of each document, by repository-relative path.
+pub type FileStates = rustc_hash::FxHashMap<String, FileState>;
+
 /// The storage contract.
 ///
 /// Guarantees every backend gives:
@@ -52,10 +55,7 @@ pub trait Store: Send {
     fn location(&self) -> String;
     fn schema_version(&mut self) -> Result<u32>;
     /// What `checkout` last indexed, by path.
-    fn file_states(
-        &mut self,
-        checkout: &str,
-    ) -> Result<std::collections::HashMap<String, FileState>>;
+    fn file_states(&mut self, checkout: &str) -> Result<FileStates>;
     /// Apply one index pass atomically: `changes` streams the re-read documents in path order.
     fn apply_index(
         &mut self,

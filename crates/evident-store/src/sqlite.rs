@@ -11,7 +11,7 @@ use evident_core::{DiagCode, Diagnostic, Severity, StatusDef};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::model::*;
-use crate::{Result, Store, StoreError};
+use crate::{FileStates, Result, Store, StoreError};
 
 /// Numbered, append-only migrations. Never edit a released one; add a new one.
 const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
@@ -360,7 +360,7 @@ impl Store for SqliteStore {
         self.version()
     }
 
-    fn file_states(&mut self, checkout: &str) -> Result<HashMap<String, FileState>> {
+    fn file_states(&mut self, checkout: &str) -> Result<FileStates> {
         let mut st = self
             .conn
             .prepare_cached(
