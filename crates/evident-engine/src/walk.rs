@@ -1,12 +1,20 @@
-//! Walking the document roots: Markdown files only, `.gitignore` respected (via the `ignore`
-//! crate, ripgrep's walker), hidden folders skipped unless a root names one, symlinks followed
-//! but never out of the repository, loops reported rather than followed.
+//! Walking the document roots: Markdown files only, `.gitignore` / `.ignore` files and
+//! `.git/info/exclude` respected, hidden entries skipped (a root may still name a hidden folder,
+//! as ClearGate's `.cleargate/...` roots do), symlinks followed but never out of the repository
+//! and never round a loop.
+//!
+//! Our own walker rather than a general one because the warm index is bound by it: each folder
+//! is read once, its ignore files are spotted among the entries already read (no extra system
+//! calls where there are none), only Markdown files are stat-ed, and sub-folders are walked in
+//! parallel. Ignore rules are matched with the `ignore` crate's gitignore matcher.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use evident_core::{DiagCode, Diagnostic};
-use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
+use rayon::prelude::*;
 
 /// A document found on disk.
 #[derive(Debug, Clone)]
@@ -17,11 +25,32 @@ pub struct Found {
     pub mtime_ns: i64,
 }
 
-fn is_markdown(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("md") | Some("markdown")
-    )
+#[derive(Default)]
+struct Output {
+    found: Vec<Found>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Output {
+    fn merge(mut self, mut other: Output) -> Output {
+        self.found.append(&mut other.found);
+        self.diags.append(&mut other.diags);
+        self
+    }
+}
+
+/// Ignore matchers in effect for a folder, outermost first.
+type Stack = Vec<Arc<Gitignore>>;
+
+struct Ctx<'a> {
+    root: &'a Path,
+    canon_root: PathBuf,
+    /// `[project] exclude` and Evident's own store folder.
+    excludes: Gitignore,
+}
+
+fn is_markdown(name: &str) -> bool {
+    name.ends_with(".md") || name.ends_with(".markdown")
 }
 
 fn rel_of(root: &Path, p: &Path) -> Option<String> {
@@ -42,165 +71,266 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
         .unwrap_or(0)
 }
 
+fn unreadable(rel: &str, msg: String) -> Diagnostic {
+    Diagnostic::new(
+        DiagCode::Unreadable,
+        rel,
+        0,
+        msg,
+        "fix the permissions or the symlink, or exclude the path in [project] exclude",
+    )
+}
+
+/// Load the ignore files of `dir` (those present in `names`) as one matcher.
+fn matcher_for(dir: &Path, names: &[&str]) -> Option<Arc<Gitignore>> {
+    let mut b = GitignoreBuilder::new(dir);
+    let mut any = false;
+    for n in [".gitignore", ".ignore"] {
+        if names.contains(&n) {
+            any = true;
+            let _ = b.add(dir.join(n));
+        }
+    }
+    if !any {
+        return None;
+    }
+    b.build().ok().filter(|g| !g.is_empty()).map(Arc::new)
+}
+
+/// Is `path` ignored by the stack (the deepest rule that matches decides, as in git)?
+fn ignored(stack: &Stack, path: &Path, is_dir: bool) -> bool {
+    for g in stack.iter().rev() {
+        match g.matched(path, is_dir) {
+            Match::Ignore(_) => return true,
+            Match::Whitelist(_) => return false,
+            Match::None => {}
+        }
+    }
+    false
+}
+
+impl Ctx<'_> {
+    fn excluded(&self, path: &Path, is_dir: bool) -> bool {
+        matches!(self.excludes.matched(path, is_dir), Match::Ignore(_))
+    }
+
+    fn walk_dir(&self, dir: &Path, stack: &Stack, ancestors: &[PathBuf]) -> Output {
+        let mut out = Output::default();
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                let rel = rel_of(self.root, dir).unwrap_or_default();
+                out.diags
+                    .push(unreadable(&rel, format!("cannot read folder: {e}")));
+                return out;
+            }
+        };
+        let entries: Vec<std::fs::DirEntry> = rd.filter_map(|e| e.ok()).collect();
+        let names: Vec<String> = entries
+            .iter()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let stack: Stack = match matcher_for(dir, &name_refs) {
+            Some(g) => {
+                let mut s = stack.clone();
+                s.push(g);
+                s
+            }
+            None => stack.clone(),
+        };
+        let mut subdirs: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+        for (entry, name) in entries.iter().zip(names.iter()) {
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            let (is_dir, is_file, linked_ancestors) = if ft.is_symlink() {
+                let rel = rel_of(self.root, &path).unwrap_or_default();
+                let target = match path.canonicalize() {
+                    Ok(t) if t.starts_with(&self.canon_root) => t,
+                    _ => {
+                        out.diags.push(Diagnostic::new(
+                            DiagCode::PathEscape,
+                            &rel,
+                            0,
+                            "symlink points outside the repository (or nowhere); it is not followed",
+                            "remove the link, point it inside the repository, or exclude it",
+                        ));
+                        continue;
+                    }
+                };
+                if target.is_dir() {
+                    // A link back to a folder on the current path would loop forever.
+                    let here = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                    if here.starts_with(&target) || ancestors.iter().any(|a| a == &target) {
+                        out.diags.push(unreadable(
+                            &rel,
+                            format!(
+                                "symlink loop: {} points back to {}",
+                                path.display(),
+                                target.display()
+                            ),
+                        ));
+                        continue;
+                    }
+                    let mut anc = ancestors.to_vec();
+                    anc.push(target);
+                    (true, false, Some(anc))
+                } else {
+                    (false, target.is_file(), None)
+                }
+            } else {
+                (ft.is_dir(), ft.is_file(), None)
+            };
+            if is_dir {
+                if ignored(&stack, &path, true) || self.excluded(&path, true) {
+                    continue;
+                }
+                subdirs.push((path, linked_ancestors.unwrap_or_else(|| ancestors.to_vec())));
+            } else if is_file && is_markdown(name) {
+                if ignored(&stack, &path, false) || self.excluded(&path, false) {
+                    continue;
+                }
+                let Some(rel) = rel_of(self.root, &path) else {
+                    continue;
+                };
+                // Relative to the open folder (no full path walk), following the link if it is one.
+                let meta = if ft.is_symlink() {
+                    std::fs::metadata(&path)
+                } else {
+                    entry.metadata()
+                };
+                match meta {
+                    Ok(m) => out.found.push(Found {
+                        rel,
+                        size: m.len(),
+                        mtime_ns: mtime_ns(&m),
+                    }),
+                    Err(e) => out.diags.push(unreadable(&rel, e.to_string())),
+                }
+            }
+        }
+        let nested = subdirs
+            .par_iter()
+            .map(|(d, anc)| self.walk_dir(d, &stack, anc))
+            .reduce(Output::default, Output::merge);
+        out.merge(nested)
+    }
+}
+
 /// Walk `roots` (relative to `root`), returning documents in no particular order (possibly
 /// twice when roots overlap), and diagnostics for what could not be walked.
 pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, Vec<Diagnostic>) {
-    let found = Mutex::new(Vec::new());
-    let diags = Mutex::new(Vec::new());
     let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut starts = roots.iter().map(|r| root.join(r)).filter(|p| p.exists());
-    let Some(first) = starts.next() else {
-        return (vec![], vec![]);
-    };
-    let mut b = WalkBuilder::new(first);
-    for s in starts {
-        b.add(s);
-    }
-    let mut ov = ignore::overrides::OverrideBuilder::new(root);
-    // Evident's own store folder is never a document root.
-    let _ = ov.add("!.evident/");
+    let mut eb = GitignoreBuilder::new(root);
+    let _ = eb.add_line(None, "/.evident/");
     for e in exclude {
-        let _ = ov.add(&format!("!{e}"));
+        let _ = eb.add_line(None, e);
     }
-    if let Ok(o) = ov.build() {
-        b.overrides(o);
-    }
-    b.follow_links(true)
-        .require_git(false)
-        .hidden(true)
-        .threads(2);
-    let mut builder = Collector {
+    let excludes = eb.build().unwrap_or_else(|_| Gitignore::empty());
+    let ctx = Ctx {
         root,
-        canon_root: &canon_root,
-        found: &found,
-        diags: &diags,
+        canon_root,
+        excludes,
     };
-    b.build_parallel().visit(&mut builder);
-    // Unordered; overlapping roots may list a document twice (the index deduplicates).
-    let found = found.into_inner().unwrap_or_default();
-    let mut diags = diags.into_inner().unwrap_or_default();
-    diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
-    (found, diags)
-}
-
-fn describe(err: &ignore::Error) -> (Option<std::path::PathBuf>, String) {
-    match err {
-        ignore::Error::WithPath { path, err } => (Some(path.clone()), describe(err).1),
-        ignore::Error::WithDepth { err, .. } => describe(err),
-        ignore::Error::WithLineNumber { err, .. } => describe(err),
-        ignore::Error::Loop { child, ancestor } => (
-            Some(child.clone()),
-            format!(
-                "symlink loop: {} points back to {}",
-                child.display(),
-                ancestor.display()
-            ),
-        ),
-        other => (None, other.to_string()),
+    // Rules that apply everywhere: .git/info/exclude.
+    let mut base: Stack = Vec::new();
+    let info_exclude = root.join(".git/info/exclude");
+    if info_exclude.is_file() {
+        let mut b = GitignoreBuilder::new(root);
+        let _ = b.add(&info_exclude);
+        if let Ok(g) = b.build() {
+            base.push(Arc::new(g));
+        }
     }
-}
-
-/// Builds one [`Visitor`] per walker thread.
-struct Collector<'a> {
-    root: &'a Path,
-    canon_root: &'a Path,
-    found: &'a Mutex<Vec<Found>>,
-    diags: &'a Mutex<Vec<Diagnostic>>,
-}
-
-impl<'s> ParallelVisitorBuilder<'s> for Collector<'s> {
-    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(Visitor {
-            root: self.root,
-            canon_root: self.canon_root,
-            found: Vec::new(),
-            diags: Vec::new(),
-            shared_found: self.found,
-            shared_diags: self.diags,
+    let out = roots
+        .par_iter()
+        .map(|r| {
+            let start = root.join(r);
+            if !start.is_dir() {
+                return Output::default();
+            }
+            // Ignore files between the repository root and a nested root apply too.
+            let mut stack = base.clone();
+            if let Ok(rel) = start.strip_prefix(root) {
+                let mut dir = root.to_path_buf();
+                let mut chain = vec![dir.clone()];
+                for c in rel.components() {
+                    dir.push(c);
+                    chain.push(dir.clone());
+                }
+                chain.pop();
+                for d in chain {
+                    let names: Vec<&str> = [".gitignore", ".ignore"]
+                        .into_iter()
+                        .filter(|n| d.join(n).is_file())
+                        .collect();
+                    if let Some(g) = matcher_for(&d, &names) {
+                        stack.push(g);
+                    }
+                }
+            }
+            let canon = start.canonicalize().unwrap_or_else(|_| start.clone());
+            ctx.walk_dir(&start, &stack, &[canon])
         })
+        .reduce(Output::default, Output::merge);
+    let mut diags = out.diags;
+    diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
+    diags.dedup_by(|a, b| a.path == b.path && a.message == b.message);
+    (out.found, diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(root)).unwrap_or_default();
+        std::fs::write(p, text).unwrap_or_default();
     }
-}
 
-/// Collects into thread-local buffers and hands them over once, when its thread finishes.
-struct Visitor<'a> {
-    root: &'a Path,
-    canon_root: &'a Path,
-    found: Vec<Found>,
-    diags: Vec<Diagnostic>,
-    shared_found: &'a Mutex<Vec<Found>>,
-    shared_diags: &'a Mutex<Vec<Diagnostic>>,
-}
-
-impl Drop for Visitor<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut f) = self.shared_found.lock() {
-            f.append(&mut self.found);
-        }
-        if let Ok(mut d) = self.shared_diags.lock() {
-            d.append(&mut self.diags);
-        }
+    fn rels(root: &Path, roots: &[&str], exclude: &[&str]) -> Vec<String> {
+        let roots: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
+        let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = walk(root, &roots, &exclude)
+            .0
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        v.sort();
+        v
     }
-}
 
-impl ParallelVisitor for Visitor<'_> {
-    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
-        let root = self.root;
-        let entry = match entry {
-            Ok(e) => e,
-            Err(err) => {
-                let (path, msg) = describe(&err);
-                let rel = path
-                    .as_deref()
-                    .and_then(|p| rel_of(root, p))
-                    .unwrap_or_default();
-                self.diags.push(Diagnostic::new(
-                    DiagCode::Unreadable,
-                    &rel,
-                    0,
-                    msg,
-                    "fix the permissions or the symlink, or exclude the path in [project] exclude",
-                ));
-                return WalkState::Continue;
-            }
-        };
-        let p = entry.path();
-        if entry.path_is_symlink() {
-            let inside = p
-                .canonicalize()
-                .map(|t| t.starts_with(self.canon_root))
-                .unwrap_or(false);
-            if !inside {
-                self.diags.push(Diagnostic::new(
-                    DiagCode::PathEscape,
-                    &rel_of(root, p).unwrap_or_default(),
-                    0,
-                    "symlink points outside the repository (or nowhere); it is not followed",
-                    "remove the link, point it inside the repository, or exclude it",
-                ));
-                return WalkState::Skip;
-            }
-        }
-        let is_file = entry.file_type().is_some_and(|t| t.is_file());
-        if !is_file || !is_markdown(p) {
-            return WalkState::Continue;
-        }
-        let Some(rel) = rel_of(root, p) else {
-            return WalkState::Continue;
-        };
-        match entry.metadata() {
-            Ok(m) => self.found.push(Found {
-                rel,
-                size: m.len(),
-                mtime_ns: mtime_ns(&m),
-            }),
-            Err(e) => self.diags.push(Diagnostic::new(
-                DiagCode::Unreadable,
-                &rel,
-                0,
-                e.to_string(),
-                "check the file's permissions",
-            )),
-        }
-        WalkState::Continue
+    #[test]
+    fn nested_ignore_files_negation_and_excludes() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = t.path();
+        write(r, ".gitignore", "build/\n*.draft.md\n");
+        write(r, "a.md", "");
+        write(r, "x.draft.md", "");
+        write(r, "build/b.md", "");
+        write(r, "docs/.gitignore", "private/\n!keep.draft.md\n");
+        write(r, "docs/keep.draft.md", "");
+        write(r, "docs/private/p.md", "");
+        write(r, "docs/c.markdown", "");
+        write(r, "docs/notes.txt", "");
+        write(r, ".hidden/h.md", "");
+        write(r, ".evident/e.md", "");
+        write(r, "vendor/v.md", "");
+        write(r, ".git/info/exclude", "secret.md\n");
+        write(r, "secret.md", "");
+        assert_eq!(
+            rels(r, &["."], &["vendor/"]),
+            vec!["a.md", "docs/c.markdown", "docs/keep.draft.md"]
+        );
+        // A nested root still obeys the ignore files above it; a hidden root is walked.
+        assert_eq!(
+            rels(r, &["docs"], &[]),
+            vec!["docs/c.markdown", "docs/keep.draft.md"]
+        );
+        assert_eq!(rels(r, &[".hidden"], &[]), vec![".hidden/h.md"]);
     }
 }
