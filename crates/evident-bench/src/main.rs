@@ -1,8 +1,8 @@
 //! Evident's benchmark program (not a test: it prints a table, it asserts nothing).
 //!
 //! It generates synthetic repositories (one-per-file stories mixed with workplans of 20 tasks),
-//! measures the I/O floors in-process (walking and reading every file; walking and stat-ing
-//! every file), then times the real `evident` binary: cold index (no store yet; the OS page
+//! measures the I/O floors (walking and reading every file; walking and stat-ing every file, each
+//! as a whole process, like the runs they are compared with), then times the real `evident` binary: cold index (no store yet; the OS page
 //! cache is warm, as for any second run), warm no-change index, `list --json`, `status --json`,
 //! `show` and `move`. Peak RSS comes from `getrusage` of each measured child.
 //!
@@ -247,20 +247,35 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn time_floor(root: &Path, runs: usize, read: bool) -> Result<Duration> {
+/// Walk the tree and read (or stat) every Markdown file, in this process.
+fn floor_pass(root: &Path, read: bool) -> Result<usize> {
+    let mut bytes = 0usize;
+    walk(root, &mut |p, m| {
+        if read {
+            bytes += std::fs::read(p).map(|b| b.len()).unwrap_or(0);
+        } else {
+            bytes += m.len() as usize;
+        }
+    })?;
+    Ok(bytes)
+}
+
+/// The floors are whole processes, like the `evident` runs they are compared with: this
+/// program re-invoked as `__floor read|stat DIR`, so process start-up is on both sides.
+fn time_floor(opts: &Opts, root: &Path, runs: usize, read: bool) -> Result<Duration> {
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().context("non-UTF-8 path to evident-bench")?;
+    let dir = root.canonicalize()?;
+    let dir = dir.to_str().context("non-UTF-8 benchmark folder")?;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let t = Instant::now();
-        let mut bytes = 0usize;
-        walk(root, &mut |p, m| {
-            if read {
-                bytes += std::fs::read(p).map(|b| b.len()).unwrap_or(0);
-            } else {
-                bytes += m.len() as usize;
-            }
-        })?;
-        std::hint::black_box(bytes);
-        times.push(t.elapsed());
+        let (d, _) = run_program(
+            opts,
+            root,
+            Path::new(exe),
+            &["__floor", if read { "read" } else { "stat" }, dir],
+        )?;
+        times.push(d);
     }
     Ok(median(times))
 }
@@ -268,11 +283,21 @@ fn time_floor(root: &Path, runs: usize, read: bool) -> Result<Duration> {
 /// Run the command in a child of a fresh helper process, so `getrusage(RUSAGE_CHILDREN)`
 /// reports this command's peak RSS alone.
 fn run_measured(opts: &Opts, root: &Path, args: &[&str]) -> Result<(Duration, u64)> {
+    run_program(opts, root, &opts.evident, args)
+}
+
+/// Run `program ARGS` under the `__rss` helper: (its wall time, its peak RSS in KiB).
+fn run_program(
+    _opts: &Opts,
+    root: &Path,
+    program: &Path,
+    args: &[&str],
+) -> Result<(Duration, u64)> {
     let exe = std::env::current_exe()?;
     let t = Instant::now();
     let out = Command::new(exe)
         .arg("__rss")
-        .arg(&opts.evident)
+        .arg(program)
         .args(args)
         .current_dir(root)
         .env("EVIDENT_ACTOR", "bench")
@@ -286,7 +311,10 @@ fn run_measured(opts: &Opts, root: &Path, args: &[&str]) -> Result<(Duration, u6
     let nanos: u64 = parts.next().unwrap_or("0").parse().unwrap_or(0);
     let rss: u64 = parts.next().unwrap_or("0").parse().unwrap_or(0);
     if code != 0 && code != 2 {
-        bail!("evident {args:?} failed with exit code {code}");
+        bail!(
+            "{} {args:?} failed with exit code {code}",
+            program.display()
+        );
     }
     let _ = elapsed;
     Ok((Duration::from_nanos(nanos), rss))
@@ -327,6 +355,12 @@ fn main() -> Result<()> {
     if argv.get(1).map(String::as_str) == Some("__rss") {
         return rss_helper(&argv[2..]);
     }
+    if argv.get(1).map(String::as_str) == Some("__floor") {
+        let read = argv.get(2).map(String::as_str) == Some("read");
+        let dir = argv.get(3).context("__floor read|stat DIR")?;
+        std::hint::black_box(floor_pass(Path::new(dir), read)?);
+        return Ok(());
+    }
     let opts = parse_opts()?;
     let mut rows = Vec::new();
     let mut cold_rows = Vec::new();
@@ -334,8 +368,8 @@ fn main() -> Result<()> {
         let root = opts.dir.join(format!("n{n}"));
         eprintln!("== {n} items: generating in {}", root.display());
         let g = generate(&root, n)?;
-        let read_floor = time_floor(&root, opts.runs, true)?;
-        let stat_floor = time_floor(&root, opts.runs, false)?;
+        let read_floor = time_floor(&opts, &root, opts.runs, true)?;
+        let stat_floor = time_floor(&opts, &root, opts.runs, false)?;
         let store = root.join(".evident");
         let mut cold = Vec::new();
         let mut peak = 0u64;
@@ -380,7 +414,7 @@ fn main() -> Result<()> {
             let mut indexes = Vec::new();
             for _ in 0..opts.runs {
                 drop_page_cache()?;
-                floors.push(time_floor(&root, 1, true)?);
+                floors.push(time_floor(&opts, &root, 1, true)?);
                 let _ = std::fs::remove_dir_all(&store);
                 drop_page_cache()?;
                 indexes.push(run_measured(&opts, &root, &["index"])?.0);

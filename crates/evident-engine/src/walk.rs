@@ -39,10 +39,16 @@ impl Output {
     }
 }
 
+/// Folders are walked in parallel once this many entries have been seen.
+const PARALLEL_AFTER: usize = 1000;
+
 /// Ignore matchers in effect for a folder, outermost first.
 type Stack = Vec<Arc<Gitignore>>;
 
 struct Ctx<'a> {
+    /// Entries seen so far: small trees are walked on one thread (starting a thread pool costs
+    /// more than it saves), large ones fan out.
+    seen: std::sync::atomic::AtomicUsize,
     root: &'a Path,
     canon_root: PathBuf,
     /// `[project] exclude` and Evident's own store folder.
@@ -126,6 +132,8 @@ impl Ctx<'_> {
             }
         };
         let entries: Vec<std::fs::DirEntry> = rd.filter_map(|e| e.ok()).collect();
+        self.seen
+            .fetch_add(entries.len(), std::sync::atomic::Ordering::Relaxed);
         let names: Vec<String> = entries
             .iter()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -212,11 +220,20 @@ impl Ctx<'_> {
                 }
             }
         }
-        let nested = subdirs
-            .par_iter()
-            .map(|(d, anc)| self.walk_dir(d, &stack, anc))
-            .reduce(Output::default, Output::merge);
-        out.merge(nested)
+        for (i, (d, anc)) in subdirs.iter().enumerate() {
+            let remaining = &subdirs[i..];
+            if remaining.len() > 1
+                && self.seen.load(std::sync::atomic::Ordering::Relaxed) > PARALLEL_AFTER
+            {
+                let rest = remaining
+                    .par_iter()
+                    .map(|(d, anc)| self.walk_dir(d, &stack, anc))
+                    .reduce(Output::default, Output::merge);
+                return out.merge(rest);
+            }
+            out = out.merge(self.walk_dir(d, &stack, anc));
+        }
+        out
     }
 }
 
@@ -231,6 +248,7 @@ pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, V
     }
     let excludes = eb.build().unwrap_or_else(|_| Gitignore::empty());
     let ctx = Ctx {
+        seen: std::sync::atomic::AtomicUsize::new(0),
         root,
         canon_root,
         excludes,
@@ -246,7 +264,7 @@ pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, V
         }
     }
     let out = roots
-        .par_iter()
+        .iter()
         .map(|r| {
             let start = root.join(r);
             if !start.is_dir() {
@@ -275,7 +293,7 @@ pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, V
             let canon = start.canonicalize().unwrap_or_else(|_| start.clone());
             ctx.walk_dir(&start, &stack, &[canon])
         })
-        .reduce(Output::default, Output::merge);
+        .fold(Output::default(), Output::merge);
     let mut diags = out.diags;
     diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
     diags.dedup_by(|a, b| a.path == b.path && a.message == b.message);
