@@ -127,6 +127,12 @@ impl Workspace {
                 None => err,
             }
         })?;
+        if config_path.is_none() {
+            // Running on built-in defaults: name the project after its folder.
+            if let Some(n) = root.file_name().and_then(|n| n.to_str()) {
+                config.project.name = n.to_string();
+            }
+        }
         // Environment layer.
         if let Some(s) = env("EVIDENT_ID_SCHEME") {
             config.project.id_scheme = IdScheme::parse(&s).ok_or_else(|| {

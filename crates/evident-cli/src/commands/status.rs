@@ -56,6 +56,12 @@ fn grid(r: &StatusReport) -> (Vec<String>, Grid) {
 
 fn render_text(r: &StatusReport, out: &Out) -> String {
     let s_ = &r.summary;
+    if s_.total == 0 && s_.recent.is_empty() {
+        return format!(
+            "{} — no items indexed yet.\nRun `evident index` (or `evident status --index`); `evident init` writes a configuration and example items.\n",
+            out.bold(&r.project)
+        );
+    }
     let mut s = format!(
         "{} — {} items, {} done, {} ready, {} blocked\n\n",
         out.bold(&r.project),
