@@ -56,6 +56,8 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     Log(commands::log::LogArgs),
     Diagnostics(commands::diagnostics::DiagnosticsArgs),
+    Check(commands::reconcile::CheckArgs),
+    Fix(commands::reconcile::FixArgs),
 }
 
 /// What a command reports back to `main`.

@@ -79,6 +79,26 @@ codes! {
         "A file lowers an item's status rank without a reopen; the store keeps the higher status (use `evident reopen`).";
     InvalidField = "EV118", "invalid-field", Warning,
         "A field has the wrong shape (e.g. depends_on is not a list of ids); the value is ignored.";
+    NotIndexed = "EV201", "not-indexed", Warning,
+        "An item is declared in a document but is not in the store.";
+    FileGone = "EV202", "file-gone", Warning,
+        "The store holds an item whose document is gone from this checkout.";
+    FileAhead = "EV203", "file-ahead", Warning,
+        "A document's status is ahead of the store (an edit not yet applied).";
+    StoreAhead = "EV204", "store-ahead", Warning,
+        "The store's status is ahead of the document: the file is stale, and a regression was prevented.";
+    EqualRankConflict = "EV205", "equal-rank-conflict", Warning,
+        "The document and the store hold different statuses of equal rank; the store's stands.";
+    TransitionNotAllowed = "EV206", "transition-not-allowed", Warning,
+        "A document moved an item along a transition its workflow does not allow.";
+    BehindUpstream = "EV207", "behind-upstream", Warning,
+        "The repository is behind its upstream: `fix` writes nothing here until it is pulled (the pull gate).";
+    UncommittedChanges = "EV208", "uncommitted-changes", Warning,
+        "A document that needs a status written back has uncommitted changes; writeback skipped.";
+    CommitFailed = "EV209", "commit-failed", Error,
+        "Writing statuses back succeeded but the git commit failed; the rest of the run carried on.";
+    PullFailed = "EV210", "pull-failed", Warning,
+        "`fix --pull` could not fast-forward; the fix ran anyway, the pull gate still applies.";
 }
 
 impl std::fmt::Display for DiagCode {

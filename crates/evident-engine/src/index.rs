@@ -214,8 +214,20 @@ fn load(
     })
 }
 
-/// Bring the store's index in step with the documents of this checkout.
-pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
+/// What an index pass would read: the walk compared with what the store saw last time.
+pub struct Plan {
+    pub found: Vec<Found>,
+    pub states: evident_store::FileStates,
+    /// Indexes into `found` of the documents to read, in path order.
+    pub to_read: Vec<usize>,
+    pub removed: Vec<String>,
+    pub walk_diagnostics: Vec<evident_core::Diagnostic>,
+    pub scanned: usize,
+    pub walk_time: std::time::Duration,
+}
+
+/// Walk the roots and compare with the stored file states; nothing is written.
+pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     let checkout = ws.checkout.clone();
     let t0 = std::time::Instant::now();
     // Walk the tree while the store loads what it saw last time.
@@ -231,30 +243,63 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
         (states, walked)
     });
     let states = states?;
-    let t_walk = t0.elapsed();
-    let mut outcome = IndexOutcome {
-        scanned: 0,
-        ..Default::default()
-    };
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     seen.reserve(found.len());
-    let mut to_read: Vec<&Found> = found
-        .iter()
-        .filter(|f| seen.insert(f.rel.as_str()))
-        .filter(|f| match states.get(&f.rel) {
-            None => true,
-            Some(s) => full || s.recheck || s.size != f.size || s.mtime_ns != f.mtime_ns,
+    let mut to_read: Vec<usize> = (0..found.len())
+        .filter(|&i| seen.insert(found[i].rel.as_str()))
+        .filter(|&i| {
+            let f = &found[i];
+            match states.get(&f.rel) {
+                None => true,
+                Some(s) => full || s.recheck || s.size != f.size || s.mtime_ns != f.mtime_ns,
+            }
         })
         .collect();
     // Documents are applied in path order: the first declaration of an id by path wins.
-    to_read.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    to_read.sort_unstable_by(|&a, &b| found[a].rel.cmp(&found[b].rel));
     let mut removed: Vec<String> = states
         .keys()
         .filter(|p| !seen.contains(p.as_str()))
         .cloned()
         .collect();
     removed.sort();
-    outcome.scanned = seen.len();
+    let scanned = seen.len();
+    drop(seen);
+    Ok(Plan {
+        found,
+        states,
+        to_read,
+        removed,
+        walk_diagnostics,
+        scanned,
+        walk_time: t0.elapsed(),
+    })
+}
+
+/// Read and parse one planned document (no store access).
+pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize, full: bool) -> FileChange {
+    let f = &plan.found[i];
+    load(&ws.root, &ws.config, f, plan.states.get(&f.rel), full)
+}
+
+/// Bring the store's index in step with the documents of this checkout.
+pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
+    let checkout = ws.checkout.clone();
+    let t0 = std::time::Instant::now();
+    let Plan {
+        found,
+        states,
+        to_read,
+        removed,
+        walk_diagnostics,
+        scanned,
+        walk_time: t_walk,
+    } = plan(ws, full)?;
+    let to_read: Vec<&Found> = to_read.iter().map(|&i| &found[i]).collect();
+    let mut outcome = IndexOutcome {
+        scanned,
+        ..Default::default()
+    };
     outcome.read = to_read.len();
     outcome.removed_files = removed.len();
     progress.start(to_read.len() as u64);

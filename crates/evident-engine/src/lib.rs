@@ -5,8 +5,10 @@
 
 mod error;
 mod fsutil;
+pub mod git;
 pub mod index;
 pub mod ops;
+pub mod reconcile;
 mod walk;
 mod workspace;
 

@@ -85,6 +85,22 @@ pub trait Store: Send {
     fn summary(&mut self, recent: usize) -> Result<Summary>;
     /// Next number for `prefix`, at least `floor`.
     fn allocate_sequence(&mut self, prefix: &str, floor: u64) -> Result<u64>;
+    /// Items whose document in `checkout` does not say their effective status, by path.
+    fn drift(&mut self, checkout: &str) -> Result<Vec<Drift>>;
+    /// What `checkout`'s document last said about `id`.
+    fn source(&mut self, checkout: &str, id: &str) -> Result<Option<SourceRow>>;
+    /// Ids `checkout`'s document at `path` declared when last read.
+    fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>>;
+    /// Append one event to the journal (e.g. a `fix` writeback).
+    fn append_event(
+        &mut self,
+        item: &str,
+        action: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        reason: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<Event>;
     /// Whether an id is taken.
     fn item_exists(&mut self, id: &str) -> Result<bool>;
 }

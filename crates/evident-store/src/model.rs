@@ -120,6 +120,8 @@ pub mod action {
     pub const REOPEN: &str = "reopen";
     pub const OVERRIDE: &str = "override";
     pub const REMOVED: &str = "removed";
+    /// `fix` wrote the effective status back into a document.
+    pub const WRITEBACK: &str = "writeback";
 }
 
 /// A request to change an item's status.
@@ -232,4 +234,27 @@ pub struct Summary {
     pub diagnostics_errors: u64,
     pub diagnostics_warnings: u64,
     pub recent: Vec<Event>,
+}
+
+/// An item whose document in a checkout says something other than its effective status.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Drift {
+    pub id: String,
+    pub kind: String,
+    /// Effective status (canonical key).
+    pub status: String,
+    pub status_rank: Option<i64>,
+    /// What the checkout's document says (canonical key).
+    pub file_status: String,
+    /// The document in this checkout.
+    pub path: String,
+    pub line: u32,
+}
+
+/// What a checkout's document last said about an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    pub path: String,
+    pub line: u32,
+    pub file_status: Option<String>,
 }

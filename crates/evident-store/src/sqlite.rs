@@ -470,6 +470,11 @@ impl Store for SqliteStore {
                     .ctx(&path)?;
                 released.extend(ids);
                 del_diag.execute(params![checkout, p]).ctx(&path)?;
+                tx.execute(
+                    "DELETE FROM item_sources WHERE checkout = ?1 AND path = ?2",
+                    params![checkout, p],
+                )
+                .ctx(&path)?;
             }
         }
         // Bulk load into an empty store: build the secondary indexes once at the end (a sorted
@@ -718,11 +723,12 @@ impl Store for SqliteStore {
                     }
                     let i = &it.item;
                     tx.prepare_cached(
-                        "INSERT INTO item_sources (checkout, id, file_status) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(checkout, id) DO UPDATE SET file_status = excluded.file_status",
+                        "INSERT INTO item_sources (checkout, id, path, line, file_status) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
+                           file_status = excluded.file_status",
                     )
                     .ctx(&path)?
-                    .execute(params![checkout, id, file_status])
+                    .execute(params![checkout, id, up.path, it.item.line, file_status])
                     .ctx(&path)?;
                     tx.prepare_cached(
                         "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
@@ -774,6 +780,19 @@ impl Store for SqliteStore {
                     for dep in &i.depends_on {
                         ins.execute(params![id, dep]).ctx(&path)?;
                     }
+                }
+                if !cold {
+                    // This checkout's document no longer declares these items.
+                    let declared: Vec<&str> =
+                        up.items.iter().map(|it| it.item.id.as_str()).collect();
+                    let json = serde_json::to_string(&declared).unwrap_or_else(|_| "[]".into());
+                    tx.prepare_cached(
+                        "DELETE FROM item_sources WHERE checkout = ?1 AND path = ?2
+                           AND id NOT IN (SELECT value FROM json_each(?3))",
+                    )
+                    .ctx(&path)?
+                    .execute(params![checkout, up.path, json])
+                    .ctx(&path)?;
                 }
             }
             tx.prepare_cached(
@@ -867,8 +886,7 @@ impl Store for SqliteStore {
         refresh_blocked(&tx, Some(&json)).ctx(&path)?;
         if let Some((checkout, fs)) = &req.file_status {
             tx.execute(
-                "INSERT INTO item_sources (checkout, id, file_status) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(checkout, id) DO UPDATE SET file_status = excluded.file_status",
+                "UPDATE item_sources SET file_status = ?3 WHERE checkout = ?1 AND id = ?2",
                 params![checkout, req.id, fs],
             )
             .ctx(&path)?;
@@ -1154,6 +1172,97 @@ impl Store for SqliteStore {
         .ctx(&path)?;
         tx.commit().ctx(&path)?;
         Ok(n)
+    }
+
+    fn drift(&mut self, checkout: &str) -> Result<Vec<Drift>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line
+                 FROM item_sources s JOIN items i ON i.id = s.id
+                 WHERE s.checkout = ?1 AND s.file_status IS NOT NULL AND s.file_status <> i.status
+                 ORDER BY s.path, s.line",
+            )
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map([checkout], |r| {
+                Ok(Drift {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    status: r.get(2)?,
+                    status_rank: r.get(3)?,
+                    file_status: r.get(4)?,
+                    path: r.get(5)?,
+                    line: r.get(6)?,
+                })
+            })
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
+    fn source(&mut self, checkout: &str, id: &str) -> Result<Option<SourceRow>> {
+        self.conn
+            .query_row(
+                "SELECT path, line, file_status FROM item_sources WHERE checkout = ?1 AND id = ?2",
+                params![checkout, id],
+                |r| {
+                    Ok(SourceRow {
+                        path: r.get(0)?,
+                        line: r.get(1)?,
+                        file_status: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .ctx(&self.path)
+    }
+
+    fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM item_sources WHERE checkout = ?1 AND path = ?2 ORDER BY line",
+            )
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map(params![checkout, path], |r| r.get::<_, String>(0))
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
+    fn append_event(
+        &mut self,
+        item: &str,
+        action: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        reason: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<Event> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path)?;
+        let seq = insert_event(&tx, item, action, from, to, reason, ctx).ctx(&path)?;
+        tx.commit().ctx(&path)?;
+        Ok(Event {
+            seq,
+            item: item.to_string(),
+            action: action.to_string(),
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            actor: ctx.actor.clone(),
+            machine: ctx.machine.clone(),
+            source: ctx.source.clone(),
+            reason: reason.map(str::to_string),
+            correlation_id: ctx.correlation_id.clone(),
+            at: ctx.at.clone(),
+        })
     }
 
     fn item_exists(&mut self, id: &str) -> Result<bool> {

@@ -82,6 +82,10 @@ impl Env {
             .env("EVIDENT_NOW", "2026-01-02T03:04:05Z")
             .env("EVIDENT_CORRELATION_ID", "corr-1")
             .env("NO_COLOR", "1")
+            .env("GIT_AUTHOR_NAME", "tester")
+            .env("GIT_AUTHOR_EMAIL", "tester@example.com")
+            .env("GIT_COMMITTER_NAME", "tester")
+            .env("GIT_COMMITTER_EMAIL", "tester@example.com")
             .env_remove("EVIDENT_STORE")
             .env_remove("EVIDENT_ID_SCHEME");
         c
@@ -134,4 +138,27 @@ pub fn diff_middle<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) 
         .take_while(|(a, b)| a == b)
         .count();
     (p, &old[p..old.len() - s], &new[p..new.len() - s])
+}
+
+/// Run git in `dir` with a fixed identity; panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .args([
+            "-c",
+            "user.name=tester",
+            "-c",
+            "user.email=tester@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }

@@ -55,6 +55,8 @@ CREATE INDEX items_source ON items (checkout, path);
 CREATE TABLE item_sources (
     checkout    TEXT NOT NULL,
     id          TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    line        INTEGER NOT NULL,
     file_status TEXT,
     PRIMARY KEY (checkout, id)
 ) WITHOUT ROWID;

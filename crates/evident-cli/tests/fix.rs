@@ -1,0 +1,227 @@
+//! The consistency engine's reference scenario: two clones share a store; machine A marks tasks
+//! done; machine B's stale checkout still says todo. `fix` on B regresses nothing, warns once
+//! per item, writes B's files back and commits; a second run is a no-op; `--no-writeback` leaves
+//! B's files alone; behind its upstream, B gets no write and the pull-gate warning.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+
+const PLAN: &str = "---\nid: WP-1\ntype: workplan\ntitle: Plan\nstatus: in_progress\n---\n\n## Tasks\n\n### T01 — First\n\n```task\nid: T-1\nstatus: todo   # keep this comment\npriority: high\n```\n\n### T02 — Second\n\n```task\nid: T-2\nstatus: \"todo\"\n```\n\n### T03 — Third\n\n```task\nid: T-3\nstatus: todo\n```\n";
+
+struct World {
+    _bare: tempfile::TempDir,
+    a: Env,
+    b: Env,
+    _store: tempfile::TempDir,
+    store: String,
+}
+
+impl World {
+    fn new() -> World {
+        let bare = tempfile::tempdir().unwrap();
+        git(bare.path(), &["init", "-q", "--bare"]);
+        let a = Env::with_preset("workplan");
+        a.write("wp.md", PLAN);
+        git(a.root(), &["add", "-A"]);
+        git(a.root(), &["commit", "-qm", "plan"]);
+        git(a.root(), &["branch", "-M", "main"]);
+        git(
+            a.root(),
+            &["remote", "add", "origin", bare.path().to_str().unwrap()],
+        );
+        git(a.root(), &["push", "-q", "-u", "origin", "HEAD:main"]);
+        git(a.root(), &["branch", "-q", "--set-upstream-to=origin/main"]);
+        let b = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        git(
+            b.root(),
+            &["clone", "-q", bare.path().to_str().unwrap(), "."],
+        );
+        let store = tempfile::tempdir().unwrap();
+        let path = store.path().join("hub.db").to_str().unwrap().to_string();
+        let w = World {
+            _bare: bare,
+            a,
+            b,
+            _store: store,
+            store: path,
+        };
+        w.run(&w.a, &["index"], 0);
+        w.run(&w.b, &["index"], 0);
+        w
+    }
+
+    fn run(&self, e: &Env, args: &[&str], code: i32) -> Run {
+        let r = e.run_env(args, &[("EVIDENT_STORE", &self.store)]);
+        assert_eq!(r.code, code, "evident {args:?}\n{}\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    fn events(&self, e: &Env) -> usize {
+        self.run(e, &["--json", "log", "--limit", "10000"], 0)
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    }
+
+    fn status(&self, e: &Env, id: &str) -> String {
+        self.run(e, &["--json", "show", id], 0).json()["item"]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn codes(report: &serde_json::Value, code: &str) -> Vec<serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn stale_checkout_is_written_back_never_regressed() {
+    let w = World::new();
+    w.run(&w.a, &["move", "T-1", "done"], 0);
+    w.run(&w.a, &["move", "T-2", "in_progress"], 0);
+    assert_eq!(w.b.read("wp.md"), PLAN, "B's checkout is stale");
+
+    // check: read-only, one store-ahead warning per item, exit 2.
+    let events_before = w.events(&w.b);
+    let r = w.run(&w.b, &["--json", "check"], 2).json();
+    let ahead = codes(&r, "EV204");
+    let ids: Vec<&str> = ahead.iter().map(|f| f["item"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["T-1", "T-2"]);
+    assert_eq!(w.b.read("wp.md"), PLAN);
+    assert_eq!(w.events(&w.b), events_before, "check writes nothing");
+
+    // dry run: a diff, nothing written.
+    let r = w.run(&w.b, &["fix", "--dry-run"], 2);
+    assert!(
+        r.stdout
+            .contains("-status: todo   # keep this comment\n+status: done   # keep this comment"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(w.b.read("wp.md"), PLAN);
+
+    // fix: nothing regressed, files written back (status bytes only) and committed.
+    let head_before = git(w.b.root(), &["rev-parse", "HEAD"]);
+    let r = w.run(&w.b, &["--json", "fix"], 0).json();
+    assert_eq!(codes(&r, "EV204").len(), 2, "warned once per item");
+    assert!(codes(&r, "EV204")
+        .iter()
+        .all(|f| f["action"] == "written back"));
+    assert_eq!(w.status(&w.b, "T-1"), "done");
+    assert_eq!(w.status(&w.b, "T-2"), "in_progress");
+    let after = w.b.read("wp.md");
+    assert_eq!(
+        after,
+        PLAN.replace("status: todo   # keep", "status: done   # keep")
+            .replace("status: \"todo\"", "status: \"in_progress\"")
+    );
+    let commit = r["commit"].as_str().unwrap().to_string();
+    assert_ne!(commit, head_before);
+    let msg = git(w.b.root(), &["log", "-1", "--format=%B"]);
+    assert!(
+        msg.starts_with("chore(evident): sync status from store"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("T-1: todo → done") && msg.contains("T-2: todo → in_progress"),
+        "{msg}"
+    );
+    assert!(msg.contains("Evident-Run: corr-1"), "{msg}");
+    let changed = git(w.b.root(), &["show", "--stat", "--format=", "HEAD"]);
+    assert!(
+        changed.contains("wp.md") && changed.contains("1 file changed"),
+        "{changed}"
+    );
+    let log = w.run(&w.b, &["--json", "log", "T-1"], 0).json();
+    assert_eq!(log["events"][0]["action"], "writeback");
+    assert_eq!(log["events"][0]["source"], "fix");
+
+    // A second fix: no commit, no file write, no event (I4).
+    let events = w.events(&w.b);
+    let r = w.run(&w.b, &["--json", "fix"], 0).json();
+    assert!(
+        r["commit"].is_null() && r["written"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
+    assert_eq!(git(w.b.root(), &["rev-parse", "HEAD"]), commit);
+    assert_eq!(w.b.read("wp.md"), after);
+    assert_eq!(w.events(&w.b), events);
+    w.run(&w.b, &["check"], 0);
+}
+
+#[test]
+fn no_writeback_leaves_files_alone() {
+    let w = World::new();
+    w.run(&w.a, &["move", "T-1", "done"], 0);
+    let r = w.run(&w.b, &["--json", "fix", "--no-writeback"], 2).json();
+    assert_eq!(codes(&r, "EV204")[0]["action"], "none (--no-writeback)");
+    assert_eq!(w.b.read("wp.md"), PLAN);
+    assert!(r["commit"].is_null());
+    assert_eq!(w.status(&w.b, "T-1"), "done", "and nothing regressed");
+}
+
+#[test]
+fn behind_upstream_nothing_is_written_until_pulled() {
+    let w = World::new();
+    w.run(&w.a, &["move", "T-1", "done"], 0);
+    git(w.a.root(), &["commit", "-qam", "T-1 done"]);
+    git(w.a.root(), &["push", "-q"]);
+    w.run(&w.a, &["move", "T-3", "in_progress"], 0);
+    let head = git(w.b.root(), &["rev-parse", "HEAD"]);
+    let r = w.run(&w.b, &["--json", "fix"], 2).json();
+    let gate = codes(&r, "EV207");
+    assert_eq!(gate.len(), 1);
+    assert_eq!(gate[0]["severity"], "warning");
+    assert_eq!(gate[0]["action"], "nothing written in this repository");
+    assert_eq!(r["behind_upstream"], 1);
+    assert_eq!(w.b.read("wp.md"), PLAN, "nothing written");
+    assert_eq!(git(w.b.root(), &["rev-parse", "HEAD"]), head, "no commit");
+    // In check the same finding is informational.
+    let r = w.run(&w.b, &["--json", "check"], 2).json();
+    assert_eq!(codes(&r, "EV207")[0]["severity"], "info");
+    // fix --pull fast-forwards first, then writes back only what the store still has ahead.
+    let r = w.run(&w.b, &["--json", "fix", "--pull"], 0).json();
+    assert!(codes(&r, "EV207").is_empty(), "{r}");
+    let text = w.b.read("wp.md");
+    assert!(text.contains("id: T-1\nstatus: done"), "{text}");
+    assert!(text.contains("id: T-3\nstatus: in_progress"), "{text}");
+    assert_eq!(w.status(&w.b, "T-1"), "done");
+}
+
+#[test]
+fn files_with_uncommitted_changes_are_skipped() {
+    let w = World::new();
+    w.run(&w.a, &["move", "T-1", "done"], 0);
+    let edited = PLAN.replace("### T03 — Third", "### T03 — Third, renamed");
+    w.b.write("wp.md", &edited);
+    let r = w.run(&w.b, &["--json", "fix"], 2).json();
+    let skipped = codes(&r, "EV208");
+    assert_eq!(skipped.len(), 1, "{r}");
+    assert_eq!(skipped[0]["item"], "T-1");
+    assert_eq!(
+        w.b.read("wp.md"),
+        edited,
+        "the user's uncommitted work is untouched"
+    );
+    assert_eq!(w.status(&w.b, "T-1"), "done");
+    // Once committed, the next fix writes it back.
+    git(w.b.root(), &["commit", "-qam", "rename"]);
+    git(w.b.root(), &["branch", "-q", "--unset-upstream"]);
+    w.run(&w.b, &["fix"], 0);
+    assert!(w
+        .b
+        .read("wp.md")
+        .contains("id: T-1\nstatus: done   # keep this comment"));
+}

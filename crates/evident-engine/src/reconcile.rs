@@ -1,0 +1,592 @@
+//! The consistency engine: `check` compares a checkout's documents with the store and reports
+//! every difference with a stable code; `fix` applies what the files have ahead, writes what the
+//! store has ahead back into the files (only the status bytes), and commits that writeback.
+//!
+//! Order of a `fix`: optional `git pull --ff-only`; the pull gate (a repository behind its
+//! upstream gets no write at all); an index pass (new items, file edits forward, gone items);
+//! then writeback of the drift that remains, skipping documents with uncommitted changes, and
+//! one commit. A second `fix` finds nothing to do: no write, no commit, no event (I4).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use evident_codec::{apply_status_edit, parse_document, render_status_value, StatusEdit};
+use evident_core::truth::{merge_file_status, FileStatusDecision};
+use evident_core::workflow::TransitionCheck;
+use evident_core::{DiagCode, Severity, StatusDef};
+use evident_store::{action, Drift, FileChange};
+use serde::Serialize;
+
+use crate::fsutil::atomic_write;
+use crate::index::{index, index_paths, load_planned, plan, IndexOutcome, NoProgress};
+use crate::{git, EngineError, Result, Workspace};
+
+/// One finding of `check` or `fix`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub item: Option<String>,
+    pub path: String,
+    pub line: u32,
+    pub message: String,
+    /// What `fix` does (in `check`) or did (in `fix`) about it.
+    pub action: String,
+}
+
+impl Finding {
+    fn new(
+        code: DiagCode,
+        item: Option<&str>,
+        path: &str,
+        line: u32,
+        message: String,
+        action: &str,
+    ) -> Finding {
+        Finding {
+            code: code.code(),
+            name: code.slug(),
+            severity: code.severity(),
+            item: item.map(str::to_string),
+            path: path.to_string(),
+            line,
+            message,
+            action: action.to_string(),
+        }
+    }
+
+    fn severity(mut self, s: Severity) -> Finding {
+        self.severity = s;
+        self
+    }
+}
+
+/// What a `check` or `fix` found and did in one repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub repo: String,
+    pub mode: &'static str,
+    pub behind_upstream: Option<u64>,
+    pub findings: Vec<Finding>,
+    pub index: Option<IndexOutcome>,
+    /// Documents whose status was written back.
+    pub written: Vec<String>,
+    /// The writeback commit.
+    pub commit: Option<String>,
+    /// With `--dry-run`: the changes `fix` would write.
+    pub diff: Option<String>,
+}
+
+impl Report {
+    /// Does anything still need attention?
+    pub fn needs_attention(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.severity >= Severity::Warning)
+    }
+}
+
+/// Options of `fix`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixOptions {
+    pub pull: bool,
+    pub writeback: bool,
+    pub dry_run: bool,
+}
+
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn status_of(ws: &Workspace, kind: &str, key: &str) -> Option<StatusDef> {
+    let k = ws.config.kind(kind)?;
+    ws.config.workflow_of(k).status(key).cloned()
+}
+
+/// Compare the checkout with the store without writing anything.
+pub fn check(ws: &mut Workspace) -> Result<Report> {
+    let behind = pull_gate(ws);
+    let mut findings = Vec::new();
+    if let Some(n) = behind.filter(|&n| n > 0) {
+        findings.push(
+            Finding::new(
+                DiagCode::BehindUpstream,
+                None,
+                ".",
+                0,
+                format!("the repository is {n} commit(s) behind its upstream"),
+                "none (fix writes nothing here until `git pull` or `evident fix --pull`)",
+            )
+            .severity(Severity::Info),
+        );
+    }
+    findings.extend(compare(ws)?);
+    Ok(Report {
+        repo: ws.checkout.clone(),
+        mode: "check",
+        behind_upstream: behind,
+        findings,
+        index: None,
+        written: vec![],
+        commit: None,
+        diff: None,
+    })
+}
+
+/// Fetch (best effort) and say how far behind the upstream HEAD is; `None` without git or an
+/// upstream.
+fn pull_gate(ws: &Workspace) -> Option<u64> {
+    git::upstream(&ws.root)?;
+    git::fetch(&ws.root, FETCH_TIMEOUT);
+    git::behind(&ws.root)
+}
+
+/// Every difference between the checkout's documents and the store, read-only.
+fn compare(ws: &mut Workspace) -> Result<Vec<Finding>> {
+    let checkout = ws.checkout.clone();
+    let p = plan(ws, false)?;
+    let mut out = Vec::new();
+    let mut reread = std::collections::HashSet::new();
+    for &i in &p.to_read {
+        let rel = p.found[i].rel.clone();
+        // Touched but byte-identical documents say what the store remembers: the drift query
+        // below covers them.
+        let FileChange::Update(up) = load_planned(ws, &p, i, false) else {
+            continue;
+        };
+        reread.insert(rel.clone());
+        if up.broken {
+            continue; // parse errors are store diagnostics too once indexed; reported below
+        }
+        let declared: std::collections::HashSet<&str> =
+            up.items.iter().map(|it| it.item.id.as_str()).collect();
+        for gone in ws.store().ids_at(&checkout, &rel)? {
+            if !declared.contains(gone.as_str()) {
+                out.push(Finding::new(
+                    DiagCode::FileGone,
+                    Some(&gone),
+                    &rel,
+                    0,
+                    format!("{gone} is no longer declared in {rel}"),
+                    "fix removes it from the store",
+                ));
+            }
+        }
+        for it in &up.items {
+            let id = it.item.id.as_str();
+            let Some(row) = ws.store().get_item(id)? else {
+                out.push(Finding::new(
+                    DiagCode::NotIndexed,
+                    Some(id),
+                    &rel,
+                    it.item.line,
+                    format!("{id} is declared in {rel} but not in the store"),
+                    "fix indexes it",
+                ));
+                continue;
+            };
+            let (Some(file), Some(eff)) =
+                (it.status.clone(), status_of(ws, &row.kind, &row.status))
+            else {
+                continue;
+            };
+            if file.key == eff.key {
+                continue;
+            }
+            let last = ws
+                .store()
+                .source(&checkout, id)?
+                .and_then(|s| s.file_status);
+            out.push(classify(
+                ws,
+                &row.kind,
+                id,
+                &rel,
+                it.item.line,
+                &eff,
+                &file,
+                last.as_deref(),
+            ));
+        }
+    }
+    for rel in &p.removed {
+        for gone in ws.store().ids_at(&checkout, rel)? {
+            out.push(Finding::new(
+                DiagCode::FileGone,
+                Some(&gone),
+                rel,
+                0,
+                format!("{gone}'s document {rel} is gone"),
+                "fix removes it from the store",
+            ));
+        }
+    }
+    // Documents that did not change since the last index: the store knows what they say.
+    for d in ws.store().drift(&checkout)? {
+        if reread.contains(&d.path) {
+            continue;
+        }
+        if let Some(f) = drift_finding(ws, &d) {
+            out.push(f);
+        }
+    }
+    for d in ws.store().diagnostics()? {
+        out.push(Finding {
+            code: d.code.code(),
+            name: d.code.slug(),
+            severity: d.severity,
+            item: d.item.clone(),
+            path: d.path.clone(),
+            line: d.line,
+            message: d.message.clone(),
+            action: format!("none ({})", d.hint),
+        });
+    }
+    out.sort_by(|a, b| (&a.path, a.line, a.code).cmp(&(&b.path, b.line, b.code)));
+    Ok(out)
+}
+
+/// A changed document's status against the store's.
+#[allow(clippy::too_many_arguments)]
+fn classify(
+    ws: &Workspace,
+    kind: &str,
+    id: &str,
+    path: &str,
+    line: u32,
+    eff: &StatusDef,
+    file: &StatusDef,
+    last: Option<&str>,
+) -> Finding {
+    match merge_file_status(Some(eff), last, file) {
+        FileStatusDecision::Apply => {
+            let allowed = ws
+                .config
+                .kind(kind)
+                .map(|k| ws.config.workflow_of(k).check(eff, file))
+                .is_none_or(|c| !matches!(c, TransitionCheck::NotAllowed));
+            if allowed {
+                Finding::new(
+                    DiagCode::FileAhead,
+                    Some(id),
+                    path,
+                    line,
+                    format!("{id}: the file says `{}`, the store `{}`", file.key, eff.key),
+                    "fix applies it to the store",
+                )
+            } else {
+                Finding::new(
+                    DiagCode::TransitionNotAllowed,
+                    Some(id),
+                    path,
+                    line,
+                    format!("{id}: `{}` → `{}` is not an allowed transition", eff.key, file.key),
+                    "fix applies it (files own their edits); use `evident move` to validate transitions",
+                )
+            }
+        }
+        FileStatusDecision::RefuseRegression => Finding::new(
+            DiagCode::StatusLoweredInFile,
+            Some(id),
+            path,
+            line,
+            format!("{id}: the file lowers `{}` to `{}` without a reopen", eff.key, file.key),
+            "kept in the store; run `evident reopen` to lower it",
+        ),
+        _ if file.rank < eff.rank => Finding::new(
+            DiagCode::StoreAhead,
+            Some(id),
+            path,
+            line,
+            format!("{id}: the store is ahead of the file (store `{}`, file `{}`); regression prevented", eff.key, file.key),
+            "fix writes the store's status back",
+        ),
+        _ => Finding::new(
+            DiagCode::EqualRankConflict,
+            Some(id),
+            path,
+            line,
+            format!("{id}: store `{}` and file `{}` have equal rank; the store's stands", eff.key, file.key),
+            "fix writes the store's status back",
+        ),
+    }
+}
+
+fn drift_finding(ws: &Workspace, d: &Drift) -> Option<Finding> {
+    let eff = status_of(ws, &d.kind, &d.status)?;
+    let file = status_of(ws, &d.kind, &d.file_status)?;
+    Some(classify(
+        ws,
+        &d.kind,
+        &d.id,
+        &d.path,
+        d.line,
+        &eff,
+        &file,
+        Some(&d.file_status),
+    ))
+}
+
+/// Reconcile the checkout with the store.
+pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
+    let mut findings = Vec::new();
+    if opts.pull && !opts.dry_run && git::upstream(&ws.root).is_some() {
+        if let Err(e) = git::pull_ff_only(&ws.root) {
+            findings.push(Finding::new(
+                DiagCode::PullFailed,
+                None,
+                ".",
+                0,
+                format!("git pull --ff-only failed: {e}"),
+                "continued without pulling",
+            ));
+        }
+    }
+    let behind = pull_gate(ws);
+    let mut report = Report {
+        repo: ws.checkout.clone(),
+        mode: "fix",
+        behind_upstream: behind,
+        findings: vec![],
+        index: None,
+        written: vec![],
+        commit: None,
+        diff: None,
+    };
+    if let Some(n) = behind.filter(|&n| n > 0) {
+        findings.push(Finding::new(
+            DiagCode::BehindUpstream,
+            None,
+            ".",
+            0,
+            format!("the repository is {n} commit(s) behind its upstream; pull before fixing so remote progress is not clobbered"),
+            "nothing written in this repository",
+        ));
+        findings.extend(compare(ws)?.into_iter().map(|mut f| {
+            f.action = "none (behind upstream)".into();
+            f
+        }));
+        report.findings = findings;
+        return Ok(report);
+    }
+    let before = compare(ws)?;
+    if opts.dry_run {
+        let drift = planned_drift(ws, &before);
+        let (diff, _) = writeback(ws, &drift, true)?;
+        report.diff = Some(diff);
+        findings.extend(before.into_iter().map(|mut f| {
+            f.action = format!("would: {}", f.action.trim_start_matches("fix "));
+            f
+        }));
+        report.findings = findings;
+        return Ok(report);
+    }
+    report.index = Some(index(ws, false, &NoProgress)?);
+    let mut after_index: Vec<Finding> = Vec::new();
+    if opts.writeback {
+        let checkout = ws.checkout.clone();
+        let drift: Vec<Drift> = ws.store().drift(&checkout)?;
+        let drift: Vec<Drift> = drift
+            .into_iter()
+            .filter(|d| {
+                // Only what the store has ahead or at equal rank; refused lowerings stay visible.
+                matches!((status_of(ws, &d.kind, &d.status), status_of(ws, &d.kind, &d.file_status)), (Some(e), Some(f)) if e.rank >= f.rank)
+            })
+            .collect();
+        let dirty = {
+            let paths: Vec<&str> = drift.iter().map(|d| d.path.as_str()).collect();
+            if paths.is_empty() || !git::is_repo(&ws.root) {
+                Default::default()
+            } else {
+                git::dirty(&ws.root, &paths)
+            }
+        };
+        let (clean, skipped): (Vec<Drift>, Vec<Drift>) =
+            drift.into_iter().partition(|d| !dirty.contains(&d.path));
+        for d in &skipped {
+            after_index.push(Finding::new(
+                DiagCode::UncommittedChanges,
+                Some(&d.id),
+                &d.path,
+                d.line,
+                format!(
+                    "{} has uncommitted changes; {} stays `{}` there (store `{}`)",
+                    d.path, d.id, d.file_status, d.status
+                ),
+                "writeback skipped; commit or stash, then run fix again",
+            ));
+        }
+        let (_, written) = writeback(ws, &clean, false)?;
+        if !written.is_empty() {
+            let ctx = ws.event_context("fix");
+            for d in clean.iter().filter(|d| written.contains(&d.path)) {
+                ws.store().append_event(
+                    &d.id,
+                    action::WRITEBACK,
+                    Some(&d.file_status),
+                    Some(&d.status),
+                    Some(&format!("status written back into {}", d.path)),
+                    &ctx,
+                )?;
+            }
+            index_paths(ws, &written, "fix")?;
+            if git::is_repo(&ws.root) {
+                let paths: Vec<&str> = written.iter().map(String::as_str).collect();
+                let body: String = clean
+                    .iter()
+                    .filter(|d| written.contains(&d.path))
+                    .map(|d| format!("{}: {} → {}\n", d.id, d.file_status, d.status))
+                    .collect();
+                let trailer = format!("Evident-Run: {}", ctx.correlation_id);
+                match git::commit(
+                    &ws.root,
+                    &paths,
+                    "chore(evident): sync status from store",
+                    body.trim_end(),
+                    &trailer,
+                ) {
+                    Ok(sha) => report.commit = Some(sha),
+                    Err(e) => after_index.push(Finding::new(
+                        DiagCode::CommitFailed,
+                        None,
+                        ".",
+                        0,
+                        format!("the writeback commit failed: {e}"),
+                        "files were written; commit them yourself or fix git and run fix again",
+                    )),
+                }
+            }
+            report.written = written;
+        }
+    }
+    // What was found, with what was done about it.
+    for mut f in before {
+        f.action = match f.code {
+            "EV201" => "indexed".into(),
+            "EV202" => "removed from the store".into(),
+            "EV203" | "EV206" => "applied to the store".into(),
+            "EV204" | "EV205" if !opts.writeback => "none (--no-writeback)".into(),
+            "EV204" | "EV205" if report.written.contains(&f.path) => "written back".into(),
+            "EV204" | "EV205" => "not written back".into(),
+            _ => f.action,
+        };
+        let done = matches!(
+            f.action.as_str(),
+            "indexed" | "removed from the store" | "applied to the store" | "written back"
+        );
+        if done {
+            f.severity = Severity::Info;
+        }
+        findings.push(f);
+    }
+    findings.extend(after_index);
+    report.findings = findings;
+    Ok(report)
+}
+
+/// The drift a dry run would write back: the store-ahead findings, as drift rows.
+fn planned_drift(ws: &mut Workspace, findings: &[Finding]) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for f in findings
+        .iter()
+        .filter(|f| f.code == "EV204" || f.code == "EV205")
+    {
+        let Some(id) = &f.item else { continue };
+        let Ok(Some(row)) = ws.store().get_item(id) else {
+            continue;
+        };
+        let file_status = f
+            .message
+            .split("file `")
+            .nth(1)
+            .and_then(|s| s.split('`').next())
+            .unwrap_or("")
+            .to_string();
+        out.push(Drift {
+            id: id.clone(),
+            kind: row.kind,
+            status: row.status,
+            status_rank: row.status_rank,
+            file_status,
+            path: f.path.clone(),
+            line: f.line,
+        });
+    }
+    out
+}
+
+/// Write the store's statuses into the documents of `drift` (or, with `dry_run`, only describe
+/// it). Returns the diff text and the paths written. Documents that fail to parse are skipped.
+fn writeback(ws: &mut Workspace, drift: &[Drift], dry_run: bool) -> Result<(String, Vec<String>)> {
+    let mut by_path: BTreeMap<&str, Vec<&Drift>> = BTreeMap::new();
+    for d in drift {
+        by_path.entry(d.path.as_str()).or_default().push(d);
+    }
+    let mut diff = String::new();
+    let mut written = Vec::new();
+    for (rel, items) in by_path {
+        let abs = ws.abs(rel);
+        let Ok(text) = std::fs::read_to_string(&abs) else {
+            continue;
+        };
+        let doc = parse_document(rel, &text, &ws.config);
+        if doc.broken {
+            continue;
+        }
+        let mut edits: Vec<StatusEdit> = Vec::new();
+        for d in &items {
+            let Some(p) = doc.items.iter().find(|p| p.item.id == d.id) else {
+                continue;
+            };
+            let Some(to) = status_of(ws, &d.kind, &d.status) else {
+                continue;
+            };
+            match render_status_value(&text, &p.status_span, &to.key, &to.name) {
+                Ok(e) => edits.push(e),
+                Err(_) => continue,
+            }
+        }
+        if edits.is_empty() {
+            continue;
+        }
+        edits.sort_by_key(|e| std::cmp::Reverse(e.start));
+        let mut new_text = text.clone();
+        for e in &edits {
+            new_text = apply_status_edit(&new_text, e);
+        }
+        if new_text == text {
+            continue;
+        }
+        diff.push_str(&line_diff(rel, &text, &new_text));
+        if dry_run {
+            continue;
+        }
+        let check = parse_document(rel, &new_text, &ws.config);
+        if check.broken || check.items.len() != doc.items.len() {
+            return Err(EngineError::user(format!(
+                "writing statuses into {rel} would not round-trip; nothing was written to it"
+            ))
+            .at(rel.to_string())
+            .hint("please report this with the document attached"));
+        }
+        atomic_write(&abs, new_text.as_bytes())?;
+        written.push(rel.to_string());
+    }
+    Ok((diff, written))
+}
+
+/// A minimal unified-style diff of whole lines that differ (status edits never add lines).
+fn line_diff(rel: &str, old: &str, new: &str) -> String {
+    let mut s = format!("--- a/{rel}\n+++ b/{rel}\n");
+    let (o, n): (Vec<&str>, Vec<&str>) = (old.split('\n').collect(), new.split('\n').collect());
+    for (i, (a, b)) in o.iter().zip(n.iter()).enumerate() {
+        if a != b {
+            s.push_str(&format!(
+                "@@ line {} @@\n-{}\n+{}\n",
+                i + 1,
+                a.trim_end_matches('\r'),
+                b.trim_end_matches('\r')
+            ));
+        }
+    }
+    s
+}
