@@ -58,6 +58,7 @@ pub enum Command {
     Diagnostics(commands::diagnostics::DiagnosticsArgs),
     Check(commands::reconcile::CheckArgs),
     Fix(commands::reconcile::FixArgs),
+    Repo(commands::repo::RepoArgs),
 }
 
 /// What a command reports back to `main`.

@@ -225,3 +225,36 @@ fn files_with_uncommitted_changes_are_skipped() {
         .read("wp.md")
         .contains("id: T-1\nstatus: done   # keep this comment"));
 }
+
+#[test]
+fn registered_repositories_are_checked_and_fixed_by_slug_or_all() {
+    let w = World::new();
+    w.run(
+        &w.a,
+        &["repo", "add", "machine-a", w.a.root().to_str().unwrap()],
+        0,
+    );
+    w.run(
+        &w.a,
+        &["repo", "add", "machine-b", w.b.root().to_str().unwrap()],
+        0,
+    );
+    let list = w.run(&w.a, &["--json", "repo", "list"], 0).json();
+    assert_eq!(list["repos"].as_array().unwrap().len(), 2);
+    w.run(&w.a, &["repo", "add", "bad slug!", "."], 1);
+    w.run(&w.a, &["repo", "add", "x", "/definitely/not/here"], 1);
+    w.run(&w.a, &["move", "T-1", "done"], 0);
+    let r = w.run(&w.a, &["--json", "check", "--all"], 2).json();
+    assert_eq!(r["kind"], "check_all");
+    let reports = r["reports"].as_array().unwrap();
+    assert_eq!(reports[0]["slug"], "machine-a");
+    assert!(codes(&reports[0], "EV204").is_empty());
+    assert_eq!(codes(&reports[1], "EV204").len(), 1);
+    // Fix one repository by slug, from the other checkout.
+    w.run(&w.a, &["fix", "--repo", "machine-b"], 0);
+    assert!(w.b.read("wp.md").contains("id: T-1\nstatus: done"));
+    w.run(&w.a, &["check", "--all"], 0);
+    w.run(&w.a, &["fix", "--repo", "nope"], 1);
+    w.run(&w.a, &["repo", "remove", "machine-b"], 0);
+    w.run(&w.a, &["repo", "remove", "machine-b"], 1);
+}

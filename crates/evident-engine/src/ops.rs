@@ -738,3 +738,96 @@ fn toml_string(s: &str) -> String {
     out.push('"');
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// repositories
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoEntry {
+    pub slug: String,
+    pub path: String,
+}
+
+/// Register a repository (for `check --all` / `fix --all`) in the current store.
+pub fn repo_add(ws: &mut Workspace, slug: &str, path: &Path) -> Result<RepoEntry> {
+    let valid = !slug.is_empty()
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !valid {
+        return Err(
+            EngineError::user(format!("`{slug}` is not a valid repository slug"))
+                .hint("use letters, digits, -, _ and ."),
+        );
+    }
+    let abs = path.canonicalize().map_err(|e| {
+        EngineError::user(format!("cannot open {}: {e}", path.display()))
+            .hint("give the path of a repository checkout")
+    })?;
+    if !abs.is_dir() {
+        return Err(EngineError::user(format!(
+            "{} is not a folder",
+            abs.display()
+        )));
+    }
+    let shown = abs.display().to_string();
+    ws.store().repo_add(slug, &shown)?;
+    Ok(RepoEntry {
+        slug: slug.to_string(),
+        path: shown,
+    })
+}
+
+pub fn repo_remove(ws: &mut Workspace, slug: &str) -> Result<()> {
+    if ws.store().repo_remove(slug)? {
+        Ok(())
+    } else {
+        Err(
+            EngineError::user(format!("no repository registered as `{slug}`"))
+                .hint("`evident repo list` shows them"),
+        )
+    }
+}
+
+pub fn repo_list(ws: &mut Workspace) -> Result<Vec<RepoEntry>> {
+    Ok(ws
+        .store()
+        .repos()?
+        .into_iter()
+        .map(|(slug, path)| RepoEntry { slug, path })
+        .collect())
+}
+
+/// Open the workspaces `--repo SLUG` / `--all` name, sharing the current store.
+pub fn registered_workspaces(
+    ws: &mut Workspace,
+    ov: &crate::Overrides,
+    only: Option<&str>,
+) -> Result<Vec<(String, Workspace)>> {
+    let repos = repo_list(ws)?;
+    let chosen: Vec<RepoEntry> = match only {
+        Some(slug) => vec![repos.into_iter().find(|r| r.slug == slug).ok_or_else(|| {
+            EngineError::user(format!("no repository registered as `{slug}`"))
+                .hint("register it with `evident repo add SLUG PATH`")
+        })?],
+        None => {
+            if repos.is_empty() {
+                return Err(EngineError::user("no repositories are registered")
+                    .hint("register them with `evident repo add SLUG PATH`"));
+            }
+            repos
+        }
+    };
+    let store = ws.store().location();
+    chosen
+        .into_iter()
+        .map(|r| {
+            let o = crate::Overrides {
+                dir: Some(r.path.clone().into()),
+                store: Some(store.clone()),
+                actor: ov.actor.clone(),
+            };
+            Workspace::open(&o).map(|w| (r.slug, w))
+        })
+        .collect()
+}

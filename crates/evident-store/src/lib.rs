@@ -101,6 +101,12 @@ pub trait Store: Send {
         reason: Option<&str>,
         ctx: &EventContext,
     ) -> Result<Event>;
+    /// Register (or re-point) a repository under `slug`.
+    fn repo_add(&mut self, slug: &str, path: &str) -> Result<()>;
+    /// Forget a repository; false when it was not registered.
+    fn repo_remove(&mut self, slug: &str) -> Result<bool>;
+    /// Registered repositories, by slug.
+    fn repos(&mut self) -> Result<Vec<(String, String)>>;
     /// Whether an id is taken.
     fn item_exists(&mut self, id: &str) -> Result<bool>;
 }

@@ -1265,6 +1265,36 @@ impl Store for SqliteStore {
         })
     }
 
+    fn repo_add(&mut self, slug: &str, path: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO repos (slug, path) VALUES (?1, ?2) ON CONFLICT(slug) DO UPDATE SET path = excluded.path",
+                params![slug, path],
+            )
+            .map(|_| ())
+            .ctx(&self.path)
+    }
+
+    fn repo_remove(&mut self, slug: &str) -> Result<bool> {
+        self.conn
+            .execute("DELETE FROM repos WHERE slug = ?1", [slug])
+            .map(|n| n > 0)
+            .ctx(&self.path)
+    }
+
+    fn repos(&mut self) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT slug, path FROM repos ORDER BY slug")
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
     fn item_exists(&mut self, id: &str) -> Result<bool> {
         self.conn
             .query_row("SELECT 1 FROM items WHERE id = ?1", [id], |_| Ok(()))

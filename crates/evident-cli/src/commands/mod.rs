@@ -8,6 +8,7 @@ pub mod log;
 pub mod new;
 pub mod ready;
 pub mod reconcile;
+pub mod repo;
 pub mod show;
 pub mod status;
 pub mod transition;
@@ -34,8 +35,9 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
         Command::Status(a) => status::run(a, &mut ws, out),
         Command::Log(a) => log::run(a, &mut ws, out),
         Command::Diagnostics(a) => diagnostics::run(a, &mut ws, out),
-        Command::Check(a) => reconcile::run_check(a, &mut ws, out),
-        Command::Fix(a) => reconcile::run_fix(a, &mut ws, out),
+        Command::Check(a) => reconcile::run_check(a, &mut ws, ov, out),
+        Command::Fix(a) => reconcile::run_fix(a, &mut ws, ov, out),
+        Command::Repo(a) => repo::run(a, &mut ws, out),
     }
 }
 

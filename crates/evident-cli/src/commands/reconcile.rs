@@ -25,12 +25,28 @@ nothing: no file write, no commit, no event.";
 /// Compare the documents with the store and report differences (read-only).
 #[derive(Args, Debug)]
 #[command(after_help = CHECK_EXAMPLES)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// Which repositories to act on (default: the current one).
+#[derive(Args, Debug)]
+pub struct Target {
+    /// A repository registered with `evident repo add`.
+    #[arg(long, value_name = "SLUG", conflicts_with = "all")]
+    pub repo: Option<String>,
+    /// Every registered repository.
+    #[arg(long)]
+    pub all: bool,
+}
 
 /// Reconcile the documents with the store, never lowering a status.
 #[derive(Args, Debug)]
 #[command(after_help = FIX_EXAMPLES)]
 pub struct FixArgs {
+    #[command(flatten)]
+    pub target: Target,
     /// Run `git pull --ff-only` first.
     #[arg(long)]
     pub pull: bool,
@@ -85,37 +101,82 @@ fn render(r: &Report, out: &Out) -> String {
     s
 }
 
-pub fn run_check(_a: CheckArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
-    let r = reconcile::check(ws)?;
-    if out.json {
-        print_json("check", &r);
+/// Run `f` on the current repository, or on the registered ones `target` names.
+fn for_targets(
+    target: &Target,
+    ws: &mut Workspace,
+    ov: &evident_engine::Overrides,
+    out: &Out,
+    kind: &str,
+    f: &dyn Fn(&mut Workspace) -> Result<Report>,
+) -> Result<Outcome> {
+    let reports: Vec<(Option<String>, Report)> = if target.repo.is_none() && !target.all {
+        vec![(None, f(ws)?)]
     } else {
-        print(&render(&r, out));
+        let mut v = Vec::new();
+        for (slug, mut w) in
+            evident_engine::ops::registered_workspaces(ws, ov, target.repo.as_deref())?
+        {
+            v.push((Some(slug), f(&mut w)?));
+        }
+        v
+    };
+    let attention = reports.iter().any(|(_, r)| r.needs_attention());
+    if out.json {
+        if target.all {
+            #[derive(serde::Serialize)]
+            struct Entry<'a> {
+                slug: &'a Option<String>,
+                #[serde(flatten)]
+                report: &'a Report,
+            }
+            let entries: Vec<Entry> = reports
+                .iter()
+                .map(|(slug, report)| Entry { slug, report })
+                .collect();
+            print_json(
+                &format!("{kind}_all"),
+                &serde_json::json!({ "reports": entries }),
+            );
+        } else {
+            print_json(kind, &reports[0].1);
+        }
+    } else {
+        let mut s = String::new();
+        for (slug, r) in &reports {
+            if let Some(slug) = slug {
+                s.push_str(&format!("{} ({})\n", out.bold(slug), r.repo));
+            }
+            s.push_str(&render(r, out));
+        }
+        print(&s);
     }
-    Ok(if r.needs_attention() {
+    Ok(if attention {
         Outcome::NeedsAttention
     } else {
         Outcome::Ok
     })
 }
 
-pub fn run_fix(a: FixArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
-    let r = reconcile::fix(
-        ws,
-        FixOptions {
-            pull: a.pull,
-            writeback: !a.no_writeback,
-            dry_run: a.dry_run,
-        },
-    )?;
-    if out.json {
-        print_json("fix", &r);
-    } else {
-        print(&render(&r, out));
-    }
-    Ok(if r.needs_attention() {
-        Outcome::NeedsAttention
-    } else {
-        Outcome::Ok
-    })
+pub fn run_check(
+    a: CheckArgs,
+    ws: &mut Workspace,
+    ov: &evident_engine::Overrides,
+    out: &Out,
+) -> Result<Outcome> {
+    for_targets(&a.target, ws, ov, out, "check", &|w| reconcile::check(w))
+}
+
+pub fn run_fix(
+    a: FixArgs,
+    ws: &mut Workspace,
+    ov: &evident_engine::Overrides,
+    out: &Out,
+) -> Result<Outcome> {
+    let opts = FixOptions {
+        pull: a.pull,
+        writeback: !a.no_writeback,
+        dry_run: a.dry_run,
+    };
+    for_targets(&a.target, ws, ov, out, "fix", &|w| reconcile::fix(w, opts))
 }

@@ -107,3 +107,9 @@ CREATE TABLE id_counters (
     prefix TEXT PRIMARY KEY,
     next   INTEGER NOT NULL
 );
+
+-- Repositories registered with `evident repo add`, for `check --all` / `fix --all`.
+CREATE TABLE repos (
+    slug TEXT PRIMARY KEY,
+    path TEXT NOT NULL
+);
