@@ -258,3 +258,40 @@ fn registered_repositories_are_checked_and_fixed_by_slug_or_all() {
     w.run(&w.a, &["repo", "remove", "machine-b"], 0);
     w.run(&w.a, &["repo", "remove", "machine-b"], 1);
 }
+
+#[test]
+fn a_fix_killed_at_any_failpoint_is_completed_by_the_next() {
+    for point in ["fix:before-write", "fix:after-write", "fix:after-index"] {
+        let w = World::new();
+        w.run(&w.a, &["move", "T-1", "done"], 0);
+        let head = git(w.b.root(), &["rev-parse", "HEAD"]);
+        let r = w.b.run_env(
+            &["fix"],
+            &[("EVIDENT_STORE", &w.store), ("EVIDENT_FAILPOINT", point)],
+        );
+        assert_eq!(r.code, 86, "{point}: {}", r.stderr);
+        // Every file is either old or new, never half-written.
+        let text = w.b.read("wp.md");
+        assert!(
+            text == PLAN || text == PLAN.replace("status: todo   # keep", "status: done   # keep"),
+            "{point}: {text}"
+        );
+        assert_eq!(w.status(&w.b, "T-1"), "done", "{point}");
+        // The next fix completes: files written and committed, store and files agree.
+        let r = w.run(&w.b, &["--json", "fix"], 0).json();
+        assert!(r["commit"].is_string(), "{point}: {r}");
+        assert_ne!(git(w.b.root(), &["rev-parse", "HEAD"]), head);
+        assert!(
+            git(w.b.root(), &["status", "--porcelain"]).is_empty(),
+            "{point}: everything committed"
+        );
+        assert!(
+            w.b.read("wp.md")
+                .contains("id: T-1\nstatus: done   # keep this comment"),
+            "{point}"
+        );
+        w.run(&w.b, &["check"], 0);
+        let again = w.run(&w.b, &["--json", "fix"], 0).json();
+        assert!(again["commit"].is_null(), "{point}: a third run is a no-op");
+    }
+}

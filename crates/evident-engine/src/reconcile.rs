@@ -78,6 +78,14 @@ pub struct Report {
     pub diff: Option<String>,
 }
 
+/// Stop the process here when `EVIDENT_FAILPOINT` names this point: the simulation's way of
+/// crashing `fix` half-way, to prove the next run completes it.
+fn failpoint(name: &str) {
+    if std::env::var("EVIDENT_FAILPOINT").is_ok_and(|v| v == name) {
+        std::process::exit(86);
+    }
+}
+
 impl Report {
     /// Does anything still need attention?
     pub fn needs_attention(&self) -> bool {
@@ -392,16 +400,24 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
                 matches!((status_of(ws, &d.kind, &d.status), status_of(ws, &d.kind, &d.file_status)), (Some(e), Some(f)) if e.rank >= f.rank)
             })
             .collect();
+        // A writeback that died before its commit left these documents written but uncommitted.
+        let pending = ws.store().pending_writeback(&checkout)?;
+        let is_repo = git::is_repo(&ws.root);
         let dirty = {
-            let paths: Vec<&str> = drift.iter().map(|d| d.path.as_str()).collect();
-            if paths.is_empty() || !git::is_repo(&ws.root) {
+            let paths: Vec<&str> = drift
+                .iter()
+                .map(|d| d.path.as_str())
+                .chain(pending.iter().map(String::as_str))
+                .collect();
+            if paths.is_empty() || !is_repo {
                 Default::default()
             } else {
                 git::dirty(&ws.root, &paths)
             }
         };
-        let (clean, skipped): (Vec<Drift>, Vec<Drift>) =
-            drift.into_iter().partition(|d| !dirty.contains(&d.path));
+        let (clean, skipped): (Vec<Drift>, Vec<Drift>) = drift
+            .into_iter()
+            .partition(|d| !dirty.contains(&d.path) || pending.contains(&d.path));
         for d in &skipped {
             after_index.push(Finding::new(
                 DiagCode::UncommittedChanges,
@@ -415,8 +431,22 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
                 "writeback skipped; commit or stash, then run fix again",
             ));
         }
+        let mut intent: Vec<String> = pending.clone();
+        intent.extend(clean.iter().map(|d| d.path.clone()));
+        intent.sort();
+        intent.dedup();
+        if !intent.is_empty() {
+            ws.store().set_pending_writeback(&checkout, &intent)?;
+        }
+        failpoint("fix:before-write");
         let (_, written) = writeback(ws, &clean, false)?;
-        if !written.is_empty() {
+        failpoint("fix:after-write");
+        let recovered: Vec<String> = pending
+            .iter()
+            .filter(|p| dirty.contains(*p) && !written.contains(p))
+            .cloned()
+            .collect();
+        if !written.is_empty() || !recovered.is_empty() {
             let ctx = ws.event_context("fix");
             for d in clean.iter().filter(|d| written.contains(&d.path)) {
                 ws.store().append_event(
@@ -428,14 +458,20 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
                     &ctx,
                 )?;
             }
-            index_paths(ws, &written, "fix")?;
-            if git::is_repo(&ws.root) {
-                let paths: Vec<&str> = written.iter().map(String::as_str).collect();
-                let body: String = clean
+            let mut touched: Vec<String> = written.clone();
+            touched.extend(recovered.iter().cloned());
+            index_paths(ws, &touched, "fix")?;
+            failpoint("fix:after-index");
+            if is_repo {
+                let paths: Vec<&str> = touched.iter().map(String::as_str).collect();
+                let mut body: String = clean
                     .iter()
                     .filter(|d| written.contains(&d.path))
                     .map(|d| format!("{}: {} → {}\n", d.id, d.file_status, d.status))
                     .collect();
+                for p in &recovered {
+                    body.push_str(&format!("{p}: completes an interrupted writeback\n"));
+                }
                 let trailer = format!("Evident-Run: {}", ctx.correlation_id);
                 match git::commit(
                     &ws.root,
@@ -455,7 +491,13 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
                     )),
                 }
             }
-            report.written = written;
+            report.written = touched;
+        }
+        let commit_failed = after_index
+            .iter()
+            .any(|f| f.code == DiagCode::CommitFailed.code());
+        if !intent.is_empty() && !commit_failed {
+            ws.store().set_pending_writeback(&checkout, &[])?;
         }
     }
     // What was found, with what was done about it.

@@ -101,6 +101,10 @@ pub trait Store: Send {
         reason: Option<&str>,
         ctx: &EventContext,
     ) -> Result<Event>;
+    /// Replace the set of documents `checkout` is writing back into (empty: done).
+    fn set_pending_writeback(&mut self, checkout: &str, paths: &[String]) -> Result<()>;
+    /// Documents an interrupted writeback of `checkout` left uncommitted.
+    fn pending_writeback(&mut self, checkout: &str) -> Result<Vec<String>>;
     /// Register (or re-point) a repository under `slug`.
     fn repo_add(&mut self, slug: &str, path: &str) -> Result<()>;
     /// Forget a repository; false when it was not registered.

@@ -1265,6 +1265,40 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_pending_writeback(&mut self, checkout: &str, paths: &[String]) -> Result<()> {
+        let loc = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&loc)?;
+        tx.execute(
+            "DELETE FROM pending_writeback WHERE checkout = ?1",
+            [checkout],
+        )
+        .ctx(&loc)?;
+        for p in paths {
+            tx.execute(
+                "INSERT OR IGNORE INTO pending_writeback (checkout, path) VALUES (?1, ?2)",
+                params![checkout, p],
+            )
+            .ctx(&loc)?;
+        }
+        tx.commit().ctx(&loc)
+    }
+
+    fn pending_writeback(&mut self, checkout: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path FROM pending_writeback WHERE checkout = ?1 ORDER BY path")
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map([checkout], |r| r.get::<_, String>(0))
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
     fn repo_add(&mut self, slug: &str, path: &str) -> Result<()> {
         self.conn
             .execute(

@@ -113,3 +113,11 @@ CREATE TABLE repos (
     slug TEXT PRIMARY KEY,
     path TEXT NOT NULL
 );
+
+-- Documents a `fix` is writing statuses back into, recorded before the first file is written
+-- and cleared after the commit: a `fix` that dies in between is completed by the next one.
+CREATE TABLE pending_writeback (
+    checkout TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    PRIMARY KEY (checkout, path)
+) WITHOUT ROWID;
