@@ -690,13 +690,9 @@ impl Store for SqliteStore {
                                     )
                                     .with_item(id);
                                     insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
-                                    // Remember the file's value so the warning stays until resolved.
-                                    (
-                                        s,
-                                        r,
-                                        t,
-                                        existing.as_ref().and_then(|e| e.last_file_status.clone()),
-                                    )
+                                    // Remember what the file says: the document now lags the store, and
+                                    // `fix` writes the store's status back unless a reopen comes first.
+                                    (s, r, t, Some(fs.key.clone()))
                                 }
                             }
                         }
