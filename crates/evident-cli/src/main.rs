@@ -59,6 +59,7 @@ pub enum Command {
     Check(commands::reconcile::CheckArgs),
     Fix(commands::reconcile::FixArgs),
     Repo(commands::repo::RepoArgs),
+    MergeDriver(commands::merge_driver::MergeDriverArgs),
 }
 
 /// What a command reports back to `main`.

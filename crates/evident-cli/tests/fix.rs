@@ -295,3 +295,43 @@ fn a_fix_killed_at_any_failpoint_is_completed_by_the_next() {
         assert!(again["commit"].is_null(), "{point}: a third run is a no-op");
     }
 }
+
+#[test]
+fn the_merge_driver_merges_concurrent_status_edits_by_rank() {
+    let w = World::new();
+    let r = w
+        .run(&w.a, &["--json", "merge-driver", "install"], 0)
+        .json();
+    assert_eq!(r["gitattributes_updated"], true);
+    assert!(w.a.read(".gitattributes").contains("*.md merge=evident"));
+    git(w.a.root(), &["add", ".gitattributes"]);
+    git(w.a.root(), &["commit", "-qm", "merge driver"]);
+    git(w.a.root(), &["push", "-q"]);
+    git(w.b.root(), &["pull", "-q", "--ff-only"]);
+    w.run(&w.b, &["merge-driver", "install"], 0);
+    // A finishes T-1; B starts it and renames T-3, both committed.
+    w.a.write(
+        "wp.md",
+        &PLAN.replace("status: todo   # keep", "status: done   # keep"),
+    );
+    git(w.a.root(), &["commit", "-qam", "T-1 done"]);
+    git(w.a.root(), &["push", "-q"]);
+    w.b.write(
+        "wp.md",
+        &PLAN
+            .replace("status: todo   # keep", "status: in_progress   # keep")
+            .replace("### T03 — Third", "### T03 — Third (renamed)"),
+    );
+    git(w.b.root(), &["commit", "-qam", "T-1 started, T-3 renamed"]);
+    git(w.b.root(), &["pull", "-q", "--no-rebase", "--no-edit"]);
+    let merged = w.b.read("wp.md");
+    assert_eq!(
+        merged,
+        PLAN.replace("status: todo   # keep", "status: done   # keep")
+            .replace("### T03 — Third", "### T03 — Third (renamed)")
+    );
+    assert!(
+        git(w.b.root(), &["status", "--porcelain"]).is_empty(),
+        "merged cleanly"
+    );
+}

@@ -7,6 +7,7 @@ mod error;
 mod fsutil;
 pub mod git;
 pub mod index;
+pub mod merge;
 pub mod ops;
 pub mod reconcile;
 mod walk;

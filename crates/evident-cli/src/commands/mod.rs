@@ -5,6 +5,7 @@ pub mod index;
 pub mod init;
 pub mod list;
 pub mod log;
+pub mod merge_driver;
 pub mod new;
 pub mod ready;
 pub mod reconcile;
@@ -38,6 +39,7 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
         Command::Check(a) => reconcile::run_check(a, &mut ws, ov, out),
         Command::Fix(a) => reconcile::run_fix(a, &mut ws, ov, out),
         Command::Repo(a) => repo::run(a, &mut ws, out),
+        Command::MergeDriver(a) => merge_driver::run(a, &mut ws, out),
     }
 }
 
