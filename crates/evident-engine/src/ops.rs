@@ -68,6 +68,9 @@ pub struct MoveOutcome {
     pub path: String,
     pub file_written: bool,
     pub event: Option<Event>,
+    /// Findings about the item's document made while merging it before the move (e.g. EV117:
+    /// the file lowered a status without a reopen).
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,12 @@ pub fn move_item(
     // Merge any pending edit of the item's document before acting on it.
     index_paths(ws, std::slice::from_ref(&item.path), "file")?;
     let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let warnings: Vec<Diagnostic> = ws
+        .store()
+        .diagnostics()?
+        .into_iter()
+        .filter(|d| d.path == item.path && d.code == evident_core::DiagCode::StatusLoweredInFile)
+        .collect();
     let kind = kind_def(ws, &item.kind)?.clone();
     let wf = ws.config.workflow_of(&kind).clone();
     let to = wf.status(to_spelling).cloned().ok_or_else(|| {
@@ -138,6 +147,7 @@ pub fn move_item(
                 path: item.path.clone(),
                 file_written: false,
                 event: None,
+                warnings,
             })
         }
         (MoveMode::Reopen, TransitionCheck::Regression | TransitionCheck::DeclaredRegression) => {
@@ -267,6 +277,7 @@ pub fn move_item(
         path: item.path,
         file_written: true,
         event: Some(event),
+        warnings,
     })
 }
 
@@ -540,6 +551,8 @@ pub struct ShowResult {
     pub children: Vec<ItemRow>,
     pub history: Vec<Event>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Each checkout's document declaring the item, with what it said when last read.
+    pub sources: Vec<evident_store::ItemSource>,
 }
 
 pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
@@ -573,7 +586,9 @@ pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
     let dependents = ws.store().dependents(id)?;
     let history = ws.store().events(Some(id), None)?;
     let diagnostics = ws.store().item_diagnostics(id)?;
+    let sources = ws.store().sources(id)?;
     Ok(ShowResult {
+        sources,
         item,
         fields,
         sections,

@@ -89,6 +89,8 @@ pub trait Store: Send {
     fn drift(&mut self, checkout: &str) -> Result<Vec<Drift>>;
     /// What `checkout`'s document last said about `id`.
     fn source(&mut self, checkout: &str, id: &str) -> Result<Option<SourceRow>>;
+    /// Every checkout's document declaring `id`.
+    fn sources(&mut self, id: &str) -> Result<Vec<ItemSource>>;
     /// Ids `checkout`'s document at `path` declared when last read.
     fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>>;
     /// Append one event to the journal (e.g. a `fix` writeback).

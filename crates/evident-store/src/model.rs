@@ -252,9 +252,19 @@ pub struct Drift {
 }
 
 /// What a checkout's document last said about an item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRow {
     pub path: String,
     pub line: u32,
+    pub file_status: Option<String>,
+}
+
+/// One checkout's document declaring an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemSource {
+    pub checkout: String,
+    pub path: String,
+    pub line: u32,
+    /// The status that document said when the checkout last read it.
     pub file_status: Option<String>,
 }

@@ -1215,6 +1215,26 @@ impl Store for SqliteStore {
             .ctx(&self.path)
     }
 
+    fn sources(&mut self, id: &str) -> Result<Vec<ItemSource>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT checkout, path, line, file_status FROM item_sources WHERE id = ?1 ORDER BY checkout")
+            .ctx(&self.path)?;
+        let rows = st
+            .query_map([id], |r| {
+                Ok(ItemSource {
+                    checkout: r.get(0)?,
+                    path: r.get(1)?,
+                    line: r.get(2)?,
+                    file_status: r.get(3)?,
+                })
+            })
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+
     fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
         let mut st = self
             .conn

@@ -45,6 +45,9 @@ pub struct ReopenArgs {
 }
 
 fn render(r: &MoveOutcome, out: &Out, kind: &str) {
+    if !out.json && !r.warnings.is_empty() {
+        eprint!("{}", super::diagnostics::render(&r.warnings, out));
+    }
     if out.json {
         print_json(kind, r);
     } else if r.action == "none" {
