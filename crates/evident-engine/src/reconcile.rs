@@ -181,7 +181,7 @@ fn compare(ws: &mut Workspace) -> Result<Vec<Finding>> {
         }
         for it in &up.items {
             let id = it.item.id.as_str();
-            let Some(row) = ws.store().get_item(id)? else {
+            let Some((kind, status)) = ws.store().kind_status(id)? else {
                 out.push(Finding::new(
                     DiagCode::NotIndexed,
                     Some(id),
@@ -192,9 +192,7 @@ fn compare(ws: &mut Workspace) -> Result<Vec<Finding>> {
                 ));
                 continue;
             };
-            let (Some(file), Some(eff)) =
-                (it.status.clone(), status_of(ws, &row.kind, &row.status))
-            else {
+            let (Some(file), Some(eff)) = (it.status.clone(), status_of(ws, &kind, &status)) else {
                 continue;
             };
             if file.key == eff.key {
@@ -206,7 +204,7 @@ fn compare(ws: &mut Workspace) -> Result<Vec<Finding>> {
                 .and_then(|s| s.file_status);
             out.push(classify(
                 ws,
-                &row.kind,
+                &kind,
                 id,
                 &rel,
                 it.item.line,

@@ -66,6 +66,8 @@ pub trait Store: Send {
     /// Move one item's status (compare-and-swap on `req.from`), journaled.
     fn transition(&mut self, req: &TransitionRequest, ctx: &EventContext) -> Result<Event>;
     fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>>;
+    /// An item's kind and effective status, without its content.
+    fn kind_status(&mut self, id: &str) -> Result<Option<(String, String)>>;
     fn list_items(&mut self, filter: &ItemFilter) -> Result<Vec<ItemRow>>;
     /// Open items whose dependencies are all terminal and that are not blocked, by priority.
     fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>>;

@@ -481,7 +481,7 @@ impl Store for SqliteStore {
         // build) instead of updating them row by row.
         let deferred_indexes: Vec<(String, String)> = if cold {
             let mut st = tx
-                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps')")
+                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
                 .ctx(&path)?;
             let v = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -719,13 +719,17 @@ impl Store for SqliteStore {
                     }
                     let i = &it.item;
                     tx.prepare_cached(
-                        "INSERT INTO item_sources (checkout, id, path, line, file_status) VALUES (?1, ?2, ?3, ?4, ?5)
+                        "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                          ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
-                           file_status = excluded.file_status",
+                           file_status = excluded.file_status, drifted = excluded.drifted",
                     )
                     .ctx(&path)?
-                    .execute(params![checkout, id, up.path, it.item.line, file_status])
+                    .execute(params![checkout, id, up.path, it.item.line, file_status, file_status.as_deref().is_some_and(|f| f != status)])
                     .ctx(&path)?;
+                    if existing.as_ref().is_some_and(|e| e.status != status) {
+                        // The effective status moved: other checkouts' documents may now lag.
+                        refresh_drift(&tx, id, &status).ctx(&path)?;
+                    }
                     tx.prepare_cached(
                         "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
                            parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
@@ -887,6 +891,7 @@ impl Store for SqliteStore {
             )
             .ctx(&path)?;
         }
+        refresh_drift(&tx, &req.id, &req.to.key).ctx(&path)?;
         let seq = insert_event(
             &tx,
             &req.id,
@@ -933,6 +938,15 @@ impl Store for SqliteStore {
                 it.content_hash = r.get(18)?;
                 Ok(it)
             })
+            .optional()
+            .ctx(&self.path)
+    }
+
+    fn kind_status(&mut self, id: &str) -> Result<Option<(String, String)>> {
+        self.conn
+            .prepare_cached("SELECT kind, status FROM items WHERE id = ?1")
+            .ctx(&self.path)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .ctx(&self.path)
     }
@@ -1175,9 +1189,8 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line
-                 FROM item_sources s JOIN items i ON i.id = s.id
-                 WHERE s.checkout = ?1 AND s.file_status IS NOT NULL AND s.file_status <> i.status
-                 ORDER BY s.path, s.line",
+                 FROM item_sources s INDEXED BY item_sources_drifted JOIN items i ON i.id = s.id
+                 WHERE s.checkout = ?1 AND s.drifted = 1",
             )
             .ctx(&self.path)?;
         let rows = st
@@ -1195,6 +1208,9 @@ impl Store for SqliteStore {
             .ctx(&self.path)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .ctx(&self.path)?;
+        // Sorted here: an ORDER BY would steer the planner off the small drifted-rows index.
+        let mut rows = rows;
+        rows.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
         Ok(rows)
     }
 
@@ -1352,6 +1368,13 @@ impl Store for SqliteStore {
             .map(|o| o.is_some())
             .ctx(&self.path)
     }
+}
+
+/// Recompute every checkout's `drifted` flag for `id`, whose effective status is `status`.
+fn refresh_drift(tx: &rusqlite::Transaction<'_>, id: &str, status: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE item_sources SET drifted = (file_status IS NOT NULL AND file_status <> ?2) WHERE id = ?1")?
+        .execute(params![id, status])
+        .map(|_| ())
 }
 
 /// `priority_rank` of an item without a priority (sorts last).
