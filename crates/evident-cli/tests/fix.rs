@@ -335,3 +335,198 @@ fn the_merge_driver_merges_concurrent_status_edits_by_rank() {
         "merged cleanly"
     );
 }
+
+#[test]
+fn a_failed_writeback_commit_is_reported_and_the_run_carries_on() {
+    let w = World::new();
+    w.run(&w.a, &["move", "T-1", "done"], 0);
+    // No identity for git in B: the commit fails.
+    let home = tempfile::tempdir().unwrap();
+    git(w.b.root(), &["config", "user.useConfigOnly", "true"]);
+    let mut c = w.b.command(&["--json", "fix"]);
+    c.env("EVIDENT_STORE", &w.store)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+        .env_remove("GIT_COMMITTER_NAME")
+        .env_remove("GIT_COMMITTER_EMAIL")
+        .env("EMAIL", "");
+    let o = c.output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let failed = codes(&r, "EV209");
+    assert_eq!(failed.len(), 1, "{r}");
+    assert_eq!(failed[0]["severity"], "error");
+    assert!(
+        w.b.read("wp.md").contains("id: T-1\nstatus: done"),
+        "the file was still written"
+    );
+    assert_eq!(w.status(&w.b, "T-1"), "done");
+    // With an identity again, the next fix commits the interrupted writeback.
+    git(w.b.root(), &["config", "user.useConfigOnly", "false"]);
+    let r = w.run(&w.b, &["--json", "fix"], 0).json();
+    assert!(r["commit"].is_string(), "{r}");
+    assert!(git(w.b.root(), &["status", "--porcelain"]).is_empty());
+}
+
+#[test]
+fn check_reports_every_kind_of_difference() {
+    let e = Env::with_preset("phases");
+    e.write(
+        "phases/PH-1.md",
+        "---\nid: PH-1\nkind: phase\nstatus: In Progress\n---\n",
+    );
+    e.write(
+        "phases/PH-2.md",
+        "---\nid: PH-2\nkind: phase\nstatus: In Progress\n---\n",
+    );
+    e.write(
+        "phases/PH-3.md",
+        "---\nid: PH-3\nkind: phase\nstatus: Not Started\n---\n",
+    );
+    e.write(
+        "phases/PH-4.md",
+        "---\nid: PH-4\nkind: phase\nstatus: Ready for Signoff\n---\n",
+    );
+    e.write(
+        "phases/PH-5.md",
+        "---\nid: PH-5\nkind: phase\nstatus: In Progress\n---\n",
+    );
+    e.ok(&["index"], 0);
+    git(e.root(), &["add", "-A"]);
+    git(e.root(), &["commit", "-qm", "phases"]);
+    e.write(
+        "phases/PH-6.md",
+        "---\nid: PH-6\nkind: phase\nstatus: Not Started\n---\n",
+    ); // not indexed
+    std::fs::remove_file(e.path("phases/PH-5.md")).unwrap(); // gone
+    e.write(
+        "phases/PH-1.md",
+        "---\nid: PH-1\nkind: phase\nstatus: Ready for Signoff\n---\n",
+    ); // file ahead
+    e.write(
+        "phases/PH-2.md",
+        "---\nid: PH-2\nkind: phase\nstatus: Completed (Doc Baseline)\n---\n",
+    ); // equal rank
+    e.write(
+        "phases/PH-3.md",
+        "---\nid: PH-3\nkind: phase\nstatus: Signed Off\n---\n",
+    ); // not an allowed transition
+    e.write(
+        "phases/PH-4.md",
+        "---\nid: PH-4\nkind: phase\nstatus: Not Started\n---\n",
+    ); // lowered without reopen
+    git(e.root(), &["add", "-A"]);
+    git(e.root(), &["commit", "-qm", "edits"]);
+    let r = e.ok(&["--json", "check"], 2).json();
+    let by_item = |code: &str| -> Vec<String> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == code)
+            .map(|f| f["item"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(by_item("EV201"), vec!["PH-6"]);
+    assert_eq!(by_item("EV202"), vec!["PH-5"]);
+    // PH-2's file changed to an equal-rank status: an edit, so it applies like one.
+    assert_eq!(by_item("EV203"), vec!["PH-1", "PH-2"]);
+    assert_eq!(by_item("EV206"), vec!["PH-3"]);
+    assert_eq!(by_item("EV117"), vec!["PH-4"]);
+    for f in r["findings"].as_array().unwrap() {
+        for key in [
+            "code", "name", "severity", "path", "line", "message", "action",
+        ] {
+            assert!(f.get(key).is_some(), "{f}");
+        }
+    }
+    // fix resolves all but the refused lowering, which it writes back.
+    let r = e.ok(&["--json", "fix"], 0).json();
+    let actions: Vec<(String, String)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("EV201".into(), "indexed".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("EV202".into(), "removed from the store".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("EV203".into(), "applied to the store".into())),
+        "{actions:?}"
+    );
+    assert!(
+        e.read("phases/PH-4.md")
+            .contains("status: Ready for Signoff"),
+        "the refused lowering was written back"
+    );
+    e.ok(&["check"], 0);
+}
+
+#[test]
+fn a_stale_file_at_equal_rank_is_an_equal_rank_conflict() {
+    let a = Env::with_preset("phases");
+    a.write(
+        "phases/PH-2.md",
+        "---\nid: PH-2\nkind: phase\nstatus: Ready for Signoff\n---\n",
+    );
+    let b = Env::with_preset("phases");
+    b.write(
+        "phases/PH-2.md",
+        "---\nid: PH-2\nkind: phase\nstatus: Ready for Signoff\n---\n",
+    );
+    git(b.root(), &["add", "-A"]);
+    git(b.root(), &["commit", "-qm", "phases"]);
+    let store = tempfile::tempdir().unwrap();
+    let db = store.path().join("s.db");
+    let env = [("EVIDENT_STORE", db.to_str().unwrap())];
+    assert_eq!(a.run_env(&["index"], &env).code, 0);
+    assert_eq!(b.run_env(&["index"], &env).code, 0);
+    let r = a.run_env(
+        &[
+            "move",
+            "PH-2",
+            "Completed (Doc Baseline)",
+            "--force",
+            "--reason",
+            "baseline only",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = b.run_env(&["--json", "check"], &env);
+    assert_eq!(r.code, 2);
+    let j = r.json();
+    let f = codes(&j, "EV205");
+    assert_eq!(f.len(), 1, "{j}");
+    assert_eq!(f[0]["item"], "PH-2");
+    let r = b.run_env(&["fix"], &env);
+    assert_eq!(
+        r.code,
+        0,
+        "{}\n{}\n{}",
+        r.stdout,
+        r.stderr,
+        git(b.root(), &["status", "--porcelain"])
+    );
+    assert!(b
+        .read("phases/PH-2.md")
+        .contains("status: Completed (Doc Baseline)"));
+}

@@ -506,13 +506,16 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
             "EV203" | "EV206" => "applied to the store".into(),
             "EV204" | "EV205" if !opts.writeback => "none (--no-writeback)".into(),
             "EV204" | "EV205" if report.written.contains(&f.path) => "written back".into(),
+            "EV117" if report.written.contains(&f.path) => {
+                "the store's status written back (run `evident reopen` to lower it)".into()
+            }
             "EV204" | "EV205" => "not written back".into(),
             _ => f.action,
         };
         let done = matches!(
             f.action.as_str(),
             "indexed" | "removed from the store" | "applied to the store" | "written back"
-        );
+        ) || f.action.starts_with("the store's status written back");
         if done {
             f.severity = Severity::Info;
         }
