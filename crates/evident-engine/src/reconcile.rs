@@ -33,6 +33,11 @@ pub struct Finding {
     pub message: String,
     /// What `fix` does (in `check`) or did (in `fix`) about it.
     pub action: String,
+    /// For status findings: the store's and the document's status (canonical keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_status: Option<String>,
 }
 
 impl Finding {
@@ -53,7 +58,15 @@ impl Finding {
             line,
             message,
             action: action.to_string(),
+            store_status: None,
+            file_status: None,
         }
+    }
+
+    fn statuses(mut self, store: &StatusDef, file: &StatusDef) -> Finding {
+        self.store_status = Some(store.key.clone());
+        self.file_status = Some(file.key.clone());
+        self
     }
 
     fn severity(mut self, s: Severity) -> Finding {
@@ -245,6 +258,8 @@ fn compare(ws: &mut Workspace) -> Result<Vec<Finding>> {
             line: d.line,
             message: d.message.clone(),
             action: format!("none ({})", d.hint),
+            store_status: None,
+            file_status: None,
         });
     }
     out.sort_by(|a, b| (&a.path, a.line, a.code).cmp(&(&b.path, b.line, b.code)));
@@ -263,7 +278,7 @@ fn classify(
     file: &StatusDef,
     last: Option<&str>,
 ) -> Finding {
-    match merge_file_status(Some(eff), last, file) {
+    let finding = match merge_file_status(Some(eff), last, file) {
         FileStatusDecision::Apply => {
             let allowed = ws
                 .config
@@ -314,7 +329,8 @@ fn classify(
             format!("{id}: store `{}` and file `{}` have equal rank; the store's stands", eff.key, file.key),
             "fix writes the store's status back",
         ),
-    }
+    };
+    finding.statuses(eff, file)
 }
 
 fn drift_finding(ws: &Workspace, d: &Drift) -> Option<Finding> {
@@ -533,23 +549,20 @@ fn planned_drift(ws: &mut Workspace, findings: &[Finding]) -> Vec<Drift> {
         .iter()
         .filter(|f| f.code == "EV204" || f.code == "EV205")
     {
-        let Some(id) = &f.item else { continue };
-        let Ok(Some(row)) = ws.store().get_item(id) else {
+        let (Some(id), Some(status), Some(file_status)) =
+            (&f.item, &f.store_status, &f.file_status)
+        else {
             continue;
         };
-        let file_status = f
-            .message
-            .split("file `")
-            .nth(1)
-            .and_then(|s| s.split('`').next())
-            .unwrap_or("")
-            .to_string();
+        let Ok(Some((kind, _))) = ws.store().kind_status(id) else {
+            continue;
+        };
         out.push(Drift {
             id: id.clone(),
-            kind: row.kind,
-            status: row.status,
-            status_rank: row.status_rank,
-            file_status,
+            kind,
+            status: status.clone(),
+            status_rank: None,
+            file_status: file_status.clone(),
             path: f.path.clone(),
             line: f.line,
         });
