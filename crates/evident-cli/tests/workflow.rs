@@ -370,6 +370,10 @@ fn help_has_examples_for_every_verb() {
         "status",
         "log",
         "diagnostics",
+        "check",
+        "fix",
+        "repo",
+        "merge-driver",
     ] {
         let o = std::process::Command::new(bin())
             .args([verb, "--help"])
