@@ -393,7 +393,18 @@ fn main() -> Result<()> {
         let status = timed(&["--json", "status"])?;
         let show = timed(&["--json", "show", &g.sample])?;
         let mut moves = Vec::new();
-        for id in g.movable.iter().take(opts.runs) {
+        // Items to move: whatever is `todo` now (a run interrupted earlier may have moved some).
+        let listed = Command::new(&opts.evident)
+            .args(["--json", "list", "--status", "todo", "--kind", "task", "--limit", "64"])
+            .current_dir(&root)
+            .output()?;
+        let listed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .split("\"id\":\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next().map(str::to_string))
+            .collect();
+        let movable = if listed.is_empty() { g.movable.clone() } else { listed };
+        for id in movable.iter().take(opts.runs) {
             let (d, rss) = run_measured(&opts, &root, &["move", id, "in_progress"])?;
             moves.push(d);
             peak = peak.max(rss);
