@@ -395,7 +395,9 @@ fn main() -> Result<()> {
         let mut moves = Vec::new();
         // Items to move: whatever is `todo` now (a run interrupted earlier may have moved some).
         let listed = Command::new(&opts.evident)
-            .args(["--json", "list", "--status", "todo", "--kind", "task", "--limit", "64"])
+            .args([
+                "--json", "list", "--status", "todo", "--kind", "task", "--limit", "64",
+            ])
             .current_dir(&root)
             .output()?;
         let listed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
@@ -403,7 +405,11 @@ fn main() -> Result<()> {
             .skip(1)
             .filter_map(|s| s.split('"').next().map(str::to_string))
             .collect();
-        let movable = if listed.is_empty() { g.movable.clone() } else { listed };
+        let movable = if listed.is_empty() {
+            g.movable.clone()
+        } else {
+            listed
+        };
         for id in movable.iter().take(opts.runs) {
             let (d, rss) = run_measured(&opts, &root, &["move", id, "in_progress"])?;
             moves.push(d);

@@ -199,42 +199,43 @@ impl SqliteStore {
         tx.commit().ctx(&path)
     }
 
+    /// Run a query and collect its rows, with errors located at this store.
+    fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql).ctx(&self.path)?;
+        let rows = st
+            .query_map(params, f)
+            .ctx(&self.path)?
+            .collect::<rusqlite::Result<Vec<_>>>();
+        rows.ctx(&self.path)
+    }
+
     fn query_diagnostics(&self, filter: &str, args: &[&str]) -> Result<Vec<Diagnostic>> {
         let sql = format!(
             "SELECT code, severity, path, line, item, message, hint FROM diagnostics {filter} ORDER BY path, line, code, message"
         );
-        let mut st = self.conn.prepare_cached(&sql).ctx(&self.path)?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                let code: String = r.get(0)?;
-                Ok(Diagnostic {
-                    code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
-                    severity: Severity::parse(&r.get::<_, String>(1)?),
-                    path: r.get(2)?,
-                    line: r.get(3)?,
-                    item: r.get(4)?,
-                    message: r.get(5)?,
-                    hint: r.get(6)?,
-                })
+        self.rows(&sql, rusqlite::params_from_iter(args.iter()), |r| {
+            let code: String = r.get(0)?;
+            Ok(Diagnostic {
+                code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
+                severity: Severity::parse(&r.get::<_, String>(1)?),
+                path: r.get(2)?,
+                line: r.get(3)?,
+                item: r.get(4)?,
+                message: r.get(5)?,
+                hint: r.get(6)?,
             })
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        })
     }
 
     fn query_items(&self, sql: &str, args: &[&str]) -> Result<Vec<ItemRow>> {
-        let mut st = self.conn.prepare_cached(sql).ctx(&self.path)?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), row_to_item)
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.rows(sql, rusqlite::params_from_iter(args.iter()), row_to_item)
     }
 
-    /// Graph diagnostics (dangling references, cycles), from one read of all items. Runs only
-    /// when parents, dependencies or the set of items changed.
     fn recompute_graph(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute("DELETE FROM diagnostics WHERE scope = 'graph'", [])?;
         struct Row {
@@ -1015,18 +1016,13 @@ impl Store for SqliteStore {
     }
 
     fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
-        let mut sql =
-            format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank, id");
-        if let Some(l) = limit {
-            sql.push_str(&format!(" LIMIT {l}"));
-        }
-        let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
-        let rows = st
-            .query_map([], row_to_item)
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        self.query_items(
+            &format!(
+                "SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank, id{lim}"
+            ),
+            &[],
+        )
     }
 
     fn blocked_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
@@ -1044,29 +1040,20 @@ impl Store for SqliteStore {
 
     fn events(&mut self, item: Option<&str>, limit: Option<usize>) -> Result<Vec<Event>> {
         let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        let rows = match item {
-            Some(id) => {
-                let sql = format!(
+        match item {
+            Some(id) => self.rows(
+                &format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE item = ?1 ORDER BY seq DESC{lim}"
-                );
-                let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
-                let r = st
-                    .query_map([id], row_to_event)
-                    .ctx(&self.path)?
-                    .collect::<rusqlite::Result<Vec<_>>>();
-                r
-            }
-            None => {
-                let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq DESC{lim}");
-                let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
-                let r = st
-                    .query_map([], row_to_event)
-                    .ctx(&self.path)?
-                    .collect::<rusqlite::Result<Vec<_>>>();
-                r
-            }
-        };
-        rows.ctx(&self.path)
+                ),
+                [id],
+                row_to_event,
+            ),
+            None => self.rows(
+                &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq DESC{lim}"),
+                [],
+                row_to_event,
+            ),
+        }
     }
 
     fn diagnostics(&mut self) -> Result<Vec<Diagnostic>> {
@@ -1089,18 +1076,12 @@ impl Store for SqliteStore {
     }
 
     fn ids_with_prefix(&mut self, prefix: &str) -> Result<Vec<String>> {
-        let lo = format!("{prefix}-");
-        let hi = format!("{prefix}.");
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id FROM items WHERE id >= ?1 AND id < ?2")
-            .ctx(&self.path)?;
-        let rows = st
-            .query_map(params![lo, hi], |r| r.get::<_, String>(0))
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        // Ids from `PREFIX-` up to (not including) `PREFIX.`: '.' follows '-' in ASCII.
+        self.rows(
+            "SELECT id FROM items WHERE id >= ?1 AND id < ?2",
+            params![format!("{prefix}-"), format!("{prefix}.")],
+            |r| r.get(0),
+        )
     }
 
     fn summary(&mut self, recent: usize) -> Result<Summary> {
@@ -1185,16 +1166,12 @@ impl Store for SqliteStore {
     }
 
     fn drift(&mut self, checkout: &str) -> Result<Vec<Drift>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line
-                 FROM item_sources s INDEXED BY item_sources_drifted JOIN items i ON i.id = s.id
-                 WHERE s.checkout = ?1 AND s.drifted = 1",
-            )
-            .ctx(&self.path)?;
-        let rows = st
-            .query_map([checkout], |r| {
+        let mut rows = self.rows(
+            "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line
+             FROM item_sources s INDEXED BY item_sources_drifted JOIN items i ON i.id = s.id
+             WHERE s.checkout = ?1 AND s.drifted = 1",
+            [checkout],
+            |r| {
                 Ok(Drift {
                     id: r.get(0)?,
                     kind: r.get(1)?,
@@ -1204,12 +1181,9 @@ impl Store for SqliteStore {
                     path: r.get(5)?,
                     line: r.get(6)?,
                 })
-            })
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
+            },
+        )?;
         // Sorted here: an ORDER BY would steer the planner off the small drifted-rows index.
-        let mut rows = rows;
         rows.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
         Ok(rows)
     }
@@ -1232,38 +1206,19 @@ impl Store for SqliteStore {
     }
 
     fn sources(&mut self, id: &str) -> Result<Vec<ItemSource>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT checkout, path, line, file_status FROM item_sources WHERE id = ?1 ORDER BY checkout")
-            .ctx(&self.path)?;
-        let rows = st
-            .query_map([id], |r| {
-                Ok(ItemSource {
-                    checkout: r.get(0)?,
-                    path: r.get(1)?,
-                    line: r.get(2)?,
-                    file_status: r.get(3)?,
-                })
-            })
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.rows(
+            "SELECT checkout, path, line, file_status FROM item_sources WHERE id = ?1 ORDER BY checkout",
+            [id],
+            |r| Ok(ItemSource { checkout: r.get(0)?, path: r.get(1)?, line: r.get(2)?, file_status: r.get(3)? }),
+        )
     }
 
     fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id FROM item_sources WHERE checkout = ?1 AND path = ?2 ORDER BY line",
-            )
-            .ctx(&self.path)?;
-        let rows = st
-            .query_map(params![checkout, path], |r| r.get::<_, String>(0))
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.rows(
+            "SELECT id FROM item_sources WHERE checkout = ?1 AND path = ?2 ORDER BY line",
+            params![checkout, path],
+            |r| r.get(0),
+        )
     }
 
     fn append_event(
@@ -1319,16 +1274,11 @@ impl Store for SqliteStore {
     }
 
     fn pending_writeback(&mut self, checkout: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT path FROM pending_writeback WHERE checkout = ?1 ORDER BY path")
-            .ctx(&self.path)?;
-        let rows = st
-            .query_map([checkout], |r| r.get::<_, String>(0))
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.rows(
+            "SELECT path FROM pending_writeback WHERE checkout = ?1 ORDER BY path",
+            [checkout],
+            |r| r.get(0),
+        )
     }
 
     fn repo_add(&mut self, slug: &str, path: &str) -> Result<()> {
@@ -1349,16 +1299,9 @@ impl Store for SqliteStore {
     }
 
     fn repos(&mut self) -> Result<Vec<(String, String)>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT slug, path FROM repos ORDER BY slug")
-            .ctx(&self.path)?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx(&self.path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.rows("SELECT slug, path FROM repos ORDER BY slug", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     }
 
     fn item_exists(&mut self, id: &str) -> Result<bool> {
