@@ -267,3 +267,33 @@ fn nothing_is_written_to_a_file_that_failed_to_parse() {
     assert!(r.stderr.contains("block scalar"), "{}", r.stderr);
     assert_eq!(e.read("work/s2.md"), block);
 }
+
+#[test]
+fn graph_checks_stay_right_as_items_arrive_one_by_one() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.ok(&["index"], 0);
+    // A new item with a dangling dependency and parent (the incremental path).
+    e.write(
+        "work/n.md",
+        &story("N-1", "todo", "depends_on: [LATER-1]\nparent: LATER-2\n"),
+    );
+    assert_eq!(diags(&e, "EV115")[0]["item"], "N-1");
+    assert_eq!(diags(&e, "EV114")[0]["item"], "N-1");
+    // The missing items arrive: the dangling references are cleared.
+    e.write("work/l1.md", &story("LATER-1", "todo", ""));
+    e.write("work/l2.md", &story("LATER-2", "todo", ""));
+    e.ok(&["index"], 0);
+    // A new item closing a cycle with an existing one is caught.
+    e.write("work/c1.md", &story("C-1", "todo", "depends_on: [C-2]\n"));
+    e.ok(&["index"], 2);
+    e.write("work/c2.md", &story("C-2", "todo", "depends_on: [C-1]\n"));
+    let c = diags(&e, "EV116");
+    assert!(
+        c[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("C-1 → C-2 → C-1"),
+        "{c:?}"
+    );
+}

@@ -504,6 +504,7 @@ impl Store for SqliteStore {
         let mut any_update = false;
         // Dependencies, parents or the set of ids changed: the graph checks must run again.
         let mut graph_dirty = cold;
+        let mut new_items: Vec<(String, Option<String>, Vec<String>, String, u32)> = Vec::new();
         for change in changes {
             let up = match change {
                 FileChange::Touched(p, st) => {
@@ -601,7 +602,19 @@ impl Store for SqliteStore {
                                 || e.line != it.item.line
                         }
                     };
-                    graph_dirty |= shape_changed;
+                    if existing.is_none() && !cold {
+                        // A new item only needs the full graph pass if something already
+                        // referred to it (decided below).
+                        new_items.push((
+                            id.to_string(),
+                            it.item.parent.clone(),
+                            it.item.depends_on.clone(),
+                            up.path.clone(),
+                            it.item.line,
+                        ));
+                    } else {
+                        graph_dirty |= shape_changed;
+                    }
                     released.remove(id);
                     // Merge the file's status with the effective one (the truth model).
                     let eff = existing
@@ -838,6 +851,53 @@ impl Store for SqliteStore {
             report.removed += 1;
         }
         graph_dirty |= !released.is_empty();
+        if !graph_dirty && !new_items.is_empty() {
+            // Nothing referred to a brand-new id, so it cannot close a cycle: check only its own
+            // references. Otherwise (a reference was dangling until now) run the full pass.
+            for (id, ..) in &new_items {
+                let referenced: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM deps WHERE dep = ?1) OR EXISTS (SELECT 1 FROM items WHERE parent = ?1)",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .ctx(&path)?;
+                if referenced {
+                    graph_dirty = true;
+                    break;
+                }
+            }
+            if !graph_dirty {
+                for (id, parent, deps, file, line) in &new_items {
+                    if let Some(p) = parent {
+                        if !item_known(&tx, p).ctx(&path)? {
+                            let d = Diagnostic::new(
+                                DiagCode::DanglingParent,
+                                file,
+                                *line,
+                                format!("{id} names parent {p}, which is not a known item"),
+                                format!("create {p}, fix the parent field, or remove it"),
+                            )
+                            .with_item(id);
+                            insert_diag(&tx, checkout, &d, "graph").ctx(&path)?;
+                        }
+                    }
+                    for dep in deps {
+                        if !item_known(&tx, dep).ctx(&path)? {
+                            let d = Diagnostic::new(
+                                DiagCode::DanglingDependency,
+                                file,
+                                *line,
+                                format!("{id} depends on {dep}, which is not a known item"),
+                                format!("create {dep}, or remove it from depends_on"),
+                            )
+                            .with_item(id);
+                            insert_diag(&tx, checkout, &d, "graph").ctx(&path)?;
+                        }
+                    }
+                }
+            }
+        }
         if graph_dirty {
             refresh_blocked(&tx, None).ctx(&path)?;
         } else if any_update || !batch.removed.is_empty() {
@@ -1311,6 +1371,11 @@ impl Store for SqliteStore {
             .map(|o| o.is_some())
             .ctx(&self.path)
     }
+}
+
+fn item_known(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))
 }
 
 /// Recompute every checkout's `drifted` flag for `id`, whose effective status is `status`.
