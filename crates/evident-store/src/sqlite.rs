@@ -504,7 +504,7 @@ impl Store for SqliteStore {
         let mut any_update = false;
         // Dependencies, parents or the set of ids changed: the graph checks must run again.
         let mut graph_dirty = cold;
-        let mut new_items: Vec<(String, Option<String>, Vec<String>, String, u32)> = Vec::new();
+        let mut new_items: Vec<NewItem> = Vec::new();
         for change in changes {
             let up = match change {
                 FileChange::Touched(p, st) => {
@@ -605,13 +605,13 @@ impl Store for SqliteStore {
                     if existing.is_none() && !cold {
                         // A new item only needs the full graph pass if something already
                         // referred to it (decided below).
-                        new_items.push((
-                            id.to_string(),
-                            it.item.parent.clone(),
-                            it.item.depends_on.clone(),
-                            up.path.clone(),
-                            it.item.line,
-                        ));
+                        new_items.push(NewItem {
+                            id: id.to_string(),
+                            parent: it.item.parent.clone(),
+                            deps: it.item.depends_on.clone(),
+                            path: up.path.clone(),
+                            line: it.item.line,
+                        });
                     } else {
                         graph_dirty |= shape_changed;
                     }
@@ -854,7 +854,7 @@ impl Store for SqliteStore {
         if !graph_dirty && !new_items.is_empty() {
             // Nothing referred to a brand-new id, so it cannot close a cycle: check only its own
             // references. Otherwise (a reference was dangling until now) run the full pass.
-            for (id, ..) in &new_items {
+            for NewItem { id, .. } in &new_items {
                 let referenced: bool = tx
                     .query_row(
                         "SELECT EXISTS (SELECT 1 FROM deps WHERE dep = ?1) OR EXISTS (SELECT 1 FROM items WHERE parent = ?1)",
@@ -868,7 +868,14 @@ impl Store for SqliteStore {
                 }
             }
             if !graph_dirty {
-                for (id, parent, deps, file, line) in &new_items {
+                for NewItem {
+                    id,
+                    parent,
+                    deps,
+                    path: file,
+                    line,
+                } in &new_items
+                {
                     if let Some(p) = parent {
                         if !item_known(&tx, p).ctx(&path)? {
                             let d = Diagnostic::new(
@@ -1371,6 +1378,15 @@ impl Store for SqliteStore {
             .map(|o| o.is_some())
             .ctx(&self.path)
     }
+}
+
+/// An item indexed for the first time in an incremental pass.
+struct NewItem {
+    id: String,
+    parent: Option<String>,
+    deps: Vec<String>,
+    path: String,
+    line: u32,
 }
 
 fn item_known(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<bool> {
