@@ -642,38 +642,24 @@ impl Store for SqliteStore {
                                 ),
                             };
                             match decision {
-                                FileStatusDecision::Create => {
-                                    insert_event(
-                                        &tx,
-                                        id,
-                                        action::CREATED,
-                                        None,
-                                        Some(&fs.key),
-                                        None,
-                                        ctx,
-                                    )
-                                    .ctx(&path)?;
-                                    report.created += 1;
-                                    (
-                                        fs.key.clone(),
-                                        Some(fs.rank),
-                                        fs.terminal,
-                                        Some(fs.key.clone()),
-                                    )
-                                }
-                                FileStatusDecision::Apply => {
-                                    let from = existing.as_ref().map(|e| e.status.as_str());
-                                    insert_event(
-                                        &tx,
-                                        id,
-                                        action::TRANSITION,
-                                        from,
-                                        Some(&fs.key),
-                                        Some("status edited in file"),
-                                        ctx,
-                                    )
-                                    .ctx(&path)?;
-                                    report.status_applied += 1;
+                                FileStatusDecision::Create | FileStatusDecision::Apply => {
+                                    let created = decision == FileStatusDecision::Create;
+                                    let (act, from, reason) = if created {
+                                        (action::CREATED, None, None)
+                                    } else {
+                                        (
+                                            action::TRANSITION,
+                                            existing.as_ref().map(|e| e.status.as_str()),
+                                            Some("status edited in file"),
+                                        )
+                                    };
+                                    insert_event(&tx, id, act, from, Some(&fs.key), reason, ctx)
+                                        .ctx(&path)?;
+                                    if created {
+                                        report.created += 1;
+                                    } else {
+                                        report.status_applied += 1;
+                                    }
                                     (
                                         fs.key.clone(),
                                         Some(fs.rank),
