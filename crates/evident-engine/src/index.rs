@@ -284,6 +284,17 @@ pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize, full: bool) -> FileCh
 
 /// Bring the store's index in step with the documents of this checkout.
 pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
+    let p = plan(ws, full)?;
+    index_planned(ws, p, full, progress)
+}
+
+/// Apply an index pass already planned (by [`plan`], with the same `full`).
+pub fn index_planned(
+    ws: &mut Workspace,
+    plan: Plan,
+    full: bool,
+    progress: &dyn Progress,
+) -> Result<IndexOutcome> {
     let checkout = ws.checkout.clone();
     let t0 = std::time::Instant::now();
     let Plan {
@@ -294,7 +305,7 @@ pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<
         walk_diagnostics,
         scanned,
         walk_time: t_walk,
-    } = plan(ws, full)?;
+    } = plan;
     let to_read: Vec<&Found> = to_read.iter().map(|&i| &found[i]).collect();
     let mut outcome = IndexOutcome {
         scanned,

@@ -18,7 +18,9 @@ use evident_store::{action, Drift, FileChange};
 use serde::Serialize;
 
 use crate::fsutil::atomic_write;
-use crate::index::{index, index_paths, load_planned, plan, IndexOutcome, NoProgress};
+use crate::index::{
+    index_paths, index_planned, load_planned, plan, IndexOutcome, NoProgress, Plan,
+};
 use crate::{git, EngineError, Result, Workspace};
 
 /// One finding of `check` or `fix`.
@@ -140,7 +142,8 @@ pub fn check(ws: &mut Workspace) -> Result<Report> {
             .severity(Severity::Info),
         );
     }
-    findings.extend(compare(ws)?);
+    let p = plan(ws, false)?;
+    findings.extend(compare(ws, &p)?);
     Ok(Report {
         repo: ws.checkout.clone(),
         mode: "check",
@@ -162,16 +165,15 @@ fn pull_gate(ws: &Workspace) -> Option<u64> {
 }
 
 /// Every difference between the checkout's documents and the store, read-only.
-fn compare(ws: &mut Workspace) -> Result<Vec<Finding>> {
+fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
     let checkout = ws.checkout.clone();
-    let p = plan(ws, false)?;
     let mut out = Vec::new();
     let mut reread = std::collections::HashSet::new();
     for &i in &p.to_read {
         let rel = p.found[i].rel.clone();
         // Touched but byte-identical documents say what the store remembers: the drift query
         // below covers them.
-        let FileChange::Update(up) = load_planned(ws, &p, i, false) else {
+        let FileChange::Update(up) = load_planned(ws, p, i, false) else {
             continue;
         };
         reread.insert(rel.clone());
@@ -383,14 +385,17 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
             format!("the repository is {n} commit(s) behind its upstream; pull before fixing so remote progress is not clobbered"),
             "nothing written in this repository",
         ));
-        findings.extend(compare(ws)?.into_iter().map(|mut f| {
+        let p = plan(ws, false)?;
+        findings.extend(compare(ws, &p)?.into_iter().map(|mut f| {
             f.action = "none (behind upstream)".into();
             f
         }));
         report.findings = findings;
         return Ok(report);
     }
-    let before = compare(ws)?;
+    // One walk serves both the comparison and the index pass.
+    let p = plan(ws, false)?;
+    let before = compare(ws, &p)?;
     if opts.dry_run {
         let drift = planned_drift(ws, &before);
         let (diff, _) = writeback(ws, &drift, true)?;
@@ -402,7 +407,7 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
         report.findings = findings;
         return Ok(report);
     }
-    report.index = Some(index(ws, false, &NoProgress)?);
+    report.index = Some(index_planned(ws, p, false, &NoProgress)?);
     let mut after_index: Vec<Finding> = Vec::new();
     if opts.writeback {
         let checkout = ws.checkout.clone();
