@@ -2,14 +2,13 @@
 //! timeout so concurrent processes queue instead of failing, and `BEGIN IMMEDIATE` for every
 //! write so read-modify-write sequences cannot interleave.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use evident_core::truth::{merge_file_status, FileStatusDecision};
-use evident_core::{DiagCode, Diagnostic, Severity, StatusDef};
+use evident_core::{DiagCode, Diagnostic, Severity};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use crate::index_flow::{self, same_walk, Existing, GraphRow, IndexWriter, ItemWrite};
 use crate::model::*;
 use crate::{FileStates, Result, Store, StoreError};
 
@@ -235,22 +234,296 @@ impl SqliteStore {
     fn query_items(&self, sql: &str, args: &[&str]) -> Result<Vec<ItemRow>> {
         self.rows(sql, rusqlite::params_from_iter(args.iter()), row_to_item)
     }
+}
 
-    fn recompute_graph(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-        tx.execute("DELETE FROM diagnostics WHERE scope = 'graph'", [])?;
-        struct Row {
-            id: String,
-            parent: Option<String>,
-            deps: String,
-            checkout: String,
-            path: String,
-            line: u32,
+/// [`IndexWriter`] over one SQLite write transaction.
+struct SqliteIndexTx<'a, 'c> {
+    tx: &'a rusqlite::Transaction<'c>,
+    loc: &'a Path,
+    /// Secondary indexes dropped for a bulk load, rebuilt (sorted) at its end.
+    deferred: Vec<(String, String)>,
+}
+
+impl SqliteIndexTx<'_, '_> {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<()> {
+        self.tx
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute(p))
+            .map(|_| ())
+            .ctx(self.loc)
+    }
+
+    fn ids<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<String>> {
+        let mut st = self.tx.prepare_cached(sql).ctx(self.loc)?;
+        let v = st
+            .query_map(p, |r| r.get::<_, String>(0))
+            .ctx(self.loc)?
+            .collect::<rusqlite::Result<Vec<_>>>();
+        v.ctx(self.loc)
+    }
+
+    fn flag<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<bool> {
+        self.tx
+            .prepare_cached(sql)
+            .and_then(|mut st| st.query_row(p, |r| r.get::<_, bool>(0)))
+            .ctx(self.loc)
+    }
+}
+
+impl IndexWriter for SqliteIndexTx<'_, '_> {
+    fn store_is_empty(&mut self) -> Result<bool> {
+        self.flag("SELECT NOT EXISTS (SELECT 1 FROM items)", [])
+    }
+
+    fn bulk_load(&mut self, starting: bool) -> Result<()> {
+        // Build the secondary indexes once at the end (a sorted build) instead of updating them
+        // row by row.
+        if starting {
+            let mut st = self
+                .tx
+                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
+                .ctx(self.loc)?;
+            let v = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx(self.loc)?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                .ctx(self.loc)?;
+            for (name, _) in &v {
+                self.tx
+                    .execute(&format!("DROP INDEX \"{name}\""), [])
+                    .ctx(self.loc)?;
+            }
+            self.deferred = v;
+        } else {
+            for (_, sql) in std::mem::take(&mut self.deferred) {
+                self.tx.execute(&sql, []).ctx(self.loc)?;
+            }
         }
-        let mut st =
-            tx.prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")?;
-        let full: Vec<Row> = st
+        Ok(())
+    }
+
+    fn replace_walk_diagnostics(&mut self, checkout: &str, diags: &[Diagnostic]) -> Result<()> {
+        self.exec(
+            "DELETE FROM diagnostics WHERE scope = 'walk' AND checkout = ?1",
+            [checkout],
+        )?;
+        for d in diags {
+            insert_diag(self.tx, checkout, d, "walk").ctx(self.loc)?;
+        }
+        Ok(())
+    }
+
+    fn insert_diagnostic(&mut self, checkout: &str, d: &Diagnostic, scope: &str) -> Result<()> {
+        insert_diag(self.tx, checkout, d, scope).ctx(self.loc)
+    }
+
+    fn delete_file_diagnostics(&mut self, checkout: &str, path: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'",
+            params![checkout, path],
+        )
+    }
+
+    fn item_ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
+        self.ids(
+            "SELECT id FROM items WHERE checkout = ?1 AND path = ?2",
+            params![checkout, path],
+        )
+    }
+
+    fn delete_sources_at(&mut self, checkout: &str, path: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM item_sources WHERE checkout = ?1 AND path = ?2",
+            params![checkout, path],
+        )
+    }
+
+    fn touch_file(&mut self, checkout: &str, path: &str, st: &FileState) -> Result<()> {
+        self.exec(
+            "UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2",
+            params![checkout, path, st.size as i64, st.mtime_ns],
+        )
+    }
+
+    fn existing(&mut self, id: &str, checkout: &str) -> Result<Option<Existing>> {
+        self.tx
+            .prepare_cached(
+                "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash,
+                        i.parent, i.depends_on, i.line
+                 FROM items i LEFT JOIN item_sources s ON s.checkout = ?2 AND s.id = i.id WHERE i.id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![id, checkout], |r| {
+                    Ok(Existing {
+                        status: r.get(0)?,
+                        rank: r.get(1)?,
+                        terminal: r.get::<_, i64>(2)? != 0,
+                        last_file_status: r.get(3)?,
+                        checkout: r.get(4)?,
+                        path: r.get(5)?,
+                        content_hash: r.get(6)?,
+                        parent: r.get(7)?,
+                        depends_on: r.get(8)?,
+                        line: r.get(9)?,
+                    })
+                })
+                .optional()
+            })
+            .ctx(self.loc)
+    }
+
+    fn insert_event(
+        &mut self,
+        item: &str,
+        action: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        reason: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<i64> {
+        insert_event(self.tx, item, action, from, to, reason, ctx).ctx(self.loc)
+    }
+
+    fn upsert_source(
+        &mut self,
+        checkout: &str,
+        id: &str,
+        path: &str,
+        line: u32,
+        file_status: Option<&str>,
+        drifted: bool,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
+               file_status = excluded.file_status, drifted = excluded.drifted",
+            params![checkout, id, path, line, file_status, drifted],
+        )
+    }
+
+    fn refresh_drift(&mut self, id: &str, status: &str) -> Result<()> {
+        refresh_drift(self.tx, id, status).ctx(self.loc)
+    }
+
+    fn upsert_item(&mut self, w: &ItemWrite<'_>) -> Result<()> {
+        let i = &w.it.item;
+        self.exec(
+            "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
+               parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
+               status_rank = excluded.status_rank, terminal = excluded.terminal,
+               priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
+               lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
+               checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
+               sections = excluded.sections, content_hash = excluded.content_hash,
+               updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
+                                 THEN items.updated_at ELSE excluded.updated_at END",
+            params![
+                i.id,
+                i.kind,
+                i.title,
+                w.status,
+                w.rank,
+                w.terminal as i64,
+                i.priority,
+                w.it.priority_rank.unwrap_or(NO_PRIORITY),
+                i.parent,
+                i.lane,
+                i.owner,
+                w.it.encoded.labels,
+                w.it.encoded.depends_on,
+                w.checkout,
+                w.path,
+                i.line,
+                w.it.encoded.fields,
+                w.it.encoded.sections,
+                i.content_hash,
+                w.at,
+            ],
+        )
+    }
+
+    fn replace_deps(&mut self, id: &str, deps: &[String], known: bool) -> Result<()> {
+        if known {
+            self.exec("DELETE FROM deps WHERE item = ?1", [id])?;
+        }
+        for dep in deps {
+            self.exec(
+                "INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)",
+                params![id, dep],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn prune_sources(&mut self, checkout: &str, path: &str, declared: &[&str]) -> Result<()> {
+        let json = serde_json::to_string(declared).unwrap_or_else(|_| "[]".into());
+        self.exec(
+            "DELETE FROM item_sources WHERE checkout = ?1 AND path = ?2
+               AND id NOT IN (SELECT value FROM json_each(?3))",
+            params![checkout, path, json],
+        )
+    }
+
+    fn upsert_file(
+        &mut self,
+        checkout: &str,
+        path: &str,
+        st: &FileState,
+        broken: bool,
+        recheck: bool,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+               hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
+            params![checkout, path, st.size as i64, st.mtime_ns, &st.hash[..], broken as i64, recheck as i64],
+        )
+    }
+
+    fn delete_file(&mut self, checkout: &str, path: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM files WHERE checkout = ?1 AND path = ?2",
+            params![checkout, path],
+        )
+    }
+
+    fn remove_item(&mut self, id: &str) -> Result<Option<String>> {
+        let status: Option<String> = self
+            .tx
+            .query_row("SELECT status FROM items WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ctx(self.loc)?;
+        self.exec("DELETE FROM items WHERE id = ?1", [id])?;
+        self.exec("DELETE FROM deps WHERE item = ?1", [id])?;
+        Ok(status)
+    }
+
+    fn is_referenced(&mut self, id: &str) -> Result<bool> {
+        self.flag(
+            "SELECT EXISTS (SELECT 1 FROM deps WHERE dep = ?1) OR EXISTS (SELECT 1 FROM items WHERE parent = ?1)",
+            [id],
+        )
+    }
+
+    fn item_known(&mut self, id: &str) -> Result<bool> {
+        self.flag("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)", [id])
+    }
+
+    fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()> {
+        let json = ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        refresh_blocked(self.tx, json.as_deref()).ctx(self.loc)
+    }
+
+    fn graph_rows(&mut self) -> Result<Vec<GraphRow>> {
+        let mut st = self
+            .tx
+            .prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")
+            .ctx(self.loc)?;
+        let v = st
             .query_map([], |r| {
-                Ok(Row {
+                Ok(GraphRow {
                     id: r.get(0)?,
                     parent: r.get(1)?,
                     deps: r.get(2)?,
@@ -258,94 +531,15 @@ impl SqliteStore {
                     path: r.get(4)?,
                     line: r.get(5)?,
                 })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let rows: Vec<(String, Option<String>, String, String, String, u32)> = full
-            .into_iter()
-            .map(|r| (r.id, r.parent, r.deps, r.checkout, r.path, r.line))
-            .collect();
-        let ids: HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-        let mut edges: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
-        let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-        let mut at: HashMap<&str, (&str, &str, u32)> = HashMap::with_capacity(rows.len());
-        for (id, parent, deps, checkout, path, line) in &rows {
-            at.insert(id, (checkout, path, *line));
-            if let Some(p) = parent {
-                if !ids.contains(p.as_str()) {
-                    let d = Diagnostic::new(
-                        DiagCode::DanglingParent,
-                        path,
-                        *line,
-                        format!("{id} names parent {p}, which is not a known item"),
-                        format!("create {p}, fix the parent field, or remove it"),
-                    )
-                    .with_item(id);
-                    insert_diag(tx, checkout, &d, "graph")?;
-                } else {
-                    parents.insert(id.clone(), vec![p.clone()]);
-                }
-            }
-            let deps = json_list(deps);
-            for dep in &deps {
-                if !ids.contains(dep.as_str()) {
-                    let d = Diagnostic::new(
-                        DiagCode::DanglingDependency,
-                        path,
-                        *line,
-                        format!("{id} depends on {dep}, which is not a known item"),
-                        format!("create {dep}, or remove it from depends_on"),
-                    )
-                    .with_item(id);
-                    insert_diag(tx, checkout, &d, "graph")?;
-                }
-            }
-            edges.insert(id.clone(), deps);
-        }
-        for (what, graph) in [("depends on", &edges), ("is a descendant of", &parents)] {
-            for cycle in evident_core::graph::cycles(graph) {
-                let first = &cycle[0];
-                let (checkout, path, line) = at.get(first.as_str()).copied().unwrap_or(("", "", 0));
-                let mut chain = cycle.clone();
-                chain.push(first.clone());
-                let d = Diagnostic::new(
-                    DiagCode::DependencyCycle,
-                    path,
-                    line,
-                    format!("cycle: {} ({} itself)", chain.join(" → "), what),
-                    "remove one of the links to break the cycle",
-                )
-                .with_item(first);
-                insert_diag(tx, checkout, &d, "graph")?;
-            }
-        }
-        Ok(())
+            })
+            .ctx(self.loc)?
+            .collect::<rusqlite::Result<Vec<_>>>();
+        v.ctx(self.loc)
     }
-}
 
-/// What the store holds for an item being re-indexed.
-struct Existing {
-    status: String,
-    rank: Option<i64>,
-    terminal: bool,
-    /// What this checkout's file said when it last read the item.
-    last_file_status: Option<String>,
-    checkout: String,
-    path: String,
-    content_hash: String,
-    parent: Option<String>,
-    /// JSON array.
-    depends_on: String,
-    line: u32,
-}
-
-fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<StatusDef> {
-    rank.map(|rank| StatusDef {
-        key: status.to_string(),
-        name: status.to_string(),
-        label: status.to_string(),
-        rank,
-        terminal,
-    })
+    fn clear_graph_diagnostics(&mut self) -> Result<()> {
+        self.exec("DELETE FROM diagnostics WHERE scope = 'graph'", [])
+    }
 }
 
 impl Store for SqliteStore {
@@ -399,512 +593,35 @@ impl Store for SqliteStore {
         ctx: &EventContext,
     ) -> Result<IndexReport> {
         let path = self.path.clone();
-        let mut report = IndexReport::default();
         // Nothing changed: no write transaction at all (I4: an unchanged repository writes nothing).
         if batch.is_empty() {
-            let same_walk = match &batch.walk_diagnostics {
+            let unchanged = match &batch.walk_diagnostics {
                 None => true,
                 Some(new) => {
-                    let mut st = self
-                        .conn
-                        .prepare_cached("SELECT path, message FROM diagnostics WHERE scope = 'walk' AND checkout = ?1 ORDER BY path, message")
-                        .ctx(&path)?;
-                    let old: Vec<(String, String)> = st
-                        .query_map([&batch.checkout], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .ctx(&path)?
-                        .collect::<rusqlite::Result<_>>()
-                        .ctx(&path)?;
-                    let mut new: Vec<(String, String)> = new
-                        .iter()
-                        .map(|d| (d.path.clone(), d.message.clone()))
-                        .collect();
-                    new.sort();
-                    old == new
+                    let old = self.rows(
+                        "SELECT path, message FROM diagnostics WHERE scope = 'walk' AND checkout = ?1 ORDER BY path, message",
+                        [&batch.checkout],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    same_walk(old, new)
                 }
             };
-            if same_walk {
-                return Ok(report);
+            if unchanged {
+                return Ok(IndexReport::default());
             }
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
-        let checkout = batch.checkout.as_str();
-        if let Some(walk) = &batch.walk_diagnostics {
-            tx.execute(
-                "DELETE FROM diagnostics WHERE scope = 'walk' AND checkout = ?1",
-                [checkout],
-            )
-            .ctx(&path)?;
-            for d in walk {
-                insert_diag(&tx, checkout, d, "walk").ctx(&path)?;
-            }
-        }
-        if batch.is_empty() {
-            tx.commit().ctx(&path)?;
-            return Ok(report);
-        }
-        // An empty store (first index) has nothing to look up, release or merge against.
-        let cold = tx
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM items)", [], |r| {
-                r.get::<_, bool>(0)
-            })
-            .ctx(&path)?;
-        // Items whose source document is re-read or gone are released; whatever is not declared
-        // again by the end of the pass is removed.
-        let mut released: HashSet<String> = HashSet::new();
-        if !cold {
-            let mut sel = tx
-                .prepare_cached("SELECT id FROM items WHERE checkout = ?1 AND path = ?2")
-                .ctx(&path)?;
-            let mut del_diag = tx
-                .prepare_cached(
-                    "DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'",
-                )
-                .ctx(&path)?;
-            for p in &batch.removed {
-                let ids = sel
-                    .query_map(params![checkout, p], |r| r.get::<_, String>(0))
-                    .ctx(&path)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .ctx(&path)?;
-                released.extend(ids);
-                del_diag.execute(params![checkout, p]).ctx(&path)?;
-                tx.execute(
-                    "DELETE FROM item_sources WHERE checkout = ?1 AND path = ?2",
-                    params![checkout, p],
-                )
-                .ctx(&path)?;
-            }
-        }
-        // Bulk load into an empty store: build the secondary indexes once at the end (a sorted
-        // build) instead of updating them row by row.
-        let deferred_indexes: Vec<(String, String)> = if cold {
-            let mut st = tx
-                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
-                .ctx(&path)?;
-            let v = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx(&path)?
-                .collect::<rusqlite::Result<Vec<(String, String)>>>()
-                .ctx(&path)?;
-            for (name, _) in &v {
-                tx.execute(&format!("DROP INDEX \"{name}\""), [])
-                    .ctx(&path)?;
-            }
-            v
-        } else {
-            Vec::new()
-        };
-        let mut claimed: HashMap<String, String> = HashMap::new();
-        // Items whose status or dependencies may have changed: their `blocked` flags (and their
-        // dependents') are refreshed before commit.
-        let mut touched_ids: Vec<String> = Vec::new();
-        let mut any_update = false;
-        // Dependencies, parents or the set of ids changed: the graph checks must run again.
-        let mut graph_dirty = cold;
-        let mut new_items: Vec<NewItem> = Vec::new();
-        for change in changes {
-            let up = match change {
-                FileChange::Touched(p, st) => {
-                    tx.prepare_cached("UPDATE files SET size = ?3, mtime_ns = ?4 WHERE checkout = ?1 AND path = ?2")
-                        .ctx(&path)?
-                        .execute(params![checkout, p, st.size as i64, st.mtime_ns])
-                        .ctx(&path)?;
-                    continue;
-                }
-                FileChange::Update(u) => u,
+        let report = {
+            let mut w = SqliteIndexTx {
+                tx: &tx,
+                loc: &path,
+                deferred: Vec::new(),
             };
-            let up = &up;
-            any_update = true;
-            if !cold {
-                tx.prepare_cached(
-                    "DELETE FROM diagnostics WHERE checkout = ?1 AND path = ?2 AND scope = 'file'",
-                )
-                .ctx(&path)?
-                .execute(params![checkout, up.path])
-                .ctx(&path)?;
-                if !up.broken {
-                    let mut sel = tx
-                        .prepare_cached("SELECT id FROM items WHERE checkout = ?1 AND path = ?2")
-                        .ctx(&path)?;
-                    let ids = sel
-                        .query_map(params![checkout, up.path], |r| r.get::<_, String>(0))
-                        .ctx(&path)?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                        .ctx(&path)?;
-                    released.extend(ids);
-                }
-            }
-            let mut recheck = false;
-            for d in &up.diagnostics {
-                insert_diag(&tx, checkout, d, "file").ctx(&path)?;
-            }
-            if !up.broken {
-                for it in &up.items {
-                    let id = it.item.id.as_str();
-                    let existing: Option<Existing> = if cold {
-                        None
-                    } else {
-                        tx
-                        .prepare_cached(
-                            "SELECT i.status, i.status_rank, i.terminal, s.file_status, i.checkout, i.path, i.content_hash,
-                                    i.parent, i.depends_on, i.line
-                             FROM items i LEFT JOIN item_sources s ON s.checkout = ?2 AND s.id = i.id WHERE i.id = ?1",
-                        )
-                        .ctx(&path)?
-                        .query_row(params![id, checkout], |r| Ok(Existing { status: r.get(0)?, rank: r.get(1)?, terminal: r.get::<_, i64>(2)? != 0, last_file_status: r.get(3)?, checkout: r.get(4)?, path: r.get(5)?, content_hash: r.get(6)?, parent: r.get(7)?, depends_on: r.get(8)?, line: r.get(9)? }))
-                        .optional()
-                        .ctx(&path)?
-                    };
-                    let duplicate_of = if let Some(first) = claimed.get(id) {
-                        Some(first.clone())
-                    } else {
-                        match &existing {
-                            Some(Existing {
-                                checkout: c,
-                                path: p,
-                                ..
-                            }) if c == checkout
-                                && p != &up.path
-                                && !released.contains(id)
-                                && !batch.reread.contains(p.as_str()) =>
-                            {
-                                Some(p.clone())
-                            }
-                            _ => None,
-                        }
-                    };
-                    if let Some(other) = duplicate_of {
-                        recheck = true;
-                        let d = Diagnostic::new(
-                            DiagCode::DuplicateId,
-                            &up.path,
-                            it.item.line,
-                            format!(
-                                "id {id} is already declared by {other}; this one is not indexed"
-                            ),
-                            "give one of them a new id (ids must be unique across the repository)",
-                        )
-                        .with_item(id);
-                        insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
-                        continue;
-                    }
-                    claimed.insert(id.to_string(), up.path.clone());
-                    let deps_json = it.encoded.depends_on.as_str();
-                    let shape_changed = match &existing {
-                        None => true,
-                        Some(e) => {
-                            e.parent != it.item.parent
-                                || e.depends_on != deps_json
-                                || e.path != up.path
-                                || e.line != it.item.line
-                        }
-                    };
-                    if existing.is_none() && !cold {
-                        // A new item only needs the full graph pass if something already
-                        // referred to it (decided below).
-                        new_items.push(NewItem {
-                            id: id.to_string(),
-                            parent: it.item.parent.clone(),
-                            deps: it.item.depends_on.clone(),
-                            path: up.path.clone(),
-                            line: it.item.line,
-                        });
-                    } else {
-                        graph_dirty |= shape_changed;
-                    }
-                    released.remove(id);
-                    // Merge the file's status with the effective one (the truth model).
-                    let eff = existing
-                        .as_ref()
-                        .and_then(|e| status_of_row(&e.status, e.rank, e.terminal));
-                    let (status, rank, terminal, file_status) = match &it.status {
-                        None => match &existing {
-                            Some(e) => (
-                                e.status.clone(),
-                                e.rank,
-                                e.terminal,
-                                e.last_file_status.clone(),
-                            ),
-                            None => (it.item.status.clone(), None, false, None),
-                        },
-                        Some(fs) => {
-                            let decision = match (&existing, &eff) {
-                                (Some(_), None) => FileStatusDecision::Apply,
-                                _ => merge_file_status(
-                                    eff.as_ref(),
-                                    existing
-                                        .as_ref()
-                                        .and_then(|e| e.last_file_status.as_deref()),
-                                    fs,
-                                ),
-                            };
-                            match decision {
-                                FileStatusDecision::Create | FileStatusDecision::Apply => {
-                                    let created = decision == FileStatusDecision::Create;
-                                    let (act, from, reason) = if created {
-                                        (action::CREATED, None, None)
-                                    } else {
-                                        (
-                                            action::TRANSITION,
-                                            existing.as_ref().map(|e| e.status.as_str()),
-                                            Some("status edited in file"),
-                                        )
-                                    };
-                                    insert_event(&tx, id, act, from, Some(&fs.key), reason, ctx)
-                                        .ctx(&path)?;
-                                    if created {
-                                        report.created += 1;
-                                    } else {
-                                        report.status_applied += 1;
-                                    }
-                                    (
-                                        fs.key.clone(),
-                                        Some(fs.rank),
-                                        fs.terminal,
-                                        Some(fs.key.clone()),
-                                    )
-                                }
-                                FileStatusDecision::Keep => {
-                                    let e = existing
-                                        .as_ref()
-                                        .map(|e| (e.status.clone(), e.rank, e.terminal));
-                                    let (s, r, t) =
-                                        e.unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
-                                    (s, r, t, Some(fs.key.clone()))
-                                }
-                                FileStatusDecision::RefuseRegression => {
-                                    report.status_refused += 1;
-                                    let (s, r, t) = existing
-                                        .as_ref()
-                                        .map(|e| (e.status.clone(), e.rank, e.terminal))
-                                        .unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
-                                    let d = Diagnostic::new(
-                                        DiagCode::StatusLoweredInFile,
-                                        &up.path,
-                                        it.item.line,
-                                        format!("{id}: the file says `{}` but the item is `{s}`; a status is only lowered by a reopen", fs.key),
-                                        format!("run `evident reopen {id} {} --reason \"...\"`, or restore `{s}` in the file", fs.key),
-                                    )
-                                    .with_item(id);
-                                    insert_diag(&tx, checkout, &d, "file").ctx(&path)?;
-                                    // Remember what the file says: the document now lags the store, and
-                                    // `fix` writes the store's status back unless a reopen comes first.
-                                    (s, r, t, Some(fs.key.clone()))
-                                }
-                            }
-                        }
-                    };
-                    if !cold
-                        && (shape_changed || existing.as_ref().is_some_and(|e| e.status != status))
-                    {
-                        touched_ids.push(id.to_string());
-                    }
-                    if existing.is_some() && it.status.is_none() {
-                        // Unknown status in the file: nothing merged, content still refreshed.
-                    } else if existing.is_none() && it.status.is_none() {
-                        insert_event(&tx, id, action::CREATED, None, Some(&status), None, ctx)
-                            .ctx(&path)?;
-                        report.created += 1;
-                    }
-                    if let Some(e) = &existing {
-                        if e.content_hash != it.item.content_hash
-                            || e.path != up.path
-                            || e.checkout != checkout
-                        {
-                            report.updated += 1;
-                        }
-                    }
-                    let i = &it.item;
-                    tx.prepare_cached(
-                        "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
-                           file_status = excluded.file_status, drifted = excluded.drifted",
-                    )
-                    .ctx(&path)?
-                    .execute(params![checkout, id, up.path, it.item.line, file_status, file_status.as_deref().is_some_and(|f| f != status)])
-                    .ctx(&path)?;
-                    if existing.as_ref().is_some_and(|e| e.status != status) {
-                        // The effective status moved: other checkouts' documents may now lag.
-                        refresh_drift(&tx, id, &status).ctx(&path)?;
-                    }
-                    tx.prepare_cached(
-                        "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
-                           parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-                         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
-                           status_rank = excluded.status_rank, terminal = excluded.terminal,
-                           priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
-                           lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
-                           checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
-                           sections = excluded.sections, content_hash = excluded.content_hash,
-                           updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
-                                             THEN items.updated_at ELSE excluded.updated_at END",
-                    )
-                    .ctx(&path)?
-                    .execute(params![
-                        i.id,
-                        i.kind,
-                        i.title,
-                        status,
-                        rank,
-                        terminal as i64,
-                        Option::<String>::None,
-                        i.priority,
-                        it.priority_rank.unwrap_or(NO_PRIORITY),
-                        i.parent,
-                        i.lane,
-                        i.owner,
-                        it.encoded.labels,
-                        deps_json,
-                        checkout,
-                        up.path,
-                        i.line,
-                        it.encoded.fields,
-                        it.encoded.sections,
-                        i.content_hash,
-                        ctx.at,
-                    ])
-                    .ctx(&path)?;
-                    if existing.is_some() {
-                        tx.prepare_cached("DELETE FROM deps WHERE item = ?1")
-                            .ctx(&path)?
-                            .execute([id])
-                            .ctx(&path)?;
-                    }
-                    let mut ins = tx
-                        .prepare_cached("INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)")
-                        .ctx(&path)?;
-                    for dep in &i.depends_on {
-                        ins.execute(params![id, dep]).ctx(&path)?;
-                    }
-                }
-                if !cold {
-                    // This checkout's document no longer declares these items.
-                    let declared: Vec<&str> =
-                        up.items.iter().map(|it| it.item.id.as_str()).collect();
-                    let json = serde_json::to_string(&declared).unwrap_or_else(|_| "[]".into());
-                    tx.prepare_cached(
-                        "DELETE FROM item_sources WHERE checkout = ?1 AND path = ?2
-                           AND id NOT IN (SELECT value FROM json_each(?3))",
-                    )
-                    .ctx(&path)?
-                    .execute(params![checkout, up.path, json])
-                    .ctx(&path)?;
-                }
-            }
-            tx.prepare_cached(
-                "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
-                   hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
-            )
-            .ctx(&path)?
-            .execute(params![checkout, up.path, up.state.size as i64, up.state.mtime_ns, &up.state.hash[..], up.broken as i64, recheck as i64])
-            .ctx(&path)?;
-        }
-        for (_, sql) in &deferred_indexes {
-            tx.execute(sql, []).ctx(&path)?;
-        }
-        for p in &batch.removed {
-            tx.prepare_cached("DELETE FROM files WHERE checkout = ?1 AND path = ?2")
-                .ctx(&path)?
-                .execute(params![checkout, p])
-                .ctx(&path)?;
-        }
-        let mut gone: Vec<&String> = released.iter().collect();
-        gone.sort();
-        for id in gone {
-            let status: Option<String> = tx
-                .query_row("SELECT status FROM items WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .ctx(&path)?;
-            tx.execute("DELETE FROM items WHERE id = ?1", [id])
-                .ctx(&path)?;
-            tx.execute("DELETE FROM deps WHERE item = ?1", [id])
-                .ctx(&path)?;
-            insert_event(
-                &tx,
-                id,
-                action::REMOVED,
-                status.as_deref(),
-                None,
-                Some("no longer declared in any document"),
-                ctx,
-            )
-            .ctx(&path)?;
-            report.removed += 1;
-        }
-        graph_dirty |= !released.is_empty();
-        if !graph_dirty && !new_items.is_empty() {
-            // Nothing referred to a brand-new id, so it cannot close a cycle: check only its own
-            // references. Otherwise (a reference was dangling until now) run the full pass.
-            for NewItem { id, .. } in &new_items {
-                let referenced: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM deps WHERE dep = ?1) OR EXISTS (SELECT 1 FROM items WHERE parent = ?1)",
-                        [id],
-                        |r| r.get(0),
-                    )
-                    .ctx(&path)?;
-                if referenced {
-                    graph_dirty = true;
-                    break;
-                }
-            }
-            if !graph_dirty {
-                for NewItem {
-                    id,
-                    parent,
-                    deps,
-                    path: file,
-                    line,
-                } in &new_items
-                {
-                    if let Some(p) = parent {
-                        if !item_known(&tx, p).ctx(&path)? {
-                            let d = Diagnostic::new(
-                                DiagCode::DanglingParent,
-                                file,
-                                *line,
-                                format!("{id} names parent {p}, which is not a known item"),
-                                format!("create {p}, fix the parent field, or remove it"),
-                            )
-                            .with_item(id);
-                            insert_diag(&tx, checkout, &d, "graph").ctx(&path)?;
-                        }
-                    }
-                    for dep in deps {
-                        if !item_known(&tx, dep).ctx(&path)? {
-                            let d = Diagnostic::new(
-                                DiagCode::DanglingDependency,
-                                file,
-                                *line,
-                                format!("{id} depends on {dep}, which is not a known item"),
-                                format!("create {dep}, or remove it from depends_on"),
-                            )
-                            .with_item(id);
-                            insert_diag(&tx, checkout, &d, "graph").ctx(&path)?;
-                        }
-                    }
-                }
-            }
-        }
-        if graph_dirty {
-            refresh_blocked(&tx, None).ctx(&path)?;
-        } else if any_update || !batch.removed.is_empty() {
-            {
-                touched_ids.extend(released.iter().cloned());
-                if !touched_ids.is_empty() {
-                    let json = serde_json::to_string(&touched_ids).unwrap_or_else(|_| "[]".into());
-                    refresh_blocked(&tx, Some(&json)).ctx(&path)?;
-                }
-            }
-        }
-        if graph_dirty {
-            Self::recompute_graph(&tx).ctx(&path)?;
-        }
+            index_flow::apply_index(&mut w, batch, changes, ctx)?
+        };
         tx.commit().ctx(&path)?;
         Ok(report)
     }
@@ -1364,20 +1081,6 @@ impl Store for SqliteStore {
             .map(|o| o.is_some())
             .ctx(&self.path)
     }
-}
-
-/// An item indexed for the first time in an incremental pass.
-struct NewItem {
-    id: String,
-    parent: Option<String>,
-    deps: Vec<String>,
-    path: String,
-    line: u32,
-}
-
-fn item_known(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<bool> {
-    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)")?
-        .query_row([id], |r| r.get(0))
 }
 
 /// Recompute every checkout's `drifted` flag for `id`, whose effective status is `status`.

@@ -1,0 +1,532 @@
+//! One index pass, written once for every backend. The truth-model merge, duplicate-id
+//! detection, removal of undeclared items and the graph checks are the product's heart (I1, I2),
+//! so they must not exist in one copy per database: each backend supplies the small set of
+//! primitive reads and writes in [`IndexWriter`], run inside its own write transaction, and
+//! [`apply_index`] decides everything.
+
+use std::collections::{HashMap, HashSet};
+
+use evident_core::truth::{merge_file_status, FileStatusDecision};
+use evident_core::{DiagCode, Diagnostic, StatusDef};
+
+use crate::model::*;
+use crate::Result;
+
+/// What the store holds for an item being re-indexed.
+pub(crate) struct Existing {
+    pub status: String,
+    pub rank: Option<i64>,
+    pub terminal: bool,
+    /// What this checkout's file said when it last read the item.
+    pub last_file_status: Option<String>,
+    pub checkout: String,
+    pub path: String,
+    pub content_hash: String,
+    pub parent: Option<String>,
+    /// JSON array.
+    pub depends_on: String,
+    pub line: u32,
+}
+
+/// One item's row as written by an index pass.
+pub(crate) struct ItemWrite<'a> {
+    pub it: &'a IndexedItem,
+    pub status: &'a str,
+    pub rank: Option<i64>,
+    pub terminal: bool,
+    pub checkout: &'a str,
+    pub path: &'a str,
+    pub at: &'a str,
+}
+
+/// An item's position in the graph, for the cycle and dangling-reference checks.
+pub(crate) struct GraphRow {
+    pub id: String,
+    pub parent: Option<String>,
+    /// JSON array.
+    pub deps: String,
+    pub checkout: String,
+    pub path: String,
+    pub line: u32,
+}
+
+/// The primitive operations of an index pass, inside one backend write transaction.
+pub(crate) trait IndexWriter {
+    /// Whether the store holds no item at all (a first, bulk index).
+    fn store_is_empty(&mut self) -> Result<bool>;
+    /// Called once before streaming into an empty store, and once after, with `false`.
+    fn bulk_load(&mut self, starting: bool) -> Result<()>;
+    fn replace_walk_diagnostics(&mut self, checkout: &str, diags: &[Diagnostic]) -> Result<()>;
+    fn insert_diagnostic(&mut self, checkout: &str, d: &Diagnostic, scope: &str) -> Result<()>;
+    fn delete_file_diagnostics(&mut self, checkout: &str, path: &str) -> Result<()>;
+    /// Ids of the items whose source document is `path` in `checkout`.
+    fn item_ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>>;
+    fn delete_sources_at(&mut self, checkout: &str, path: &str) -> Result<()>;
+    fn touch_file(&mut self, checkout: &str, path: &str, st: &FileState) -> Result<()>;
+    fn existing(&mut self, id: &str, checkout: &str) -> Result<Option<Existing>>;
+    fn insert_event(
+        &mut self,
+        item: &str,
+        action: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        reason: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<i64>;
+    #[allow(clippy::too_many_arguments)]
+    fn upsert_source(
+        &mut self,
+        checkout: &str,
+        id: &str,
+        path: &str,
+        line: u32,
+        file_status: Option<&str>,
+        drifted: bool,
+    ) -> Result<()>;
+    /// Recompute every checkout's `drifted` flag for `id`, whose effective status is `status`.
+    fn refresh_drift(&mut self, id: &str, status: &str) -> Result<()>;
+    fn upsert_item(&mut self, w: &ItemWrite<'_>) -> Result<()>;
+    /// Replace `id`'s dependency edges (`known`: the item had edges before).
+    fn replace_deps(&mut self, id: &str, deps: &[String], known: bool) -> Result<()>;
+    /// Forget which items `checkout`'s document at `path` declared, except `declared`.
+    fn prune_sources(&mut self, checkout: &str, path: &str, declared: &[&str]) -> Result<()>;
+    fn upsert_file(
+        &mut self,
+        checkout: &str,
+        path: &str,
+        st: &FileState,
+        broken: bool,
+        recheck: bool,
+    ) -> Result<()>;
+    fn delete_file(&mut self, checkout: &str, path: &str) -> Result<()>;
+    /// Delete an item and its edges; its status before, if it existed.
+    fn remove_item(&mut self, id: &str) -> Result<Option<String>>;
+    /// Whether some item depends on `id` or names it as parent.
+    fn is_referenced(&mut self, id: &str) -> Result<bool>;
+    fn item_known(&mut self, id: &str) -> Result<bool>;
+    /// Recompute `blocked` for `ids` and their dependents, or for every item.
+    fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()>;
+    fn graph_rows(&mut self) -> Result<Vec<GraphRow>>;
+    fn clear_graph_diagnostics(&mut self) -> Result<()>;
+}
+
+fn json_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn dangling_parent(id: &str, parent: &str, path: &str, line: u32) -> Diagnostic {
+    Diagnostic::new(
+        DiagCode::DanglingParent,
+        path,
+        line,
+        format!("{id} names parent {parent}, which is not a known item"),
+        format!("create {parent}, fix the parent field, or remove it"),
+    )
+    .with_item(id)
+}
+
+fn dangling_dependency(id: &str, dep: &str, path: &str, line: u32) -> Diagnostic {
+    Diagnostic::new(
+        DiagCode::DanglingDependency,
+        path,
+        line,
+        format!("{id} depends on {dep}, which is not a known item"),
+        format!("create {dep}, or remove it from depends_on"),
+    )
+    .with_item(id)
+}
+
+/// The graph checks over every item: dangling parents and dependencies, and cycles.
+pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> {
+    let mut out = Vec::new();
+    let ids: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut edges: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    let mut at: HashMap<&str, (&str, &str, u32)> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        at.insert(&r.id, (&r.checkout, &r.path, r.line));
+        if let Some(p) = &r.parent {
+            if !ids.contains(p.as_str()) {
+                out.push((
+                    r.checkout.clone(),
+                    dangling_parent(&r.id, p, &r.path, r.line),
+                ));
+            } else {
+                parents.insert(r.id.clone(), vec![p.clone()]);
+            }
+        }
+        let deps = json_list(&r.deps);
+        for dep in &deps {
+            if !ids.contains(dep.as_str()) {
+                out.push((
+                    r.checkout.clone(),
+                    dangling_dependency(&r.id, dep, &r.path, r.line),
+                ));
+            }
+        }
+        edges.insert(r.id.clone(), deps);
+    }
+    for (what, graph) in [("depends on", &edges), ("is a descendant of", &parents)] {
+        for cycle in evident_core::graph::cycles(graph) {
+            let first = &cycle[0];
+            let (checkout, path, line) = at.get(first.as_str()).copied().unwrap_or(("", "", 0));
+            let mut chain = cycle.clone();
+            chain.push(first.clone());
+            let d = Diagnostic::new(
+                DiagCode::DependencyCycle,
+                path,
+                line,
+                format!("cycle: {} ({} itself)", chain.join(" → "), what),
+                "remove one of the links to break the cycle",
+            )
+            .with_item(first);
+            out.push((checkout.to_string(), d));
+        }
+    }
+    out
+}
+
+fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<StatusDef> {
+    rank.map(|rank| StatusDef {
+        key: status.to_string(),
+        name: status.to_string(),
+        label: status.to_string(),
+        rank,
+        terminal,
+    })
+}
+
+/// An item indexed for the first time in an incremental pass.
+struct NewItem {
+    id: String,
+    parent: Option<String>,
+    deps: Vec<String>,
+    path: String,
+    line: u32,
+}
+
+/// The walk found the same unreadable paths as last time (compared by path and message).
+pub(crate) fn same_walk(old: Vec<(String, String)>, new: &[Diagnostic]) -> bool {
+    let mut new: Vec<(String, String)> = new
+        .iter()
+        .map(|d| (d.path.clone(), d.message.clone()))
+        .collect();
+    new.sort();
+    old == new
+}
+
+/// Run one index pass through `w` (already inside a write transaction; the caller commits).
+pub(crate) fn apply_index(
+    w: &mut dyn IndexWriter,
+    batch: &IndexBatch,
+    changes: &mut dyn Iterator<Item = FileChange>,
+    ctx: &EventContext,
+) -> Result<IndexReport> {
+    let mut report = IndexReport::default();
+    let checkout = batch.checkout.as_str();
+    if let Some(walk) = &batch.walk_diagnostics {
+        w.replace_walk_diagnostics(checkout, walk)?;
+    }
+    if batch.is_empty() {
+        return Ok(report);
+    }
+    // An empty store (first index) has nothing to look up, release or merge against.
+    let cold = w.store_is_empty()?;
+    // Items whose source document is re-read or gone are released; whatever is not declared
+    // again by the end of the pass is removed.
+    let mut released: HashSet<String> = HashSet::new();
+    if !cold {
+        for p in &batch.removed {
+            released.extend(w.item_ids_at(checkout, p)?);
+            w.delete_file_diagnostics(checkout, p)?;
+            w.delete_sources_at(checkout, p)?;
+        }
+    }
+    if cold {
+        w.bulk_load(true)?;
+    }
+    let mut claimed: HashMap<String, String> = HashMap::new();
+    // Items whose status or dependencies may have changed: their `blocked` flags (and their
+    // dependents') are refreshed before commit.
+    let mut touched_ids: Vec<String> = Vec::new();
+    let mut any_update = false;
+    // Dependencies, parents or the set of ids changed: the graph checks must run again.
+    let mut graph_dirty = cold;
+    let mut new_items: Vec<NewItem> = Vec::new();
+    for change in changes {
+        let up = match change {
+            FileChange::Touched(p, st) => {
+                w.touch_file(checkout, &p, &st)?;
+                continue;
+            }
+            FileChange::Update(u) => u,
+        };
+        any_update = true;
+        if !cold {
+            w.delete_file_diagnostics(checkout, &up.path)?;
+            if !up.broken {
+                released.extend(w.item_ids_at(checkout, &up.path)?);
+            }
+        }
+        let mut recheck = false;
+        for d in &up.diagnostics {
+            w.insert_diagnostic(checkout, d, "file")?;
+        }
+        if !up.broken {
+            for it in &up.items {
+                let id = it.item.id.as_str();
+                let existing = if cold {
+                    None
+                } else {
+                    w.existing(id, checkout)?
+                };
+                let duplicate_of = if let Some(first) = claimed.get(id) {
+                    Some(first.clone())
+                } else {
+                    match &existing {
+                        Some(Existing {
+                            checkout: c,
+                            path: p,
+                            ..
+                        }) if c == checkout
+                            && p != &up.path
+                            && !released.contains(id)
+                            && !batch.reread.contains(p.as_str()) =>
+                        {
+                            Some(p.clone())
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(other) = duplicate_of {
+                    recheck = true;
+                    let d = Diagnostic::new(
+                        DiagCode::DuplicateId,
+                        &up.path,
+                        it.item.line,
+                        format!("id {id} is already declared by {other}; this one is not indexed"),
+                        "give one of them a new id (ids must be unique across the repository)",
+                    )
+                    .with_item(id);
+                    w.insert_diagnostic(checkout, &d, "file")?;
+                    continue;
+                }
+                claimed.insert(id.to_string(), up.path.clone());
+                let deps_json = it.encoded.depends_on.as_str();
+                let shape_changed = match &existing {
+                    None => true,
+                    Some(e) => {
+                        e.parent != it.item.parent
+                            || e.depends_on != deps_json
+                            || e.path != up.path
+                            || e.line != it.item.line
+                    }
+                };
+                if existing.is_none() && !cold {
+                    // A new item only needs the full graph pass if something already referred
+                    // to it (decided below).
+                    new_items.push(NewItem {
+                        id: id.to_string(),
+                        parent: it.item.parent.clone(),
+                        deps: it.item.depends_on.clone(),
+                        path: up.path.clone(),
+                        line: it.item.line,
+                    });
+                } else {
+                    graph_dirty |= shape_changed;
+                }
+                released.remove(id);
+                // Merge the file's status with the effective one (the truth model).
+                let eff = existing
+                    .as_ref()
+                    .and_then(|e| status_of_row(&e.status, e.rank, e.terminal));
+                let (status, rank, terminal, file_status) = match &it.status {
+                    None => match &existing {
+                        Some(e) => (
+                            e.status.clone(),
+                            e.rank,
+                            e.terminal,
+                            e.last_file_status.clone(),
+                        ),
+                        None => (it.item.status.clone(), None, false, None),
+                    },
+                    Some(fs) => {
+                        let decision = match (&existing, &eff) {
+                            (Some(_), None) => FileStatusDecision::Apply,
+                            _ => merge_file_status(
+                                eff.as_ref(),
+                                existing
+                                    .as_ref()
+                                    .and_then(|e| e.last_file_status.as_deref()),
+                                fs,
+                            ),
+                        };
+                        match decision {
+                            FileStatusDecision::Create | FileStatusDecision::Apply => {
+                                let created = decision == FileStatusDecision::Create;
+                                let (act, from, reason) = if created {
+                                    (action::CREATED, None, None)
+                                } else {
+                                    (
+                                        action::TRANSITION,
+                                        existing.as_ref().map(|e| e.status.as_str()),
+                                        Some("status edited in file"),
+                                    )
+                                };
+                                w.insert_event(id, act, from, Some(&fs.key), reason, ctx)?;
+                                if created {
+                                    report.created += 1;
+                                } else {
+                                    report.status_applied += 1;
+                                }
+                                (
+                                    fs.key.clone(),
+                                    Some(fs.rank),
+                                    fs.terminal,
+                                    Some(fs.key.clone()),
+                                )
+                            }
+                            FileStatusDecision::Keep => {
+                                let e = existing
+                                    .as_ref()
+                                    .map(|e| (e.status.clone(), e.rank, e.terminal));
+                                let (s, r, t) =
+                                    e.unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
+                                (s, r, t, Some(fs.key.clone()))
+                            }
+                            FileStatusDecision::RefuseRegression => {
+                                report.status_refused += 1;
+                                let (s, r, t) = existing
+                                    .as_ref()
+                                    .map(|e| (e.status.clone(), e.rank, e.terminal))
+                                    .unwrap_or((fs.key.clone(), Some(fs.rank), fs.terminal));
+                                let d = Diagnostic::new(
+                                    DiagCode::StatusLoweredInFile,
+                                    &up.path,
+                                    it.item.line,
+                                    format!("{id}: the file says `{}` but the item is `{s}`; a status is only lowered by a reopen", fs.key),
+                                    format!("run `evident reopen {id} {} --reason \"...\"`, or restore `{s}` in the file", fs.key),
+                                )
+                                .with_item(id);
+                                w.insert_diagnostic(checkout, &d, "file")?;
+                                // Remember what the file says: the document now lags the store,
+                                // and `fix` writes the store's status back unless a reopen
+                                // comes first.
+                                (s, r, t, Some(fs.key.clone()))
+                            }
+                        }
+                    }
+                };
+                if !cold && (shape_changed || existing.as_ref().is_some_and(|e| e.status != status))
+                {
+                    touched_ids.push(id.to_string());
+                }
+                if existing.is_none() && it.status.is_none() {
+                    // Unknown status in a new item's file: still journal its creation.
+                    w.insert_event(id, action::CREATED, None, Some(&status), None, ctx)?;
+                    report.created += 1;
+                }
+                if let Some(e) = &existing {
+                    if e.content_hash != it.item.content_hash
+                        || e.path != up.path
+                        || e.checkout != checkout
+                    {
+                        report.updated += 1;
+                    }
+                }
+                let drifted = file_status.as_deref().is_some_and(|f| f != status);
+                w.upsert_source(
+                    checkout,
+                    id,
+                    &up.path,
+                    it.item.line,
+                    file_status.as_deref(),
+                    drifted,
+                )?;
+                if existing.as_ref().is_some_and(|e| e.status != status) {
+                    // The effective status moved: other checkouts' documents may now lag.
+                    w.refresh_drift(id, &status)?;
+                }
+                w.upsert_item(&ItemWrite {
+                    it,
+                    status: &status,
+                    rank,
+                    terminal,
+                    checkout,
+                    path: &up.path,
+                    at: &ctx.at,
+                })?;
+                w.replace_deps(id, &it.item.depends_on, existing.is_some())?;
+            }
+            if !cold {
+                // This checkout's document no longer declares these items.
+                let declared: Vec<&str> = up.items.iter().map(|it| it.item.id.as_str()).collect();
+                w.prune_sources(checkout, &up.path, &declared)?;
+            }
+        }
+        w.upsert_file(checkout, &up.path, &up.state, up.broken, recheck)?;
+    }
+    if cold {
+        w.bulk_load(false)?;
+    }
+    for p in &batch.removed {
+        w.delete_file(checkout, p)?;
+    }
+    let mut gone: Vec<&String> = released.iter().collect();
+    gone.sort();
+    for id in gone {
+        let status = w.remove_item(id)?;
+        w.insert_event(
+            id,
+            action::REMOVED,
+            status.as_deref(),
+            None,
+            Some("no longer declared in any document"),
+            ctx,
+        )?;
+        report.removed += 1;
+    }
+    graph_dirty |= !released.is_empty();
+    if !graph_dirty && !new_items.is_empty() {
+        // Nothing referred to a brand-new id, so it cannot close a cycle: check only its own
+        // references. Otherwise (a reference was dangling until now) run the full pass.
+        for n in &new_items {
+            if w.is_referenced(&n.id)? {
+                graph_dirty = true;
+                break;
+            }
+        }
+        if !graph_dirty {
+            for n in &new_items {
+                if let Some(p) = &n.parent {
+                    if !w.item_known(p)? {
+                        let d = dangling_parent(&n.id, p, &n.path, n.line);
+                        w.insert_diagnostic(checkout, &d, "graph")?;
+                    }
+                }
+                for dep in &n.deps {
+                    if !w.item_known(dep)? {
+                        let d = dangling_dependency(&n.id, dep, &n.path, n.line);
+                        w.insert_diagnostic(checkout, &d, "graph")?;
+                    }
+                }
+            }
+        }
+    }
+    if graph_dirty {
+        w.refresh_blocked(None)?;
+    } else if any_update || !batch.removed.is_empty() {
+        touched_ids.extend(released.iter().cloned());
+        if !touched_ids.is_empty() {
+            w.refresh_blocked(Some(&touched_ids))?;
+        }
+    }
+    if graph_dirty {
+        w.clear_graph_diagnostics()?;
+        let rows = w.graph_rows()?;
+        for (checkout, d) in graph_diagnostics(&rows) {
+            w.insert_diagnostic(&checkout, &d, "graph")?;
+        }
+    }
+    Ok(report)
+}
