@@ -73,9 +73,23 @@ impl EngineError {
             EngineError::Store(StoreError::NotFound(_)) => {
                 Some("run `evident index` if the item was added recently; `evident list` shows known ids".into())
             }
+            EngineError::Store(StoreError::Backend { location, .. })
+                if location.starts_with("postgres") =>
+            {
+                Some("check the hub store URL (--store or EVIDENT_STORE) and that PostgreSQL answers there".into())
+            }
             EngineError::Store(StoreError::Backend { .. }) => Some(
                 "check that the store path is writable and not used by an incompatible program; `evident index --full` rebuilds the index".into(),
             ),
+            EngineError::Store(StoreError::Behind { .. }) => {
+                Some("run `evident migrate` with the same --store to bring the hub store up to date".into())
+            }
+            EngineError::Store(StoreError::Claimed { id, .. }) => Some(format!(
+                "pick other work with `evident ready --unclaimed`, wait for the lease to end, or break it with `evident release {id} --force`"
+            )),
+            EngineError::Store(StoreError::Regression { id, to, .. }) => Some(format!(
+                "run `evident reopen {id} {to} --reason \"why\"` to lower a status on purpose"
+            )),
             EngineError::Store(_) => None,
             EngineError::Io { .. } => Some("check that the path exists and is readable/writable".into()),
         }

@@ -15,6 +15,6 @@ mod workspace;
 
 pub use error::EngineError;
 pub use evident_store::{Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary};
-pub use workspace::{Overrides, Workspace};
+pub use workspace::{Overrides, StoreLocation, Workspace};
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -610,7 +610,7 @@ pub struct StatusReport {
 
 pub fn status(ws: &mut Workspace, recent: usize, top: usize) -> Result<StatusReport> {
     let summary = ws.store().summary(recent)?;
-    let ready = ws.store().ready_items(Some(top))?;
+    let ready = ws.store().ready_items(Some(top), None)?;
     let blocked = ws.store().blocked_items(Some(top))?;
     Ok(StatusReport {
         project: ws.config.project.name.clone(),

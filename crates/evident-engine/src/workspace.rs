@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use evident_core::config::{Config, IdScheme};
-use evident_store::{EventContext, SqliteStore, Store};
+use evident_store::{EventContext, PgStore, PgTarget, SqliteStore, Store};
 
 use crate::{EngineError, Result};
 
@@ -62,14 +62,42 @@ pub fn find_root(start: &Path) -> Result<(PathBuf, bool)> {
     .hint("run `evident init` in the repository root, or pass -C DIR"))
 }
 
-/// Resolve a store URL or path to a SQLite file path.
+/// Where the store is.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// The embedded SQLite store in this file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL hub store.
+    Postgres(PgTarget),
+}
+
+impl StoreLocation {
+    /// Open the store. SQLite creates and upgrades itself; a PostgreSQL hub is upgraded only by
+    /// `evident migrate`.
+    pub fn open(&self) -> Result<Box<dyn Store>> {
+        Ok(match self {
+            StoreLocation::Sqlite(p) => Box::new(SqliteStore::open(p)?),
+            StoreLocation::Postgres(t) => Box::new(PgStore::open(t)?),
+        })
+    }
+}
+
+/// Resolve a store URL or path: a file path, `sqlite://PATH` or `postgres://...`.
+pub fn store_location(raw: &str, base: &Path) -> Result<StoreLocation> {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return Ok(StoreLocation::Postgres(PgTarget::parse(raw)?));
+    }
+    store_path(raw, base).map(StoreLocation::Sqlite)
+}
+
+/// Resolve a file path or `sqlite://PATH` to a SQLite file path.
 pub fn store_path(raw: &str, base: &Path) -> Result<PathBuf> {
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         return Err(EngineError::user(format!(
-            "store {}: the PostgreSQL hub store is not available in this build",
+            "store {} is a PostgreSQL hub, not a file",
             redact(raw)
         ))
-        .hint("use the embedded SQLite store (a file path or sqlite://PATH) for now"));
+        .hint("pass a file path or sqlite://PATH here"));
     }
     let p = raw.strip_prefix("sqlite://").unwrap_or(raw);
     if p.is_empty() {
@@ -89,14 +117,7 @@ pub fn store_path(raw: &str, base: &Path) -> Result<PathBuf> {
 
 /// Hide a password in a connection URL.
 pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((cred, host)) = rest.split_once('@') {
-            if let Some((user, _)) = cred.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
-    }
-    url.to_string()
+    evident_store::redact_url(url)
 }
 
 impl Workspace {
@@ -148,16 +169,7 @@ impl Workspace {
             })?;
         }
         // Store: flag > environment > config > default.
-        let store_file = if let Some(s) = &ov.store {
-            store_path(s, &cwd)?
-        } else if let Some(s) = env("EVIDENT_STORE") {
-            store_path(&s, &cwd)?
-        } else if let Some(s) = &config.project.store {
-            store_path(s, &root)?
-        } else {
-            root.join(".evident").join("evident.db")
-        };
-        let store = SqliteStore::open(&store_file)?;
+        let store = Self::store_location_for(ov, &cwd, &root, &config)?.open()?;
         let machine = env("EVIDENT_MACHINE")
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         Ok(Workspace {
@@ -165,11 +177,32 @@ impl Workspace {
             root,
             config,
             config_path,
-            store: Box::new(store),
+            store,
             actor: ov.actor.clone().or_else(|| env("EVIDENT_ACTOR")),
             machine,
             correlation_id: env("EVIDENT_CORRELATION_ID").unwrap_or_else(new_correlation_id),
         })
+    }
+
+    /// Where the store is: `--store` > `EVIDENT_STORE` > `store` in evident.toml >
+    /// `.evident/evident.db` in the repository.
+    pub fn store_location_for(
+        ov: &Overrides,
+        cwd: &Path,
+        root: &Path,
+        config: &Config,
+    ) -> Result<StoreLocation> {
+        if let Some(s) = &ov.store {
+            store_location(s, cwd)
+        } else if let Some(s) = env("EVIDENT_STORE") {
+            store_location(&s, cwd)
+        } else if let Some(s) = &config.project.store {
+            store_location(s, root)
+        } else {
+            Ok(StoreLocation::Sqlite(
+                root.join(".evident").join("evident.db"),
+            ))
+        }
     }
 
     pub fn store(&mut self) -> &mut dyn Store {
@@ -251,6 +284,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("u:***@h") && !e.contains("secret"), "{e}");
+        match store_location("postgres://u:secret@h:5432/db?schema=team_a", base).unwrap() {
+            StoreLocation::Postgres(t) => {
+                assert_eq!(t.schema, "team_a");
+                assert!(!t.display.contains("secret"), "{}", t.display);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = store_location("postgres://u:secret@h/db?schema=Bad-Name", base)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("schema") && !e.contains("secret"), "{e}");
         assert!(store_path("mysql://x", base).is_err());
     }
 }

@@ -5,10 +5,18 @@
 
 mod index_flow;
 mod model;
+mod pg;
+mod rules;
 mod sqlite;
+pub mod testing;
 
 pub use model::*;
+pub use pg::{redact_url, PgStore, PgTarget};
 pub use sqlite::SqliteStore;
+
+/// The newest schema this binary understands (the same number for every backend: schema N
+/// means the same tables and meaning everywhere).
+pub const LATEST_SCHEMA: u32 = 2;
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +31,24 @@ pub enum StoreError {
     },
     #[error("item {0} is not in the store")]
     NotFound(String),
+    #[error("{id} is claimed by {agent} until {until}")]
+    Claimed {
+        id: String,
+        agent: String,
+        until: String,
+    },
+    #[error("{id}: {from} → {to} would lower the status rank; only a reopen may do that")]
+    Regression {
+        id: String,
+        from: String,
+        to: String,
+    },
+    #[error("store {location} has schema version {found}, but this evident needs {needed}; run `evident migrate --store ...` against it")]
+    Behind {
+        location: String,
+        found: u32,
+        needed: u32,
+    },
     #[error("item {id} changed concurrently (expected status `{expected}`, found `{found}`); run the command again")]
     Conflict {
         id: String,
@@ -44,8 +70,17 @@ pub type FileStates = rustc_hash::FxHashMap<String, FileState>;
 /// - [`Store::apply_index`] merges file statuses under the truth model inside its transaction
 ///   ([`evident_core::truth::merge_file_status`]): no effective status rank is ever lowered by
 ///   indexing;
-/// - [`Store::transition`] is a compare-and-swap on the item's current status: concurrent
-///   writers cannot both move the same item from the same status;
+/// - write transactions are serialized per store (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a
+///   transaction-level advisory lock on the store's schema), so every read-modify-write inside
+///   one method sees the state it changes; readers never wait for writers;
+/// - [`Store::transition`] is a compare-and-swap on the item's current status, checked inside the
+///   write transaction: the caller validated the transition against `req.from` under the
+///   workflow, and the store applies it only if the status is still `req.from`, so racing
+///   machines can neither skip a guard nor apply a transition validated against a stale status;
+///   a plain `transition` that would lower the rank is refused in the store as well
+///   ([`StoreError::Regression`]); only `reopen` and `override` lower a rank;
+/// - [`Store::claim`] is a compare-and-swap on the item's lease: at most one agent holds an
+///   unexpired claim on an item at any time;
 /// - events are append-only and are written in the same transaction as the change they record;
 /// - [`Store::allocate_sequence`] never returns the same number twice for a prefix, across
 ///   processes sharing the store.
@@ -70,8 +105,13 @@ pub trait Store: Send {
     /// An item's kind and effective status, without its content.
     fn kind_status(&mut self, id: &str) -> Result<Option<(String, String)>>;
     fn list_items(&mut self, filter: &ItemFilter) -> Result<Vec<ItemRow>>;
-    /// Open items whose dependencies are all terminal and that are not blocked, by priority.
-    fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>>;
+    /// Open items whose dependencies are all terminal and that are not blocked, by priority;
+    /// with `unclaimed_at` (now, in ms since the epoch), only those without an unexpired claim.
+    fn ready_items(
+        &mut self,
+        limit: Option<usize>,
+        unclaimed_at: Option<i64>,
+    ) -> Result<Vec<ItemRow>>;
     /// Open items that are blocked (status `blocked`, or waiting on a dependency), by priority.
     fn blocked_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>>;
     /// Items that depend on `id`.
@@ -118,4 +158,20 @@ pub trait Store: Send {
     fn repos(&mut self) -> Result<Vec<(String, String)>>;
     /// Whether an id is taken.
     fn item_exists(&mut self, id: &str) -> Result<bool>;
+    /// Take or renew a lease on an item (journaled as `claim`). Fails with
+    /// [`StoreError::Claimed`] while another agent's lease runs, and with
+    /// [`StoreError::NotFound`] for an unknown item. An expired lease is taken over.
+    fn claim(&mut self, req: &ClaimRequest, ctx: &EventContext) -> Result<Claim>;
+    /// Give a lease back (journaled as `release`). Only its holder may release it unless
+    /// `force`; an expired lease may be released by anyone. `Ok(None)` when nothing was held.
+    fn release(
+        &mut self,
+        id: &str,
+        agent: &str,
+        now_ms: i64,
+        force: bool,
+        ctx: &EventContext,
+    ) -> Result<Option<Claim>>;
+    /// Leases still running at `now_ms`, by item.
+    fn claims(&mut self, now_ms: i64) -> Result<Vec<Claim>>;
 }

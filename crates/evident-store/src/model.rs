@@ -122,6 +122,10 @@ pub mod action {
     pub const REMOVED: &str = "removed";
     /// `fix` wrote the effective status back into a document.
     pub const WRITEBACK: &str = "writeback";
+    /// An agent took (or renewed) a lease on the item.
+    pub const CLAIM: &str = "claim";
+    /// A lease was given back (or broken with `--force`).
+    pub const RELEASE: &str = "release";
 }
 
 /// A request to change an item's status.
@@ -267,4 +271,48 @@ pub struct ItemSource {
     pub line: u32,
     /// The status that document said when the checkout last read it.
     pub file_status: Option<String>,
+}
+
+/// A lease an agent holds on an item.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Claim {
+    pub item: String,
+    pub agent: String,
+    pub claimed_at: String,
+    /// When the lease ends (RFC 3339 UTC).
+    pub expires_at: String,
+    /// The same instant in milliseconds since the Unix epoch.
+    #[serde(skip)]
+    pub expires_ms: i64,
+}
+
+/// A request to claim (or renew the claim on) an item.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub id: String,
+    pub agent: String,
+    /// Now, in milliseconds since the Unix epoch (injectable for tests).
+    pub now_ms: i64,
+    /// Lease end, in milliseconds since the Unix epoch, and as RFC 3339 UTC.
+    pub expires_ms: i64,
+    pub expires_at: String,
+}
+
+/// Decode the `sections` column (the JSON an [`EncodedItem`] wrote).
+pub(crate) fn decode_sections(json: &str) -> Vec<Section> {
+    #[derive(serde::Deserialize)]
+    struct SectionRow {
+        name: String,
+        line: u32,
+        text: String,
+    }
+    serde_json::from_str::<Vec<SectionRow>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| Section {
+            name: s.name,
+            line: s.line,
+            text: s.text,
+        })
+        .collect()
 }

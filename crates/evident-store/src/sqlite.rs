@@ -10,13 +10,14 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::index_flow::{self, same_walk, Existing, GraphRow, IndexWriter, ItemWrite};
 use crate::model::*;
-use crate::{FileStates, Result, Store, StoreError};
+use crate::rules::{self, check_transition};
+use crate::{FileStates, Result, Store, StoreError, LATEST_SCHEMA};
 
 /// Numbered, append-only migrations. Never edit a released one; add a new one.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-
-/// The newest schema this binary understands.
-pub const LATEST_SCHEMA: u32 = 1;
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_claims.sql")),
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -65,6 +66,16 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
         fields: Default::default(),
         sections: vec![],
         content_hash: String::new(),
+    })
+}
+
+fn row_to_claim(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claim> {
+    Ok(Claim {
+        item: r.get(0)?,
+        agent: r.get(1)?,
+        claimed_at: r.get(2)?,
+        expires_ms: r.get(3)?,
+        expires_at: r.get(4)?,
     })
 }
 
@@ -632,22 +643,18 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
-        let current: Option<String> = tx
-            .query_row("SELECT status FROM items WHERE id = ?1", [&req.id], |r| {
-                r.get(0)
-            })
+        let current: Option<(String, Option<i64>)> = tx
+            .query_row(
+                "SELECT status, status_rank FROM items WHERE id = ?1",
+                [&req.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .ctx(&path)?;
-        let Some(current) = current else {
+        let Some((current, rank)) = current else {
             return Err(StoreError::NotFound(req.id.clone()));
         };
-        if current != req.from {
-            return Err(StoreError::Conflict {
-                id: req.id.clone(),
-                expected: req.from.clone(),
-                found: current,
-            });
-        }
+        check_transition(req, &current, rank)?;
         tx.execute(
             "UPDATE items SET status = ?2, status_rank = ?3, terminal = ?4, updated_at = ?5 WHERE id = ?1",
             params![req.id, req.to.key, req.to.rank, req.to.terminal as i64, ctx.at],
@@ -697,15 +704,7 @@ impl Store for SqliteStore {
             .query_row(&sql, [id], |r| {
                 let mut it = row_to_item(r)?;
                 it.fields = serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default();
-                it.sections = serde_json::from_str::<Vec<SectionRow>>(&r.get::<_, String>(17)?)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| evident_core::item::Section {
-                        name: s.name,
-                        line: s.line,
-                        text: s.text,
-                    })
-                    .collect();
+                it.sections = decode_sections(&r.get::<_, String>(17)?);
                 it.content_hash = r.get(18)?;
                 Ok(it)
             })
@@ -785,14 +784,29 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
-    fn ready_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
+    fn ready_items(
+        &mut self,
+        limit: Option<usize>,
+        unclaimed_at: Option<i64>,
+    ) -> Result<Vec<ItemRow>> {
         let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        self.query_items(
-            &format!(
-                "SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank, id{lim}"
+        match unclaimed_at {
+            None => self.query_items(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank, id{lim}"
+                ),
+                &[],
             ),
-            &[],
-        )
+            Some(now) => self.rows(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items i WHERE {READY}
+                       AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item = i.id AND c.expires_ms > ?1)
+                     ORDER BY priority_rank, id{lim}"
+                ),
+                [now],
+                row_to_item,
+            ),
+        }
     }
 
     fn blocked_items(&mut self, limit: Option<usize>) -> Result<Vec<ItemRow>> {
@@ -1074,6 +1088,91 @@ impl Store for SqliteStore {
         })
     }
 
+    fn claim(&mut self, req: &ClaimRequest, ctx: &EventContext) -> Result<Claim> {
+        let loc = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&loc)?;
+        let known: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
+                [&req.id],
+                |r| r.get(0),
+            )
+            .ctx(&loc)?;
+        if !known {
+            return Err(StoreError::NotFound(req.id.clone()));
+        }
+        let held: Option<Claim> = tx
+            .query_row(
+                "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE item = ?1",
+                [&req.id],
+                row_to_claim,
+            )
+            .optional()
+            .ctx(&loc)?;
+        let plan = rules::claim_plan(req, held.as_ref(), &ctx.at)?;
+        tx.execute(
+            "INSERT INTO claims (item, agent, claimed_at, expires_ms, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(item) DO UPDATE SET agent = excluded.agent, claimed_at = excluded.claimed_at,
+               expires_ms = excluded.expires_ms, expires_at = excluded.expires_at",
+            params![plan.claim.item, plan.claim.agent, plan.claim.claimed_at, plan.claim.expires_ms, plan.claim.expires_at],
+        )
+        .ctx(&loc)?;
+        insert_event(
+            &tx,
+            &req.id,
+            action::CLAIM,
+            None,
+            None,
+            Some(&plan.reason),
+            ctx,
+        )
+        .ctx(&loc)?;
+        tx.commit().ctx(&loc)?;
+        Ok(plan.claim)
+    }
+
+    fn release(
+        &mut self,
+        id: &str,
+        agent: &str,
+        now_ms: i64,
+        force: bool,
+        ctx: &EventContext,
+    ) -> Result<Option<Claim>> {
+        let loc = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&loc)?;
+        let held: Option<Claim> = tx
+            .query_row(
+                "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE item = ?1",
+                [id],
+                row_to_claim,
+            )
+            .optional()
+            .ctx(&loc)?;
+        let Some(reason) = rules::release_plan(id, agent, held.as_ref(), now_ms, force)? else {
+            return Ok(None);
+        };
+        tx.execute("DELETE FROM claims WHERE item = ?1", [id])
+            .ctx(&loc)?;
+        insert_event(&tx, id, action::RELEASE, None, None, Some(&reason), ctx).ctx(&loc)?;
+        tx.commit().ctx(&loc)?;
+        Ok(held)
+    }
+
+    fn claims(&mut self, now_ms: i64) -> Result<Vec<Claim>> {
+        self.rows(
+            "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE expires_ms > ?1 ORDER BY item",
+            [now_ms],
+            row_to_claim,
+        )
+    }
+
     fn item_exists(&mut self, id: &str) -> Result<bool> {
         self.conn
             .query_row("SELECT 1 FROM items WHERE id = ?1", [id], |_| Ok(()))
@@ -1124,11 +1223,4 @@ fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlit
             )
             .map(|_| ()),
     }
-}
-
-#[derive(serde::Deserialize)]
-struct SectionRow {
-    name: String,
-    line: u32,
-    text: String,
 }

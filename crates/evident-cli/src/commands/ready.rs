@@ -20,7 +20,7 @@ pub struct ReadyArgs {
 }
 
 pub fn run(a: ReadyArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
-    let items = ws.store().ready_items(a.limit)?;
+    let items = ws.store().ready_items(a.limit, None)?;
     if out.json {
         print_json(
             "ready",

@@ -1,0 +1,59 @@
+//! Support for tests that need a PostgreSQL hub: one place that decides where the test server
+//! is, gives every test its own schema, and skips locally but fails in CI when PostgreSQL is
+//! absent (so a missing database can never make CI pass by skipping).
+
+use crate::{PgStore, PgTarget};
+
+/// The server tests use: `EVIDENT_TEST_PG_URL`, else `127.0.0.1:5432`, user `postgres`,
+/// database `test`.
+pub fn test_server_url() -> String {
+    std::env::var("EVIDENT_TEST_PG_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A fresh, migrated schema for one test, dropped when this value is dropped.
+pub struct PgTestSchema {
+    pub target: PgTarget,
+    /// The store URL to hand to `evident --store` or `EVIDENT_STORE`.
+    pub url: String,
+}
+
+impl Drop for PgTestSchema {
+    fn drop(&mut self) {
+        let _ = PgStore::drop_schema(&self.target);
+    }
+}
+
+/// Create a migrated schema named after `test` (plus the process id, so parallel runs never
+/// share one). `None` when PostgreSQL does not answer and this is not CI; in CI (`CI=true`)
+/// a missing PostgreSQL panics.
+pub fn pg_schema(test: &str) -> Option<PgTestSchema> {
+    let base = test_server_url();
+    let clean: String = test
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut name = format!("t_{}_{}", std::process::id(), clean);
+    name.truncate(63);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}schema={name}");
+    let target = match PgTarget::parse(&url) {
+        Ok(t) => t,
+        Err(e) => panic!("bad EVIDENT_TEST_PG_URL: {e}"),
+    };
+    let _ = PgStore::drop_schema(&target);
+    match PgStore::migrate(&target) {
+        Ok(_) => Some(PgTestSchema { target, url }),
+        Err(e) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            if ci {
+                panic!("PostgreSQL is required in CI but is not usable: {e}");
+            }
+            eprintln!("skipping {test}: PostgreSQL is not available ({e})");
+            None
+        }
+    }
+}

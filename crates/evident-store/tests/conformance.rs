@@ -1,0 +1,948 @@
+//! The storage contract's conformance suite, run against every backend: each test below is
+//! written once against `dyn Store` and instantiated for SQLite and for PostgreSQL by the
+//! `conformance!` macro (PostgreSQL tests each get their own schema; they skip locally when
+//! PostgreSQL is absent and fail in CI). What it proves: schema versioning, the append-only
+//! journal, compare-and-swap transitions with the no-regress rule inside the store, atomic
+//! sequences and claims under real threads, the truth-model merge inside `apply_index`, and that
+//! every read answers the same on both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
+
+use evident_core::item::Item;
+use evident_core::StatusDef;
+use evident_store::testing::{pg_schema, PgTestSchema};
+use evident_store::*;
+
+/// A store under test: opens new handles (connections) onto the same store, and can tamper
+/// with it underneath the contract to prove the contract's defences.
+trait Backend: Send + Sync {
+    fn open(&self) -> Box<dyn Store>;
+    /// Run raw SQL, bypassing the contract; the error message if the store refused.
+    fn raw(&self, sql: &str) -> std::result::Result<(), String>;
+    /// Pretend a newer evident wrote the store.
+    fn set_future_version(&self);
+    /// Open again, as a new process would (runs the version check).
+    fn reopen(&self) -> std::result::Result<Box<dyn Store>, StoreError>;
+}
+
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Backend for Sqlite {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(SqliteStore::open(&self.path).unwrap())
+    }
+    fn raw(&self, sql: &str) -> std::result::Result<(), String> {
+        let c = rusqlite::Connection::open(&self.path).unwrap();
+        c.execute_batch(sql).map_err(|e| e.to_string())
+    }
+    fn set_future_version(&self) {
+        let c = rusqlite::Connection::open(&self.path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    fn reopen(&self) -> std::result::Result<Box<dyn Store>, StoreError> {
+        SqliteStore::open(&self.path).map(|s| Box::new(s) as Box<dyn Store>)
+    }
+}
+
+struct Postgres(PgTestSchema);
+
+impl Backend for Postgres {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(PgStore::open(&self.0.target).unwrap())
+    }
+    fn raw(&self, sql: &str) -> std::result::Result<(), String> {
+        let mut c = ::postgres::Client::connect(&self.0.url_without_schema(), ::postgres::NoTls)
+            .map_err(|e| e.to_string())?;
+        c.batch_execute(&format!(
+            "SET search_path TO {}; {sql}",
+            self.0.target.schema
+        ))
+        .map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or(e.to_string())
+        })
+    }
+    fn set_future_version(&self) {
+        self.raw("INSERT INTO schema_migrations (version) VALUES (99)")
+            .unwrap();
+    }
+    fn reopen(&self) -> std::result::Result<Box<dyn Store>, StoreError> {
+        PgStore::open(&self.0.target).map(|s| Box::new(s) as Box<dyn Store>)
+    }
+}
+
+trait UrlWithoutSchema {
+    fn url_without_schema(&self) -> String;
+}
+
+impl UrlWithoutSchema for PgTestSchema {
+    fn url_without_schema(&self) -> String {
+        evident_store::testing::test_server_url()
+    }
+}
+
+fn sqlite_backend() -> Arc<dyn Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(SqliteStore::open(&path).unwrap());
+    Arc::new(Sqlite { _dir: dir, path })
+}
+
+fn pg_backend(test: &str) -> Option<Arc<dyn Backend>> {
+    pg_schema(test).map(|s| Arc::new(Postgres(s)) as Arc<dyn Backend>)
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::sqlite_backend()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                if let Some(b) = super::pg_backend(concat!("conf_", stringify!($name))) {
+                    super::$name(b);
+                }
+            } )*
+        }
+    };
+}
+
+conformance!(
+    a_store_newer_than_the_binary_is_refused,
+    the_journal_is_append_only,
+    transitions_are_compare_and_swap_and_never_regress,
+    sequences_never_repeat_across_threads,
+    indexing_never_lowers_a_rank_and_per_checkout_memory_tells_stale_from_edited,
+    reads_answer_the_same_on_every_backend,
+    removed_documents_remove_their_items,
+    claims_are_leases,
+    agents_never_take_the_same_item_twice,
+    racing_transitions_leave_a_valid_journal,
+);
+
+// ---------------------------------------------------------------------------------------------
+// fixtures
+
+fn ctx() -> EventContext {
+    EventContext {
+        actor: "t".into(),
+        machine: "m".into(),
+        source: "file".into(),
+        correlation_id: "c".into(),
+        at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn status(key: &str, rank: i64) -> StatusDef {
+    StatusDef {
+        key: key.into(),
+        name: key.into(),
+        label: key.into(),
+        rank,
+        terminal: rank >= 2,
+    }
+}
+
+#[derive(Clone, Default)]
+struct Spec {
+    id: &'static str,
+    status: &'static str,
+    rank: i64,
+    parent: Option<&'static str>,
+    deps: Vec<&'static str>,
+    lane: Option<&'static str>,
+    labels: Vec<&'static str>,
+    priority: Option<i64>,
+    title: &'static str,
+}
+
+fn item(s: &Spec) -> IndexedItem {
+    let it = Item {
+        id: s.id.into(),
+        kind: "task".into(),
+        title: if s.title.is_empty() { s.id } else { s.title }.into(),
+        status: s.status.into(),
+        priority: s.priority.map(|p| format!("P{p}")),
+        parent: s.parent.map(str::to_string),
+        depends_on: s.deps.iter().map(|d| d.to_string()).collect(),
+        lane: s.lane.map(str::to_string),
+        owner: None,
+        labels: s.labels.iter().map(|d| d.to_string()).collect(),
+        path: format!("{}.md", s.id),
+        line: 1,
+        fields: Default::default(),
+        sections: vec![],
+        content_hash: format!("h-{}-{}-{:?}", s.id, s.status, s.deps),
+    };
+    IndexedItem {
+        encoded: EncodedItem::of(&it),
+        item: it,
+        status: Some(status(s.status, s.rank)),
+        priority_rank: s.priority,
+    }
+}
+
+fn file(s: &Spec) -> FileChange {
+    FileChange::Update(FileUpdate {
+        path: format!("{}.md", s.id),
+        state: FileState {
+            size: 1,
+            mtime_ns: 1,
+            hash: [1; 16],
+            broken: false,
+            recheck: false,
+        },
+        broken: false,
+        items: vec![item(s)],
+        diagnostics: vec![],
+    })
+}
+
+fn update(id: &'static str, st: StatusDef) -> FileChange {
+    let rank = st.rank;
+    let key: &'static str = Box::leak(st.key.into_boxed_str());
+    file(&Spec {
+        id,
+        status: key,
+        rank,
+        ..Default::default()
+    })
+}
+
+fn index_with(
+    store: &mut dyn Store,
+    checkout: &str,
+    changes: Vec<FileChange>,
+    removed: Vec<String>,
+) -> IndexReport {
+    let reread = changes
+        .iter()
+        .map(|c| match c {
+            FileChange::Update(u) => u.path.clone(),
+            FileChange::Touched(p, _) => p.clone(),
+        })
+        .collect();
+    let batch = IndexBatch {
+        checkout: checkout.into(),
+        reread,
+        removed,
+        walk_diagnostics: None,
+    };
+    store
+        .apply_index(&batch, &mut changes.into_iter(), &ctx())
+        .unwrap()
+}
+
+fn index(store: &mut dyn Store, checkout: &str, changes: Vec<FileChange>) -> IndexReport {
+    index_with(store, checkout, changes, vec![])
+}
+
+fn ids(items: &[ItemRow]) -> Vec<&str> {
+    items.iter().map(|i| i.id.as_str()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// the suite
+
+fn a_store_newer_than_the_binary_is_refused(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
+    b.set_future_version();
+    let err = b.reopen().err().expect("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{msg}");
+    assert!(msg.contains("upgrade evident"), "{msg}");
+}
+
+fn the_journal_is_append_only(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    index(s.as_mut(), "a", vec![update("T-1", status("todo", 0))]);
+    let e = b.raw("UPDATE events SET actor = 'x'").unwrap_err();
+    assert!(e.contains("append-only"), "{e}");
+    let e = b.raw("DELETE FROM events").unwrap_err();
+    assert!(e.contains("append-only"), "{e}");
+    assert_eq!(s.events(None, None).unwrap().len(), 1);
+}
+
+fn transitions_are_compare_and_swap_and_never_regress(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    index(s.as_mut(), "a", vec![update("T-1", status("todo", 0))]);
+    let req = |from: &str, to: StatusDef, act: &'static str| TransitionRequest {
+        id: "T-1".into(),
+        from: from.into(),
+        to,
+        action: act,
+        reason: None,
+        file_status: None,
+    };
+    let e = s
+        .transition(&req("todo", status("done", 2), action::TRANSITION), &ctx())
+        .unwrap();
+    assert_eq!(
+        (e.from.as_deref(), e.to.as_deref()),
+        (Some("todo"), Some("done"))
+    );
+    // Validated against a status the item no longer has: refused.
+    let err = s
+        .transition(&req("todo", status("done", 2), action::TRANSITION), &ctx())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    // A plain transition may not lower the rank, even from the right status.
+    let err = s
+        .transition(&req("done", status("todo", 0), action::TRANSITION), &ctx())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Regression { .. }), "{err}");
+    assert_eq!(s.get_item("T-1").unwrap().unwrap().status, "done");
+    // A reopen may.
+    s.transition(&req("done", status("todo", 0), action::REOPEN), &ctx())
+        .unwrap();
+    assert_eq!(s.get_item("T-1").unwrap().unwrap().status, "todo");
+    let unknown = TransitionRequest {
+        id: "NOPE".into(),
+        ..req("todo", status("done", 2), action::TRANSITION)
+    };
+    assert!(matches!(
+        s.transition(&unknown, &ctx()),
+        Err(StoreError::NotFound(_))
+    ));
+    let actions: Vec<String> = s
+        .events(Some("T-1"), None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["reopen", "transition", "created"]);
+}
+
+fn sequences_never_repeat_across_threads(b: Arc<dyn Backend>) {
+    let start = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let b = b.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut s = b.open();
+                start.wait();
+                (0..25)
+                    .map(|_| s.allocate_sequence("ST", 1).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(all, (1..=200).collect::<Vec<_>>());
+    // The floor lifts the counter, never lowers it.
+    let mut s = b.open();
+    assert_eq!(s.allocate_sequence("ST", 500).unwrap(), 500);
+    assert_eq!(s.allocate_sequence("ST", 1).unwrap(), 501);
+    assert_eq!(s.allocate_sequence("EP", 0).unwrap(), 1);
+}
+
+fn indexing_never_lowers_a_rank_and_per_checkout_memory_tells_stale_from_edited(
+    b: Arc<dyn Backend>,
+) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    index(s, "a", vec![update("T-1", status("todo", 0))]);
+    index(s, "b", vec![update("T-1", status("todo", 0))]);
+    // Checkout a's file moves forward: applied.
+    let r = index(s, "a", vec![update("T-1", status("done", 2))]);
+    assert_eq!(r.status_applied, 1);
+    // Checkout b still says todo, as it always did: stale, nothing proposed, nothing reported.
+    let r = index(s, "b", vec![update("T-1", status("todo", 0))]);
+    assert_eq!((r.status_applied, r.status_refused), (0, 0));
+    assert_eq!(s.get_item("T-1").unwrap().unwrap().status, "done");
+    // ... and b's document is now reported as lagging the store.
+    let d = s.drift("b").unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (d[0].status.as_str(), d[0].file_status.as_str()),
+        ("done", "todo")
+    );
+    assert!(s.drift("a").unwrap().is_empty());
+    // Checkout a lowers its file: refused and reported.
+    let r = index(s, "a", vec![update("T-1", status("todo", 0))]);
+    assert_eq!(r.status_refused, 1);
+    assert_eq!(s.get_item("T-1").unwrap().unwrap().status, "done");
+    assert!(s
+        .diagnostics()
+        .unwrap()
+        .iter()
+        .any(|d| d.code.code() == "EV117"));
+    // A checkout that never saw the item only takes a status ahead of the store.
+    let r = index(s, "c", vec![update("T-1", status("in_progress", 1))]);
+    assert_eq!(r.status_applied, 0);
+    assert_eq!(s.get_item("T-1").unwrap().unwrap().status, "done");
+    let sources: Vec<(String, Option<String>)> = s
+        .sources("T-1")
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.checkout, x.file_status))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("a".to_string(), Some("todo".to_string())),
+            ("b".to_string(), Some("todo".to_string())),
+            ("c".to_string(), Some("in_progress".to_string())),
+        ]
+    );
+}
+
+fn graph_fixture() -> Vec<FileChange> {
+    let specs = [
+        Spec {
+            id: "A-1",
+            status: "done",
+            rank: 2,
+            title: "Alpha setup",
+            labels: vec!["infra"],
+            ..Default::default()
+        },
+        Spec {
+            id: "A-2",
+            status: "todo",
+            rank: 0,
+            deps: vec!["A-1"],
+            lane: Some("core"),
+            priority: Some(1),
+            title: "beta work",
+            ..Default::default()
+        },
+        Spec {
+            id: "A-3",
+            status: "todo",
+            rank: 0,
+            deps: vec!["A-2"],
+            lane: Some("core"),
+            priority: Some(0),
+            labels: vec!["infra", "x"],
+            ..Default::default()
+        },
+        Spec {
+            id: "A-4",
+            status: "blocked",
+            rank: 1,
+            parent: Some("A-1"),
+            ..Default::default()
+        },
+        Spec {
+            id: "A-5",
+            status: "in_progress",
+            rank: 1,
+            deps: vec!["GHOST"],
+            parent: Some("NOBODY"),
+            ..Default::default()
+        },
+        Spec {
+            id: "C-1",
+            status: "todo",
+            rank: 0,
+            deps: vec!["C-2"],
+            ..Default::default()
+        },
+        Spec {
+            id: "C-2",
+            status: "todo",
+            rank: 0,
+            deps: vec!["C-1"],
+            ..Default::default()
+        },
+        Spec {
+            id: "Z-1",
+            status: "weird",
+            rank: 0,
+            ..Default::default()
+        },
+    ];
+    let mut v: Vec<FileChange> = specs.iter().map(file).collect();
+    // Z-1's status is not in its workflow.
+    if let Some(FileChange::Update(u)) = v.last_mut() {
+        u.items[0].status = None;
+    }
+    v
+}
+
+fn reads_answer_the_same_on_every_backend(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    let r = index(s, "main", graph_fixture());
+    assert_eq!(r.created, 8);
+    assert_eq!(
+        ids(&s.list_items(&ItemFilter::default()).unwrap()),
+        ["A-1", "A-2", "A-3", "A-4", "A-5", "C-1", "C-2", "Z-1"]
+    );
+    let q = |s: &mut dyn Store, f: ItemFilter| -> Vec<String> {
+        s.list_items(&f)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                statuses: vec!["todo".into()],
+                ..Default::default()
+            }
+        ),
+        ["A-2", "A-3", "C-1", "C-2"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                lane: Some("core".into()),
+                ..Default::default()
+            }
+        ),
+        ["A-2", "A-3"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                label: Some("infra".into()),
+                ..Default::default()
+            }
+        ),
+        ["A-1", "A-3"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                search: Some("BETA".into()),
+                ..Default::default()
+            }
+        ),
+        ["A-2"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                search: Some("a-4".into()),
+                ..Default::default()
+            }
+        ),
+        ["A-4"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                parent: Some("A-1".into()),
+                ..Default::default()
+            }
+        ),
+        ["A-4"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                sort: SortKey::Priority,
+                limit: Some(3),
+                ..Default::default()
+            }
+        ),
+        ["A-3", "A-2", "A-1"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                sort: SortKey::Status,
+                descending: true,
+                ..Default::default()
+            }
+        ),
+        ["A-1", "A-4", "A-5", "A-2", "A-3", "C-1", "C-2", "Z-1"]
+    );
+    assert_eq!(
+        q(
+            s,
+            ItemFilter {
+                sort: SortKey::Id,
+                descending: true,
+                limit: Some(2),
+                ..Default::default()
+            }
+        ),
+        ["Z-1", "C-2"]
+    );
+    // Ready: open, known status, every dependency done, not blocked. Blocked: status blocked or
+    // waiting on an open or unknown dependency.
+    assert_eq!(ids(&s.ready_items(None, None).unwrap()), ["A-2"]);
+    assert_eq!(
+        ids(&s.blocked_items(None).unwrap()),
+        ["A-3", "A-4", "A-5", "C-1", "C-2"]
+    );
+    assert_eq!(ids(&s.dependents("A-2").unwrap()), ["A-3"]);
+    let mut codes: Vec<String> = s
+        .diagnostics()
+        .unwrap()
+        .iter()
+        .map(|d| d.code.code().to_string())
+        .collect();
+    codes.sort();
+    assert_eq!(codes, ["EV114", "EV115", "EV116"], "{codes:?}");
+    assert_eq!(s.item_diagnostics("A-5").unwrap().len(), 2);
+    assert_eq!(s.attention_count().unwrap(), 3);
+    let sum = s.summary(3).unwrap();
+    assert_eq!(
+        (sum.total, sum.ready, sum.blocked, sum.terminal),
+        (8, 1, 5, 1)
+    );
+    let by: Vec<(String, Option<i64>, u64)> = sum
+        .by_kind_status
+        .iter()
+        .map(|k| (k.status.clone(), k.status_rank, k.count))
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("weird".to_string(), None, 1),
+            ("todo".to_string(), Some(0), 4),
+            ("blocked".to_string(), Some(1), 1),
+            ("in_progress".to_string(), Some(1), 1),
+            ("done".to_string(), Some(2), 1),
+        ]
+    );
+    assert_eq!(sum.by_lane, [(Some("core".to_string()), 2), (None, 5)]);
+    assert_eq!(sum.recent.len(), 3);
+    // Finishing A-2 makes A-3 ready.
+    s.transition(
+        &TransitionRequest {
+            id: "A-2".into(),
+            from: "todo".into(),
+            to: status("done", 2),
+            action: action::TRANSITION,
+            reason: None,
+            file_status: None,
+        },
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(ids(&s.ready_items(None, None).unwrap()), ["A-3"]);
+    // Ids, sources, write-back intents, repositories.
+    assert_eq!(s.ids_with_prefix("A").unwrap().len(), 5);
+    assert!(s.item_exists("C-2").unwrap() && !s.item_exists("C-3").unwrap());
+    assert_eq!(
+        s.kind_status("A-2").unwrap(),
+        Some(("task".into(), "done".into()))
+    );
+    assert_eq!(s.ids_at("main", "A-3.md").unwrap(), ["A-3"]);
+    assert_eq!(
+        s.source("main", "A-3")
+            .unwrap()
+            .unwrap()
+            .file_status
+            .as_deref(),
+        Some("todo")
+    );
+    s.set_pending_writeback("main", &["b.md".into(), "a.md".into()])
+        .unwrap();
+    assert_eq!(s.pending_writeback("main").unwrap(), ["a.md", "b.md"]);
+    s.set_pending_writeback("main", &[]).unwrap();
+    assert!(s.pending_writeback("main").unwrap().is_empty());
+    s.repo_add("web", "/w").unwrap();
+    s.repo_add("api", "/a").unwrap();
+    s.repo_add("web", "/w2").unwrap();
+    assert_eq!(
+        s.repos().unwrap(),
+        [("api".into(), "/a".into()), ("web".into(), "/w2".into())]
+    );
+    assert!(s.repo_remove("api").unwrap() && !s.repo_remove("api").unwrap());
+    let got = s.get_item("A-3").unwrap().unwrap();
+    assert_eq!(
+        (
+            got.depends_on.clone(),
+            got.labels.clone(),
+            got.priority_rank
+        ),
+        (
+            vec!["A-2".to_string()],
+            vec!["infra".to_string(), "x".to_string()],
+            Some(0)
+        )
+    );
+    let fs = s.file_states("main").unwrap();
+    assert_eq!(fs.len(), 8);
+    assert_eq!(fs["A-1.md"].hash, [1; 16]);
+    // The same pass again changes nothing and journals nothing.
+    let before = s.events(None, None).unwrap().len();
+    let r = index(s, "main", graph_fixture());
+    assert_eq!(
+        (r.created, r.updated, r.status_applied, r.removed),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(s.events(None, None).unwrap().len(), before);
+}
+
+fn removed_documents_remove_their_items(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    index(s, "main", graph_fixture());
+    let r = index_with(s, "main", vec![], vec!["A-1.md".into(), "C-2.md".into()]);
+    assert_eq!(r.removed, 2);
+    assert!(!s.item_exists("A-1").unwrap());
+    // A-2 now depends on a missing item, A-4's parent is gone, the C cycle is broken.
+    let mut codes: Vec<String> = s
+        .diagnostics()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{} {}", d.code.code(), d.item.clone().unwrap_or_default()))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            "EV114 A-4",
+            "EV114 A-5",
+            "EV115 A-2",
+            "EV115 A-5",
+            "EV115 C-1"
+        ],
+        "{codes:?}"
+    );
+    let removed: Vec<String> = s
+        .events(None, Some(2))
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.item))
+        .collect();
+    assert_eq!(removed, ["removed C-2", "removed A-1"]);
+    assert_eq!(s.file_states("main").unwrap().len(), 6);
+}
+
+fn claim_req(id: &str, agent: &str, now: i64, ttl: i64) -> ClaimRequest {
+    ClaimRequest {
+        id: id.into(),
+        agent: agent.into(),
+        now_ms: now,
+        expires_ms: now + ttl,
+        expires_at: format!("t+{}", now + ttl),
+    }
+}
+
+fn claims_are_leases(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    index(s, "main", graph_fixture());
+    let c = s
+        .claim(&claim_req("A-2", "ann", 1000, 500), &ctx())
+        .unwrap();
+    assert_eq!((c.agent.as_str(), c.expires_ms), ("ann", 1500));
+    // Someone else: refused, naming the holder and the lease end.
+    match s.claim(&claim_req("A-2", "bob", 1200, 500), &ctx()) {
+        Err(StoreError::Claimed { agent, until, .. }) => {
+            assert_eq!((agent.as_str(), until.as_str()), ("ann", "t+1500"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The holder renews.
+    let c = s
+        .claim(&claim_req("A-2", "ann", 1400, 500), &ctx())
+        .unwrap();
+    assert_eq!(c.expires_ms, 1900);
+    assert!(ids(&s.ready_items(None, Some(1400)).unwrap()).is_empty());
+    assert_eq!(ids(&s.ready_items(None, None).unwrap()), ["A-2"]);
+    // Another agent cannot release it, unless forced.
+    assert!(matches!(
+        s.release("A-2", "bob", 1500, false, &ctx()),
+        Err(StoreError::Claimed { .. })
+    ));
+    // Expired: free again, and taken over.
+    assert_eq!(ids(&s.ready_items(None, Some(1900)).unwrap()), ["A-2"]);
+    assert!(s.claims(1900).unwrap().is_empty());
+    assert_eq!(s.claims(1899).unwrap().len(), 1);
+    let c = s
+        .claim(&claim_req("A-2", "bob", 2000, 100), &ctx())
+        .unwrap();
+    assert_eq!(c.agent, "bob");
+    let held = s
+        .release("A-2", "ann", 2050, true, &ctx())
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.agent, "bob");
+    assert!(s
+        .release("A-2", "ann", 2050, false, &ctx())
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        s.claim(&claim_req("NOPE", "ann", 1, 1), &ctx()),
+        Err(StoreError::NotFound(_))
+    ));
+    let journal: Vec<String> = s
+        .events(Some("A-2"), Some(4))
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.reason.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        journal,
+        [
+            "release lease of bob broken by ann (--force)",
+            "claim claimed by bob until t+2100 (the lease of ann ended t+1900)",
+            "claim renewed by ann until t+1900",
+            "claim claimed by ann until t+1500",
+        ]
+    );
+}
+
+/// N agents, each on its own connection and thread, take work from one queue until it is
+/// empty: no item is ever held by two agents, and every item is taken.
+fn agents_never_take_the_same_item_twice(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let specs: Vec<FileChange> = (0..40)
+        .map(|n| {
+            let id: &'static str = Box::leak(format!("Q-{n:02}").into_boxed_str());
+            file(&Spec {
+                id,
+                status: "todo",
+                rank: 0,
+                ..Default::default()
+            })
+        })
+        .collect();
+    index(s.as_mut(), "main", specs);
+    let agents = 8;
+    let start = Arc::new(Barrier::new(agents));
+    let handles: Vec<_> = (0..agents)
+        .map(|n| {
+            let b = b.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut s = b.open();
+                let me = format!("agent-{n}");
+                let mut mine = Vec::new();
+                start.wait();
+                loop {
+                    let ready = s.ready_items(Some(3), Some(10)).unwrap();
+                    if ready.is_empty() {
+                        break;
+                    }
+                    for it in ready {
+                        match s.claim(&claim_req(&it.id, &me, 10, 1_000_000), &ctx()) {
+                            Ok(_) => {
+                                mine.push(it.id);
+                                break;
+                            }
+                            Err(StoreError::Claimed { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an item was taken twice");
+    assert_eq!(n, 40, "every item is taken");
+    assert_eq!(s.claims(10).unwrap().len(), 40);
+    let claim_events = s
+        .events(None, None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "claim")
+        .count();
+    assert_eq!(claim_events, 40);
+}
+
+/// Eight writers move one item concurrently, each validating against what it read and retrying
+/// on conflict: every journaled transition starts where the previous one ended and never lowers
+/// the rank, and the item ends at the highest rank anyone asked for.
+fn racing_transitions_leave_a_valid_journal(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    index(s.as_mut(), "main", vec![update("R-1", status("s0", 0))]);
+    let start = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|n| {
+            let b = b.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut s = b.open();
+                start.wait();
+                for step in 0..6 {
+                    let target = ((n + step) % 5 + 1) as i64;
+                    loop {
+                        let cur = s.get_item("R-1").unwrap().unwrap();
+                        let rank = cur.status_rank.unwrap();
+                        if target <= rank {
+                            break; // nothing to do: the item is already there or beyond
+                        }
+                        let req = TransitionRequest {
+                            id: "R-1".into(),
+                            from: cur.status.clone(),
+                            to: StatusDef {
+                                terminal: false,
+                                ..status(&format!("s{target}"), target)
+                            },
+                            action: action::TRANSITION,
+                            reason: None,
+                            file_status: None,
+                        };
+                        match s.transition(&req, &ctx()) {
+                            Ok(_) => break,
+                            Err(StoreError::Conflict { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut events = s.events(Some("R-1"), None).unwrap();
+    events.reverse();
+    let rank = |k: &str| k.trim_start_matches('s').parse::<i64>().unwrap();
+    let mut at = "s0".to_string();
+    for e in &events[1..] {
+        assert_eq!(e.action, "transition");
+        assert_eq!(
+            e.from.as_deref(),
+            Some(at.as_str()),
+            "each event starts where the last ended"
+        );
+        let to = e.to.clone().unwrap();
+        assert!(rank(&to) > rank(&at), "{at} → {to} lowers the rank");
+        at = to;
+    }
+    assert_eq!(s.get_item("R-1").unwrap().unwrap().status, "s5");
+    assert_eq!(at, "s5");
+    let by_rank: HashMap<String, usize> =
+        events
+            .iter()
+            .filter_map(|e| e.to.clone())
+            .fold(HashMap::new(), |mut m, t| {
+                *m.entry(t).or_default() += 1;
+                m
+            });
+    assert!(
+        by_rank.values().all(|n| *n == 1),
+        "no status entered twice: {by_rank:?}"
+    );
+}
