@@ -30,7 +30,8 @@ pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Store location: a file path or sqlite://PATH (env: EVIDENT_STORE).
+    /// Store: a file path, sqlite://PATH, or a PostgreSQL hub postgres://USER@HOST/DB[?schema=S]
+    /// (env: EVIDENT_STORE).
     #[arg(long, global = true, value_name = "URL")]
     pub store: Option<String>,
     /// Who is acting, for the journal (env: EVIDENT_ACTOR; default: git user.name).
@@ -59,6 +60,10 @@ pub enum Command {
     Check(commands::reconcile::CheckArgs),
     Fix(commands::reconcile::FixArgs),
     Repo(commands::repo::RepoArgs),
+    Claim(commands::claim::ClaimArgs),
+    Release(commands::claim::ReleaseArgs),
+    Claims(commands::claim::ClaimsArgs),
+    Migrate(commands::migrate::MigrateArgs),
     MergeDriver(commands::merge_driver::MergeDriverArgs),
 }
 

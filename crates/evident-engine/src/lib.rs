@@ -3,6 +3,7 @@
 //! with the files incrementally, and carries out every verb's operation. It never prints: it
 //! returns data for the CLI (and later the server) to render.
 
+pub mod claims;
 mod error;
 mod fsutil;
 pub mod git;

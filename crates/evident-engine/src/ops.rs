@@ -16,7 +16,7 @@ use crate::index::index_paths;
 use crate::workspace::CONFIG_FILE;
 use crate::{EngineError, Result, Workspace};
 
-fn not_found(id: &str) -> EngineError {
+pub(crate) fn not_found(id: &str) -> EngineError {
     EngineError::user(format!("no item with id `{id}`"))
         .hint("`evident list` shows known ids; run `evident index` if the item was added recently")
 }
@@ -81,9 +81,38 @@ pub enum MoveMode {
     Reopen,
 }
 
-/// Move an item to a status, writing its file (atomically, only the status bytes) and the
-/// store, and journaling the change.
+/// How many times a move is re-validated when another writer moved the item first.
+const MOVE_ATTEMPTS: usize = 20;
+
+/// Move an item to a status, writing the store and its file (atomically, only the status
+/// bytes), and journaling the change.
+///
+/// The transition is validated against the status read, then applied in the store as a
+/// compare-and-swap on that status; if another machine moved the item in between, the move is
+/// validated again against the new status (so a move that became a regression is refused, not
+/// applied). The store is written before the file: a file write that fails leaves the file
+/// behind the store, which `check` reports and `fix` writes back.
 pub fn move_item(
+    ws: &mut Workspace,
+    id: &str,
+    to_spelling: &str,
+    mode: MoveMode,
+    reason: Option<&str>,
+) -> Result<MoveOutcome> {
+    let mut attempt = 1;
+    loop {
+        match move_once(ws, id, to_spelling, mode, reason) {
+            Err(EngineError::Store(evident_store::StoreError::Conflict { .. }))
+                if attempt < MOVE_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn move_once(
     ws: &mut Workspace,
     id: &str,
     to_spelling: &str,
@@ -257,7 +286,6 @@ pub fn move_item(
         .at(format!("{}:{}", item.path, parsed.item.line))
         .hint("please report this with the document attached"));
     }
-    atomic_write(&abs, new_text.as_bytes())?;
     let ctx = ws.event_context("cli");
     let req = TransitionRequest {
         id: item.id.clone(),
@@ -268,6 +296,14 @@ pub fn move_item(
         file_status: Some((ws.checkout.clone(), to.key.clone())),
     };
     let event = ws.store().transition(&req, &ctx)?;
+    atomic_write(&abs, new_text.as_bytes()).map_err(|e| {
+        EngineError::user(format!(
+            "{id} moved to {} in the store, but {} could not be written: {e}",
+            to.label, item.path
+        ))
+        .at(item.path.clone())
+        .hint("fix the file's permissions, then run `evident fix` to write the status back")
+    })?;
     index_paths(ws, std::slice::from_ref(&item.path), "file")?;
     Ok(MoveOutcome {
         id: item.id,
@@ -845,4 +881,41 @@ pub fn registered_workspaces(
             Workspace::open(&o).map(|w| (r.slug, w))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrate
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateOutcome {
+    pub backend: &'static str,
+    /// Where the store is (passwords redacted).
+    pub store: String,
+    pub from_version: u32,
+    pub to_version: u32,
+}
+
+/// Create the store's schema or bring it up to date (the only way a PostgreSQL hub is
+/// upgraded; SQLite stores also upgrade themselves when opened).
+pub fn migrate(ov: &crate::Overrides) -> Result<MigrateOutcome> {
+    Ok(match Workspace::locate_store(ov)? {
+        crate::StoreLocation::Sqlite(p) => {
+            let (from, to) = evident_store::SqliteStore::migrate_file(&p)?;
+            MigrateOutcome {
+                backend: "sqlite",
+                store: p.display().to_string(),
+                from_version: from,
+                to_version: to,
+            }
+        }
+        crate::StoreLocation::Postgres(t) => {
+            let (from, to) = evident_store::PgStore::migrate(&t)?;
+            MigrateOutcome {
+                backend: "postgres",
+                store: t.display.clone(),
+                from_version: from,
+                to_version: to,
+            }
+        }
+    })
 }

@@ -121,8 +121,8 @@ pub fn redact(url: &str) -> String {
 }
 
 impl Workspace {
-    /// Open the workspace for the current directory (or `-C`).
-    pub fn open(ov: &Overrides) -> Result<Workspace> {
+    /// Find the repository and load its layered configuration, without opening the store.
+    fn load(ov: &Overrides) -> Result<(PathBuf, PathBuf, Option<PathBuf>, Config)> {
         let cwd = std::env::current_dir()
             .map_err(|e| EngineError::io("cannot read the current folder", ".", e))?;
         let start = ov
@@ -169,6 +169,18 @@ impl Workspace {
             })?;
         }
         // Store: flag > environment > config > default.
+        Ok((cwd, root, config_path, config))
+    }
+
+    /// Where this workspace's store is, without opening it (for `evident migrate`).
+    pub fn locate_store(ov: &Overrides) -> Result<StoreLocation> {
+        let (cwd, root, _, config) = Self::load(ov)?;
+        Self::store_location_for(ov, &cwd, &root, &config)
+    }
+
+    /// Open the workspace for the current directory (or `-C`).
+    pub fn open(ov: &Overrides) -> Result<Workspace> {
+        let (cwd, root, config_path, config) = Self::load(ov)?;
         let store = Self::store_location_for(ov, &cwd, &root, &config)?.open()?;
         let machine = env("EVIDENT_MACHINE")
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());

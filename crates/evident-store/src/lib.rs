@@ -43,7 +43,7 @@ pub enum StoreError {
         from: String,
         to: String,
     },
-    #[error("store {location} has schema version {found}, but this evident needs {needed}; run `evident migrate --store ...` against it")]
+    #[error("store {location} has schema version {found}, but this evident needs {needed}")]
     Behind {
         location: String,
         found: u32,

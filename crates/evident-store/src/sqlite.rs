@@ -174,6 +174,19 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Create the store or bring it up to date; returns (version before, after).
+    pub fn migrate_file(path: &Path) -> Result<(u32, u32)> {
+        let before = if path.exists() {
+            Connection::open(path)
+                .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0)))
+                .ctx(path)?
+        } else {
+            0
+        };
+        let store = SqliteStore::open(path)?;
+        Ok((before, store.version()?))
+    }
+
     fn version(&self) -> Result<u32> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))

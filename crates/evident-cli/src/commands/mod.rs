@@ -1,11 +1,13 @@
 //! One module per verb: a clap `*Args` struct and a `run` function.
 
+pub mod claim;
 pub mod diagnostics;
 pub mod index;
 pub mod init;
 pub mod list;
 pub mod log;
 pub mod merge_driver;
+pub mod migrate;
 pub mod new;
 pub mod ready;
 pub mod reconcile;
@@ -20,12 +22,17 @@ use crate::output::Out;
 use crate::{Command, Outcome};
 
 pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
-    if let Command::Init(a) = cmd {
-        return init::run(a, ov, out);
-    }
+    let cmd = match cmd {
+        Command::Init(a) => return init::run(a, ov, out),
+        Command::Migrate(a) => return migrate::run(a, ov, out),
+        other => other,
+    };
     let mut ws = Workspace::open(ov)?;
     match cmd {
-        Command::Init(_) => Ok(Outcome::Ok),
+        Command::Init(_) | Command::Migrate(_) => Ok(Outcome::Ok),
+        Command::Claim(a) => claim::run_claim(a, &mut ws, out),
+        Command::Release(a) => claim::run_release(a, &mut ws, out),
+        Command::Claims(a) => claim::run_claims(a, &mut ws, out),
         Command::Index(a) => index::run(a, &mut ws, out),
         Command::List(a) => list::run(a, &mut ws, out),
         Command::Show(a) => show::run(a, &mut ws, out),

@@ -8,6 +8,7 @@ const EXAMPLES: &str = "\
 Examples:
   evident ready                  open, unblocked items whose dependencies are done, by priority
   evident ready --limit 1 --json the next item to pick up
+  evident ready --unclaimed      only items no agent holds a running claim on
 
 Exit 2 when nothing is ready.";
 
@@ -17,10 +18,18 @@ Exit 2 when nothing is ready.";
 pub struct ReadyArgs {
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Leave out items another agent has a running claim on.
+    #[arg(long)]
+    pub unclaimed: bool,
 }
 
 pub fn run(a: ReadyArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
-    let items = ws.store().ready_items(a.limit, None)?;
+    let unclaimed_at = if a.unclaimed {
+        Some(evident_engine::claims::now_ms(ws)?)
+    } else {
+        None
+    };
+    let items = ws.store().ready_items(a.limit, unclaimed_at)?;
     if out.json {
         print_json(
             "ready",
