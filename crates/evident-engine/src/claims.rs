@@ -33,7 +33,7 @@ pub fn parse_ttl(raw: &str) -> Result<i64> {
         _ => return Err(bad()),
     };
     let total = n.checked_mul(ms).ok_or_else(bad)?;
-    if total < 1_000 || total > 30 * 86_400_000 {
+    if !(1_000..=30 * 86_400_000).contains(&total) {
         return Err(bad());
     }
     Ok(total)
