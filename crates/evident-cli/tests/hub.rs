@@ -3,6 +3,8 @@
 //! agents taking work from one queue never take the same item twice, and the PostgreSQL hub is
 //! created by `evident migrate` with passwords redacted from every message.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;
