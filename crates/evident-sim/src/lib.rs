@@ -236,11 +236,35 @@ struct Out {
     stderr: String,
 }
 
+/// Which store the simulated machines share.
+#[derive(Debug, Clone)]
+pub enum SimStore {
+    /// One SQLite file.
+    Sqlite,
+    /// A PostgreSQL hub on this server (a URL without `schema`); every world gets its own
+    /// schema, created with `evident migrate` and dropped afterwards.
+    Postgres(String),
+}
+
+impl SimStore {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SimStore::Sqlite => "sqlite",
+            SimStore::Postgres(_) => "postgres",
+        }
+    }
+}
+
+static WORLDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// One simulated world: a bare repository, its clones, a shared store.
 pub struct World {
     _tmp: tempfile::TempDir,
     evident: PathBuf,
-    store: PathBuf,
+    /// The shared store's URL (a file path for SQLite).
+    store: String,
+    /// The PostgreSQL schema to drop when the world ends.
+    pg: Option<evident_store::PgTarget>,
     clones: Vec<PathBuf>,
     /// Items' effective ranks after the previous step.
     ranks: HashMap<String, i64>,
@@ -264,18 +288,37 @@ fn initial_files() -> Vec<(String, String)> {
     ]
 }
 
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(t) = &self.pg {
+            let _ = evident_store::PgStore::drop_schema(t);
+        }
+    }
+}
+
 impl World {
-    pub fn new(evident: &Path) -> Result<World, String> {
+    pub fn new(evident: &Path, backend: &SimStore) -> Result<World, String> {
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
         let base = tmp.path().to_path_buf();
         let bare = base.join("origin.git");
-        let store = base.join("hub.db");
+        let (store, pg) = match backend {
+            SimStore::Sqlite => (base.join("hub.db").display().to_string(), None),
+            SimStore::Postgres(server) => {
+                let n = WORLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let sep = if server.contains('?') { '&' } else { '?' };
+                let url = format!("{server}{sep}schema=sim_{}_{n}", std::process::id());
+                let t = evident_store::PgTarget::parse(&url).map_err(|e| e.to_string())?;
+                let _ = evident_store::PgStore::drop_schema(&t);
+                (url, Some(t))
+            }
+        };
         let seed_dir = base.join("seed");
         std::fs::create_dir_all(&seed_dir).map_err(|e| e.to_string())?;
         let mut w = World {
             _tmp: tmp,
             evident: evident.to_path_buf(),
             store,
+            pg,
             clones: vec![],
             ranks: HashMap::new(),
             last_seq: 0,
@@ -292,6 +335,12 @@ impl World {
             &["init", "--preset", "workplan", "--no-examples"],
             &[],
         )?;
+        if w.pg.is_some() {
+            let o = w.evident_in(&seed_dir, 0, &["migrate"], &[])?;
+            if o.code != 0 {
+                return Err(format!("evident migrate: {}", o.stderr));
+            }
+        }
         for (rel, text) in initial_files() {
             std::fs::write(seed_dir.join(rel), text).map_err(|e| e.to_string())?;
         }
@@ -862,8 +911,8 @@ fn git_ok(dir: &Path, args: &[&str]) -> Result<(), String> {
 }
 
 /// Run a trace from a fresh world.
-pub fn run_trace(evident: &Path, steps: &[Step]) -> Result<(), Failure> {
-    let mut w = World::new(evident).map_err(|e| fail(0, "harness", e))?;
+pub fn run_trace(evident: &Path, backend: &SimStore, steps: &[Step]) -> Result<(), Failure> {
+    let mut w = World::new(evident, backend).map_err(|e| fail(0, "harness", e))?;
     for (i, s) in steps.iter().enumerate() {
         w.step(i, s)?;
     }
@@ -874,6 +923,7 @@ pub fn run_trace(evident: &Path, steps: &[Step]) -> Result<(), Failure> {
 /// replays.
 pub fn shrink(
     evident: &Path,
+    backend: &SimStore,
     steps: &[Step],
     failure: &Failure,
     mut budget: usize,
@@ -889,7 +939,7 @@ pub fn shrink(
             let end = (i + chunk).min(candidate.len());
             candidate.drain(i..end);
             budget -= 1;
-            match run_trace(evident, &candidate) {
+            match run_trace(evident, backend, &candidate) {
                 Err(f) if f.invariant == failure.invariant => {
                     best = candidate[..(f.at + 1).min(candidate.len())].to_vec();
                     best_failure = f;
@@ -929,15 +979,25 @@ pub struct Summary {
 }
 
 /// Run `steps` random steps for `seed`; on failure, a shrunk reproduction.
-pub fn simulate(evident: &Path, seed: u64, steps: usize) -> Result<Summary, String> {
+pub fn simulate(
+    evident: &Path,
+    backend: &SimStore,
+    seed: u64,
+    steps: usize,
+) -> Result<Summary, String> {
     let trace = generate(seed, steps);
-    match run_trace(evident, &trace) {
+    match run_trace(evident, backend, &trace) {
         Ok(()) => Ok(Summary { seed, steps }),
         Err(f) => {
-            eprintln!("seed {seed}: {f}; shrinking the {} steps...", f.at + 1);
-            let (min, mf) = shrink(evident, &trace, &f, 60);
+            eprintln!(
+                "[{}] seed {seed}: {f}; shrinking the {} steps...",
+                backend.name(),
+                f.at + 1
+            );
+            let (min, mf) = shrink(evident, backend, &trace, &f, 60);
             let mut s = format!(
-                "seed {seed}: {f}\nminimal reproduction ({} steps), {mf}:\n",
+                "[{}] seed {seed}: {f}\nminimal reproduction ({} steps), {mf}:\n",
+                backend.name(),
                 min.len()
             );
             for (i, st) in min.iter().enumerate() {
