@@ -10,6 +10,8 @@
 //! OS page cache dropped before every run: a cold start in the full sense.
 //!
 //! Usage: evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches]
+//!        evident-bench --concurrency [--clients 1,4,16] [--seconds 3] [--pg URL]
+//!          store throughput (transitions/s, reads/s) on SQLite and PostgreSQL; see concurrency.rs
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+mod concurrency;
 
 struct Opts {
     sizes: Vec<usize>,
@@ -360,6 +364,27 @@ fn main() -> Result<()> {
         let dir = argv.get(3).context("__floor read|stat DIR")?;
         std::hint::black_box(floor_pass(Path::new(dir), read)?);
         return Ok(());
+    }
+    if argv.get(1).map(String::as_str) == Some("--concurrency") {
+        let mut clients = vec![1, 4, 16];
+        let mut secs = 3.0;
+        let mut pg = None;
+        let mut args = argv[2..].iter();
+        while let Some(a) = args.next() {
+            let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+            match a.as_str() {
+                "--clients" => {
+                    clients = val()?
+                        .split(',')
+                        .map(|s| s.trim().parse())
+                        .collect::<Result<_, _>>()?
+                }
+                "--seconds" => secs = val()?.parse()?,
+                "--pg" => pg = Some(val()?.clone()),
+                other => bail!("unknown argument {other}"),
+            }
+        }
+        return concurrency::main(&clients, secs, pg);
     }
     let opts = parse_opts()?;
     let mut rows = Vec::new();
