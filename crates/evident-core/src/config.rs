@@ -115,6 +115,20 @@ struct RawWorkflow {
     initial: Option<String>,
     statuses: Vec<RawStatus>,
     transitions: Option<BTreeMap<String, Vec<String>>>,
+    /// Roles that must sign off before an item enters a status: `{ signed_off = ["ops"] }`.
+    #[serde(default)]
+    signoff: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLane {
+    id: String,
+    name: Option<String>,
+    owner_artifact: Option<String>,
+    evidence: Option<crate::evidence::EvidenceSpec>,
+    next_action: Option<String>,
+    cadence: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +162,43 @@ struct RawConfig {
     workflows: BTreeMap<String, RawWorkflow>,
     #[serde(default)]
     kinds: BTreeMap<String, RawKind>,
+    #[serde(default)]
+    gates: Vec<crate::gate::RawGate>,
+    #[serde(default)]
+    lanes: Vec<RawLane>,
+}
+
+/// A flow lane: it is current only with an owner artifact, an evidence source that verifies, a
+/// next action, and an update within its cadence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LaneDef {
+    pub id: String,
+    pub name: String,
+    pub owner_artifact: Option<String>,
+    pub evidence: Option<crate::evidence::EvidenceSpec>,
+    /// An item id or free text.
+    pub next_action: Option<String>,
+    /// How often the lane must be updated, in seconds (`7d`, `24h`).
+    pub cadence_secs: Option<u64>,
+    /// The cadence as written.
+    pub cadence: Option<String>,
+}
+
+/// Parse a duration such as `90s`, `30m`, `12h`, `7d`, `2w`.
+pub fn parse_duration_secs(raw: &str) -> Option<u64> {
+    let t = raw.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|v| *v > 0)
 }
 
 /// Project-wide settings.
@@ -205,6 +256,9 @@ pub struct Config {
     pub detect: Detect,
     pub workflows: BTreeMap<String, Workflow>,
     pub kinds: BTreeMap<String, KindDef>,
+    /// Gates from `[[gates]]`, plus one per status a workflow requires sign-offs for.
+    pub gates: Vec<crate::gate::GateDef>,
+    pub lanes: Vec<LaneDef>,
     aliases: HashMap<String, String>,
 }
 
@@ -290,7 +344,11 @@ impl Config {
                 .unwrap_or_else(|| strings(&["labels", "tags"])),
         };
         let mut workflows = BTreeMap::new();
+        let mut signoffs: Vec<(String, String, Vec<String>)> = Vec::new();
         for (name, w) in raw.workflows {
+            for (status, roles) in &w.signoff {
+                signoffs.push((name.clone(), status.clone(), roles.clone()));
+            }
             let statuses = w
                 .statuses
                 .into_iter()
@@ -343,7 +401,80 @@ impl Config {
                 )));
             }
         }
+        let kind_of = |k: &str| -> Option<String> {
+            let key = canonical_key(k);
+            aliases.get(&key).cloned()
+        };
+        let status_of = |kind: &str, s: &str| -> Option<String> {
+            let k = kinds.get(kind)?;
+            workflows.get(&k.workflow)?.status(s).map(|d| d.key.clone())
+        };
+        let mut gates =
+            crate::gate::validate(raw.gates, &kind_of, &status_of).map_err(ConfigError::Other)?;
+        // A workflow's sign-off requirement is a gate on every kind that uses the workflow.
+        for (wf, status, roles) in signoffs {
+            let w = &workflows[&wf];
+            let st = w.status(&status).ok_or_else(|| {
+                ConfigError::Other(format!(
+                    "workflow `{wf}` requires sign-offs for `{status}`, which is not one of its statuses"
+                ))
+            })?;
+            if roles.is_empty() {
+                return Err(ConfigError::Other(format!(
+                    "workflow `{wf}`: signoff for `{status}` lists no roles"
+                )));
+            }
+            for k in kinds.values().filter(|k| k.workflow == wf) {
+                gates.push(crate::gate::GateDef {
+                    id: format!("signoff-{}-{}", k.key, st.key.replace('_', "-")),
+                    kind: k.key.clone(),
+                    into: vec![st.key.clone()],
+                    severity: crate::gate::Severity::Enforcing,
+                    criteria: vec![crate::gate::Criterion {
+                        id: "signoffs".into(),
+                        category: "signoff".into(),
+                        predicate: crate::gate::Predicate::Signoffs {
+                            roles: roles.clone(),
+                        },
+                        hint: Some(format!(
+                            "each role signs with `evident signoff ID --role ROLE`: {}",
+                            roles.join(", ")
+                        )),
+                    }],
+                });
+            }
+        }
+        let mut lanes: Vec<LaneDef> = Vec::new();
+        for l in raw.lanes {
+            if lanes.iter().any(|o| o.id == l.id) {
+                return Err(ConfigError::Other(format!("lane `{}` is defined twice", l.id)));
+            }
+            if let Some(e) = &l.evidence {
+                e.validate()
+                    .map_err(|m| ConfigError::Other(format!("lane `{}`: {m}", l.id)))?;
+            }
+            let cadence_secs = match &l.cadence {
+                None => None,
+                Some(c) => Some(parse_duration_secs(c).ok_or_else(|| {
+                    ConfigError::Other(format!(
+                        "lane `{}`: cadence `{c}` is not a duration; write it like 7d, 24h or 2w",
+                        l.id
+                    ))
+                })?),
+            };
+            lanes.push(LaneDef {
+                name: l.name.unwrap_or_else(|| l.id.clone()),
+                id: l.id,
+                owner_artifact: l.owner_artifact,
+                evidence: l.evidence,
+                next_action: l.next_action,
+                cadence_secs,
+                cadence: l.cadence,
+            });
+        }
         Ok(Config {
+            gates,
+            lanes,
             project: Project {
                 name: p.name,
                 roots: p.roots,
@@ -364,6 +495,17 @@ impl Config {
         self.aliases
             .get(&canonical_key(spelling))
             .and_then(|k| self.kinds.get(k))
+    }
+
+    /// The gates guarding entry into `status` for `kind` (canonical keys).
+    pub fn gates_into<'a>(
+        &'a self,
+        kind: &'a str,
+        status: &'a str,
+    ) -> impl Iterator<Item = &'a crate::gate::GateDef> + 'a {
+        self.gates
+            .iter()
+            .filter(move |g| g.kind == kind && g.into.iter().any(|s| s == status))
     }
 
     /// The workflow of a kind.

@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod diag;
+pub mod evidence;
+pub mod gate;
 pub mod graph;
 pub mod item;
 pub mod priority;
