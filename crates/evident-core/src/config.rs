@@ -447,7 +447,10 @@ impl Config {
         let mut lanes: Vec<LaneDef> = Vec::new();
         for l in raw.lanes {
             if lanes.iter().any(|o| o.id == l.id) {
-                return Err(ConfigError::Other(format!("lane `{}` is defined twice", l.id)));
+                return Err(ConfigError::Other(format!(
+                    "lane `{}` is defined twice",
+                    l.id
+                )));
             }
             if let Some(e) = &l.evidence {
                 e.validate()

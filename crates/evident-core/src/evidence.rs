@@ -135,12 +135,27 @@ mod tests {
         let ok = serde_json::json!({"kind": "test", "report": "r.xml", "test": "a::b"});
         assert!(EvidenceSpec::from_json(&ok).is_ok());
         for (bad, needle) in [
-            (serde_json::json!({"kind": "test", "report": "r.xml"}), "needs `test`"),
-            (serde_json::json!({"kind": "artifact", "path": "a", "sha256": "xyz"}), "64 hex"),
-            (serde_json::json!({"kind": "contract", "path": "a.yaml"}), "heading"),
-            (serde_json::json!({"kind": "code", "commit": "abc", "path": "x"}), "one of them"),
+            (
+                serde_json::json!({"kind": "test", "report": "r.xml"}),
+                "needs `test`",
+            ),
+            (
+                serde_json::json!({"kind": "artifact", "path": "a", "sha256": "xyz"}),
+                "64 hex",
+            ),
+            (
+                serde_json::json!({"kind": "contract", "path": "a.yaml"}),
+                "heading",
+            ),
+            (
+                serde_json::json!({"kind": "code", "commit": "abc", "path": "x"}),
+                "one of them",
+            ),
             (serde_json::json!({"kind": "video"}), "unknown"),
-            (serde_json::json!({"kind": "doc", "pth": "x"}), "unknown field"),
+            (
+                serde_json::json!({"kind": "doc", "pth": "x"}),
+                "unknown field",
+            ),
         ] {
             let e = EvidenceSpec::from_json(&bad).unwrap_err();
             assert!(e.contains(needle), "{bad}: {e}");

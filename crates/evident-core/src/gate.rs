@@ -259,7 +259,9 @@ fn predicate(p: RawPredicate, at: &str) -> Result<Predicate, String> {
     }
     if let Some(any) = p.any.clone() {
         if any.len() < 2 {
-            return Err(format!("{at}: `any` is an OR-group of at least two predicates"));
+            return Err(format!(
+                "{at}: `any` is an OR-group of at least two predicates"
+            ));
         }
         let alts = any
             .into_iter()
@@ -292,15 +294,25 @@ pub(crate) fn validate(
         if out.iter().any(|o| o.id == g.id) {
             return Err(format!("gate `{}` is defined twice", g.id));
         }
-        let kind = kind_of(&g.kind)
-            .ok_or_else(|| format!("gate `{}` is for kind `{}`, which is not defined", g.id, g.kind))?;
+        let kind = kind_of(&g.kind).ok_or_else(|| {
+            format!(
+                "gate `{}` is for kind `{}`, which is not defined",
+                g.id, g.kind
+            )
+        })?;
         if g.into.is_empty() {
-            return Err(format!("gate `{}` guards no status; set into = [\"STATUS\"]", g.id));
+            return Err(format!(
+                "gate `{}` guards no status; set into = [\"STATUS\"]",
+                g.id
+            ));
         }
         let mut into = Vec::new();
         for s in &g.into {
             into.push(status_of(&kind, s).ok_or_else(|| {
-                format!("gate `{}` guards `{s}`, which is not a status of {kind}", g.id)
+                format!(
+                    "gate `{}` guards `{s}`, which is not a status of {kind}",
+                    g.id
+                )
             })?);
         }
         if g.criteria.is_empty() {
@@ -441,7 +453,11 @@ pub fn count_in(text: &str, what: Count) -> usize {
             .or_else(|| {
                 let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
                 (digits > 0)
-                    .then(|| t[digits..].strip_prefix(". ").or(t[digits..].strip_prefix(") ")))
+                    .then(|| {
+                        t[digits..]
+                            .strip_prefix(". ")
+                            .or(t[digits..].strip_prefix(") "))
+                    })
                     .flatten()
             });
         let (checked, unchecked) = match item {
@@ -454,10 +470,8 @@ pub fn count_in(text: &str, what: Count) -> usize {
             }
             None => (false, false),
         };
-        let is_table_row = t.starts_with('|')
-            && !t
-                .chars()
-                .all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'));
+        let is_table_row =
+            t.starts_with('|') && !t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'));
         n += match what {
             Count::Items => usize::from(item.is_some() || is_table_row),
             Count::Checkboxes => usize::from(checked || unchecked),
@@ -531,15 +545,39 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
             match test {
                 FieldTest::Set => {
                     let ok = v.is_some_and(is_set);
-                    (ok, if ok { format!("`{field}` is set") } else { format!("`{field}` is not set") })
+                    (
+                        ok,
+                        if ok {
+                            format!("`{field}` is set")
+                        } else {
+                            format!("`{field}` is not set")
+                        },
+                    )
                 }
                 FieldTest::Equals(want) => {
-                    let ok = text.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case(want.trim()));
-                    (ok, format!("`{field}` is {}, needs {want}", text.as_deref().unwrap_or("not set")))
+                    let ok = text
+                        .as_deref()
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case(want.trim()));
+                    (
+                        ok,
+                        format!(
+                            "`{field}` is {}, needs {want}",
+                            text.as_deref().unwrap_or("not set")
+                        ),
+                    )
                 }
                 FieldTest::OneOf(want) => {
-                    let ok = text.as_deref().is_some_and(|t| want.iter().any(|w| t.trim().eq_ignore_ascii_case(w.trim())));
-                    (ok, format!("`{field}` is {}, needs one of {}", text.as_deref().unwrap_or("not set"), want.join(", ")))
+                    let ok = text.as_deref().is_some_and(|t| {
+                        want.iter().any(|w| t.trim().eq_ignore_ascii_case(w.trim()))
+                    });
+                    (
+                        ok,
+                        format!(
+                            "`{field}` is {}, needs one of {}",
+                            text.as_deref().unwrap_or("not set"),
+                            want.join(", ")
+                        ),
+                    )
                 }
                 FieldTest::Gt(x) | FieldTest::Gte(x) | FieldTest::Lt(x) | FieldTest::Lte(x) => {
                     let num = text.as_deref().and_then(|t| t.trim().parse::<f64>().ok());
@@ -551,13 +589,23 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
                         (_, Some(n)) => ("≤", n <= *x),
                     };
                     match num {
-                        None => (false, format!("`{field}` is {}, not a number", text.as_deref().unwrap_or("not set"))),
+                        None => (
+                            false,
+                            format!(
+                                "`{field}` is {}, not a number",
+                                text.as_deref().unwrap_or("not set")
+                            ),
+                        ),
                         Some(n) => (ok, format!("`{field}` is {n}, needs {op} {x}")),
                     }
                 }
             }
         }
-        Predicate::Section { section, min, count } => {
+        Predicate::Section {
+            section,
+            min,
+            count,
+        } => {
             let found = input
                 .sections
                 .iter()
@@ -574,17 +622,34 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
                         Count::ListItems => "list items",
                         Count::TableRows => "table rows",
                     };
-                    (n >= *min, format!("`## {section}` has {n} {what}, needs at least {min}"))
+                    (
+                        n >= *min,
+                        format!("`## {section}` has {n} {what}, needs at least {min}"),
+                    )
                 }
             }
         }
         Predicate::BodyContains { text } => {
             let ok = input.body.contains(text.as_str());
-            (ok, if ok { format!("the body mentions `{text}`") } else { format!("the body does not mention `{text}`") })
+            (
+                ok,
+                if ok {
+                    format!("the body mentions `{text}`")
+                } else {
+                    format!("the body does not mention `{text}`")
+                },
+            )
         }
         Predicate::BodyNotContains { text } => {
             let ok = !input.body.contains(text.as_str());
-            (ok, if ok { format!("the body does not mention `{text}`") } else { format!("the body mentions `{text}`") })
+            (
+                ok,
+                if ok {
+                    format!("the body does not mention `{text}`")
+                } else {
+                    format!("the body mentions `{text}`")
+                },
+            )
         }
         Predicate::NoMarkers { markers } => {
             let mut hits = Vec::new();
@@ -607,9 +672,17 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
             }
         }
         Predicate::ChildrenTerminal => {
-            let open: Vec<&str> = input.children.iter().filter(|(_, t)| !t).map(|(id, _)| id.as_str()).collect();
+            let open: Vec<&str> = input
+                .children
+                .iter()
+                .filter(|(_, t)| !t)
+                .map(|(id, _)| id.as_str())
+                .collect();
             if open.is_empty() {
-                (true, format!("all {} children are finished", input.children.len()))
+                (
+                    true,
+                    format!("all {} children are finished", input.children.len()),
+                )
             } else {
                 (false, format!("children still open: {}", open.join(", ")))
             }
@@ -619,17 +692,35 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
                 .dependencies
                 .iter()
                 .filter(|(_, t)| *t != Some(true))
-                .map(|(id, t)| if t.is_none() { format!("{id} (unknown)") } else { id.clone() })
+                .map(|(id, t)| {
+                    if t.is_none() {
+                        format!("{id} (unknown)")
+                    } else {
+                        id.clone()
+                    }
+                })
                 .collect();
             if open.is_empty() {
-                (true, format!("all {} dependencies are done", input.dependencies.len()))
+                (
+                    true,
+                    format!("all {} dependencies are done", input.dependencies.len()),
+                )
             } else {
                 (false, format!("dependencies not done: {}", open.join(", ")))
             }
         }
         Predicate::Evidence { kind, min } => {
-            let n = input.verified_evidence.iter().filter(|k| *k == kind).count();
-            let failed: Vec<&str> = input.failed_evidence.iter().filter(|(k, _)| k == kind).map(|(_, why)| why.as_str()).collect();
+            let n = input
+                .verified_evidence
+                .iter()
+                .filter(|k| *k == kind)
+                .count();
+            let failed: Vec<&str> = input
+                .failed_evidence
+                .iter()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, why)| why.as_str())
+                .collect();
             let mut detail = format!("{n} verified `{kind}` evidence, needs {min}");
             if !failed.is_empty() {
                 detail.push_str(&format!("; not verified: {}", failed.join("; ")));
@@ -637,12 +728,23 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
             (n >= *min, detail)
         }
         Predicate::Signoffs { roles } => {
-            let have: Vec<String> = input.signoff_roles.iter().map(|r| canonical_key(r)).collect();
-            let missing: Vec<&str> = roles.iter().filter(|r| !have.contains(&canonical_key(r))).map(String::as_str).collect();
+            let have: Vec<String> = input
+                .signoff_roles
+                .iter()
+                .map(|r| canonical_key(r))
+                .collect();
+            let missing: Vec<&str> = roles
+                .iter()
+                .filter(|r| !have.contains(&canonical_key(r)))
+                .map(String::as_str)
+                .collect();
             if missing.is_empty() {
                 (true, format!("signed off by {}", roles.join(", ")))
             } else {
-                (false, format!("sign-off missing from {}", missing.join(", ")))
+                (
+                    false,
+                    format!("sign-off missing from {}", missing.join(", ")),
+                )
             }
         }
         Predicate::Any { any } => {
@@ -711,7 +813,11 @@ mod tests {
         validate(
             w.gates,
             &|k| (k == "story").then(|| k.to_string()),
-            &|_, s| ["todo", "ready", "done"].contains(&s).then(|| s.to_string()),
+            &|_, s| {
+                ["todo", "ready", "done"]
+                    .contains(&s)
+                    .then(|| s.to_string())
+            },
         )
     }
 
@@ -750,7 +856,11 @@ mod tests {
         let mut fields = serde_json::Map::new();
         fields.insert("severity".into(), "High".into());
         fields.insert("points".into(), 5.into());
-        let sections = vec![Section { name: "Files".into(), line: 3, text: "- a.rs\n- b.rs".into() }];
+        let sections = vec![Section {
+            name: "Files".into(),
+            line: 3,
+            text: "- a.rs\n- b.rs".into(),
+        }];
         let mut input = GateInput {
             fields: Some(&fields),
             sections: &sections,
@@ -764,9 +874,15 @@ mod tests {
         input.body = "## Files\n- a.rs\nOwner: TBD\n";
         input.signoff_roles.pop();
         input.verified_evidence.clear();
-        input.failed_evidence.push(("test".into(), "report.xml: `x` failed".into()));
+        input
+            .failed_evidence
+            .push(("test".into(), "report.xml: `x` failed".into()));
         let r = evaluate(g, &input);
         assert_eq!(r.failing(), ["tbd", "or", "ev", "so"]);
-        assert!(r.criteria[5].detail.contains("`x` failed"), "{}", r.criteria[5].detail);
+        assert!(
+            r.criteria[5].detail.contains("`x` failed"),
+            "{}",
+            r.criteria[5].detail
+        );
     }
 }

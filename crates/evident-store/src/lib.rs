@@ -16,7 +16,7 @@ pub use sqlite::SqliteStore;
 
 /// The newest schema this binary understands (the same number for every backend: schema N
 /// means the same tables and meaning everywhere).
-pub const LATEST_SCHEMA: u32 = 2;
+pub const LATEST_SCHEMA: u32 = 3;
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -174,4 +174,27 @@ pub trait Store: Send {
     ) -> Result<Option<Claim>>;
     /// Leases still running at `now_ms`, by item.
     fn claims(&mut self, now_ms: i64) -> Result<Vec<Claim>>;
+    /// Record evidence for an item (journaled as `evidence`); `spec` is its JSON.
+    fn add_evidence(
+        &mut self,
+        item: &str,
+        spec: &str,
+        ctx: &EventContext,
+    ) -> Result<StoredEvidence>;
+    /// Recorded evidence, for one item or (`None`) every item, in order.
+    fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>>;
+    /// Record an immutable sign-off (journaled as `signoff`).
+    fn signoff(
+        &mut self,
+        item: &str,
+        role: &str,
+        note: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<Signoff>;
+    /// Sign-offs, for one item or (`None`) every item, in order.
+    fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>>;
+    /// Cached gate results, for one item or (`None`) every item.
+    fn gate_cache(&mut self, item: Option<&str>) -> Result<Vec<GateCacheEntry>>;
+    /// Store gate results (replacing each item's entry for that gate), in one transaction.
+    fn put_gate_cache(&mut self, entries: &[GateCacheEntry]) -> Result<()>;
 }

@@ -126,6 +126,12 @@ pub mod action {
     pub const CLAIM: &str = "claim";
     /// A lease was given back (or broken with `--force`).
     pub const RELEASE: &str = "release";
+    /// Evidence was added from the CLI.
+    pub const EVIDENCE: &str = "evidence";
+    /// A role signed off.
+    pub const SIGNOFF: &str = "signoff";
+    /// A reviewer recorded gaps (the item is sent back in the same command).
+    pub const REVIEW: &str = "review";
 }
 
 /// A request to change an item's status.
@@ -315,4 +321,37 @@ pub(crate) fn decode_sections(json: &str) -> Vec<Section> {
             text: s.text,
         })
         .collect()
+}
+
+/// Evidence recorded with `evident evidence add` (the spec is JSON).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoredEvidence {
+    pub seq: i64,
+    pub item: String,
+    pub spec: String,
+    pub actor: String,
+    pub at: String,
+}
+
+/// An immutable sign-off.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Signoff {
+    pub seq: i64,
+    pub item: String,
+    pub role: String,
+    pub actor: String,
+    pub at: String,
+    pub correlation_id: String,
+    pub note: Option<String>,
+}
+
+/// A cached gate result: valid while `input_key` matches the inputs' key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateCacheEntry {
+    pub item: String,
+    pub gate: String,
+    pub input_key: String,
+    /// The result as JSON.
+    pub result: String,
+    pub evaluated_at: String,
 }

@@ -24,6 +24,7 @@ use crate::{FileStates, Result, Store, StoreError, LATEST_SCHEMA};
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_claims.sql")),
+    (3, include_str!("../migrations/postgres/0003_gates.sql")),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.
@@ -1240,6 +1241,169 @@ impl Store for PgStore {
         tx.event(id, action::RELEASE, None, None, Some(&reason), ctx)?;
         tx.commit()?;
         Ok(held)
+    }
+
+    fn add_evidence(
+        &mut self,
+        item: &str,
+        spec: &str,
+        ctx: &EventContext,
+    ) -> Result<StoredEvidence> {
+        let mut tx = self.write()?;
+        if !tx.flag(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)",
+            &[&item],
+        )? {
+            return Err(StoreError::NotFound(item.to_string()));
+        }
+        let seq: i64 = tx
+            .opt(
+                "INSERT INTO evidence (item, spec, actor, at) VALUES ($1, $2, $3, $4) RETURNING seq",
+                &[&item, &spec, &ctx.actor, &ctx.at],
+            )?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        tx.event(item, action::EVIDENCE, None, None, Some(spec), ctx)?;
+        tx.commit()?;
+        Ok(StoredEvidence {
+            seq,
+            item: item.to_string(),
+            spec: spec.to_string(),
+            actor: ctx.actor.clone(),
+            at: ctx.at.clone(),
+        })
+    }
+
+    fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>> {
+        let rows = match item {
+            Some(id) => self.query(
+                "SELECT seq, item, spec, actor, at FROM evidence WHERE item = $1 ORDER BY seq",
+                &[&id],
+            )?,
+            None => self.query(
+                "SELECT seq, item, spec, actor, at FROM evidence ORDER BY seq",
+                &[],
+            )?,
+        };
+        Ok(rows
+            .iter()
+            .map(|r| StoredEvidence {
+                seq: r.get(0),
+                item: r.get(1),
+                spec: r.get(2),
+                actor: r.get(3),
+                at: r.get(4),
+            })
+            .collect())
+    }
+
+    fn signoff(
+        &mut self,
+        item: &str,
+        role: &str,
+        note: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<Signoff> {
+        let mut tx = self.write()?;
+        if !tx.flag(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)",
+            &[&item],
+        )? {
+            return Err(StoreError::NotFound(item.to_string()));
+        }
+        let seq: i64 = tx
+            .opt(
+                "INSERT INTO signoffs (item, role, actor, at, correlation_id, note) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                &[&item, &role, &ctx.actor, &ctx.at, &ctx.correlation_id, &note],
+            )?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let reason = match note {
+            Some(n) => format!("{role}: {n}"),
+            None => role.to_string(),
+        };
+        tx.event(item, action::SIGNOFF, None, None, Some(&reason), ctx)?;
+        tx.commit()?;
+        Ok(Signoff {
+            seq,
+            item: item.to_string(),
+            role: role.to_string(),
+            actor: ctx.actor.clone(),
+            at: ctx.at.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            note: note.map(str::to_string),
+        })
+    }
+
+    fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>> {
+        const COLS: &str = "seq, item, role, actor, at, correlation_id, note";
+        let rows = match item {
+            Some(id) => self.query(
+                &format!("SELECT {COLS} FROM signoffs WHERE item = $1 ORDER BY seq"),
+                &[&id],
+            )?,
+            None => self.query(&format!("SELECT {COLS} FROM signoffs ORDER BY seq"), &[])?,
+        };
+        Ok(rows
+            .iter()
+            .map(|r| Signoff {
+                seq: r.get(0),
+                item: r.get(1),
+                role: r.get(2),
+                actor: r.get(3),
+                at: r.get(4),
+                correlation_id: r.get(5),
+                note: r.get(6),
+            })
+            .collect())
+    }
+
+    fn gate_cache(&mut self, item: Option<&str>) -> Result<Vec<GateCacheEntry>> {
+        const COLS: &str = "item, gate, input_key, result, evaluated_at";
+        let rows = match item {
+            Some(id) => self.query(
+                &format!("SELECT {COLS} FROM gate_cache WHERE item = $1"),
+                &[&id],
+            )?,
+            None => self.query(&format!("SELECT {COLS} FROM gate_cache"), &[])?,
+        };
+        Ok(rows
+            .iter()
+            .map(|r| GateCacheEntry {
+                item: r.get(0),
+                gate: r.get(1),
+                input_key: r.get(2),
+                result: r.get(3),
+                evaluated_at: r.get(4),
+            })
+            .collect())
+    }
+
+    fn put_gate_cache(&mut self, entries: &[GateCacheEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write()?;
+        for chunk in entries.chunks(1000) {
+            let col = |f: fn(&GateCacheEntry) -> &String| -> Vec<&str> {
+                chunk.iter().map(|e| f(e).as_str()).collect()
+            };
+            let (items, gates, keys, results, ats) = (
+                col(|e| &e.item),
+                col(|e| &e.gate),
+                col(|e| &e.input_key),
+                col(|e| &e.result),
+                col(|e| &e.evaluated_at),
+            );
+            tx.exec(
+                "INSERT INTO gate_cache (item, gate, input_key, result, evaluated_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                 ON CONFLICT (item, gate) DO UPDATE SET input_key = excluded.input_key, result = excluded.result,
+                   evaluated_at = excluded.evaluated_at",
+                &[&items, &gates, &keys, &results, &ats],
+            )?;
+        }
+        tx.commit()
     }
 
     fn claims(&mut self, now_ms: i64) -> Result<Vec<Claim>> {

@@ -17,6 +17,7 @@ use crate::{FileStates, Result, Store, StoreError, LATEST_SCHEMA};
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_claims.sql")),
+    (3, include_str!("../migrations/sqlite/0003_gates.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1184,6 +1185,188 @@ impl Store for SqliteStore {
             [now_ms],
             row_to_claim,
         )
+    }
+
+    fn add_evidence(
+        &mut self,
+        item: &str,
+        spec: &str,
+        ctx: &EventContext,
+    ) -> Result<StoredEvidence> {
+        let loc = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&loc)?;
+        let known: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
+                [item],
+                |r| r.get(0),
+            )
+            .ctx(&loc)?;
+        if !known {
+            return Err(StoreError::NotFound(item.to_string()));
+        }
+        tx.execute(
+            "INSERT INTO evidence (item, spec, actor, at) VALUES (?1, ?2, ?3, ?4)",
+            params![item, spec, ctx.actor, ctx.at],
+        )
+        .ctx(&loc)?;
+        let seq = tx.last_insert_rowid();
+        insert_event(&tx, item, action::EVIDENCE, None, None, Some(spec), ctx).ctx(&loc)?;
+        tx.commit().ctx(&loc)?;
+        Ok(StoredEvidence {
+            seq,
+            item: item.to_string(),
+            spec: spec.to_string(),
+            actor: ctx.actor.clone(),
+            at: ctx.at.clone(),
+        })
+    }
+
+    fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>> {
+        let f = |r: &rusqlite::Row<'_>| {
+            Ok(StoredEvidence {
+                seq: r.get(0)?,
+                item: r.get(1)?,
+                spec: r.get(2)?,
+                actor: r.get(3)?,
+                at: r.get(4)?,
+            })
+        };
+        match item {
+            Some(id) => self.rows(
+                "SELECT seq, item, spec, actor, at FROM evidence WHERE item = ?1 ORDER BY seq",
+                [id],
+                f,
+            ),
+            None => self.rows(
+                "SELECT seq, item, spec, actor, at FROM evidence ORDER BY seq",
+                [],
+                f,
+            ),
+        }
+    }
+
+    fn signoff(
+        &mut self,
+        item: &str,
+        role: &str,
+        note: Option<&str>,
+        ctx: &EventContext,
+    ) -> Result<Signoff> {
+        let loc = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&loc)?;
+        let known: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
+                [item],
+                |r| r.get(0),
+            )
+            .ctx(&loc)?;
+        if !known {
+            return Err(StoreError::NotFound(item.to_string()));
+        }
+        tx.execute(
+            "INSERT INTO signoffs (item, role, actor, at, correlation_id, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![item, role, ctx.actor, ctx.at, ctx.correlation_id, note],
+        )
+        .ctx(&loc)?;
+        let seq = tx.last_insert_rowid();
+        let reason = match note {
+            Some(n) => format!("{role}: {n}"),
+            None => role.to_string(),
+        };
+        insert_event(&tx, item, action::SIGNOFF, None, None, Some(&reason), ctx).ctx(&loc)?;
+        tx.commit().ctx(&loc)?;
+        Ok(Signoff {
+            seq,
+            item: item.to_string(),
+            role: role.to_string(),
+            actor: ctx.actor.clone(),
+            at: ctx.at.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            note: note.map(str::to_string),
+        })
+    }
+
+    fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>> {
+        let f = |r: &rusqlite::Row<'_>| {
+            Ok(Signoff {
+                seq: r.get(0)?,
+                item: r.get(1)?,
+                role: r.get(2)?,
+                actor: r.get(3)?,
+                at: r.get(4)?,
+                correlation_id: r.get(5)?,
+                note: r.get(6)?,
+            })
+        };
+        const COLS: &str = "seq, item, role, actor, at, correlation_id, note";
+        match item {
+            Some(id) => self.rows(
+                &format!("SELECT {COLS} FROM signoffs WHERE item = ?1 ORDER BY seq"),
+                [id],
+                f,
+            ),
+            None => self.rows(&format!("SELECT {COLS} FROM signoffs ORDER BY seq"), [], f),
+        }
+    }
+
+    fn gate_cache(&mut self, item: Option<&str>) -> Result<Vec<GateCacheEntry>> {
+        let f = |r: &rusqlite::Row<'_>| {
+            Ok(GateCacheEntry {
+                item: r.get(0)?,
+                gate: r.get(1)?,
+                input_key: r.get(2)?,
+                result: r.get(3)?,
+                evaluated_at: r.get(4)?,
+            })
+        };
+        const COLS: &str = "item, gate, input_key, result, evaluated_at";
+        match item {
+            Some(id) => self.rows(
+                &format!("SELECT {COLS} FROM gate_cache WHERE item = ?1"),
+                [id],
+                f,
+            ),
+            None => self.rows(&format!("SELECT {COLS} FROM gate_cache"), [], f),
+        }
+    }
+
+    fn put_gate_cache(&mut self, entries: &[GateCacheEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let loc = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&loc)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO gate_cache (item, gate, input_key, result, evaluated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(item, gate) DO UPDATE SET input_key = excluded.input_key, result = excluded.result,
+                       evaluated_at = excluded.evaluated_at",
+                )
+                .ctx(&loc)?;
+            for e in entries {
+                st.execute(params![
+                    e.item,
+                    e.gate,
+                    e.input_key,
+                    e.result,
+                    e.evaluated_at
+                ])
+                .ctx(&loc)?;
+            }
+        }
+        tx.commit().ctx(&loc)
     }
 
     fn item_exists(&mut self, id: &str) -> Result<bool> {

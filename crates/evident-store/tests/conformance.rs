@@ -125,6 +125,7 @@ conformance!(
     claims_are_leases,
     agents_never_take_the_same_item_twice,
     racing_transitions_leave_a_valid_journal,
+    signoffs_are_immutable_and_gate_results_are_cached,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -945,4 +946,66 @@ fn racing_transitions_leave_a_valid_journal(b: Arc<dyn Backend>) {
         by_rank.values().all(|n| *n == 1),
         "no status entered twice: {by_rank:?}"
     );
+}
+
+fn signoffs_are_immutable_and_gate_results_are_cached(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    index(s, "main", graph_fixture());
+    let so = s
+        .signoff("A-2", "security", Some("threat model reviewed"), &ctx())
+        .unwrap();
+    assert_eq!(
+        (
+            so.role.as_str(),
+            so.actor.as_str(),
+            so.correlation_id.as_str()
+        ),
+        ("security", "t", "c")
+    );
+    s.signoff("A-3", "ops", None, &ctx()).unwrap();
+    assert!(matches!(
+        s.signoff("NOPE", "ops", None, &ctx()),
+        Err(StoreError::NotFound(_))
+    ));
+    let e = b.raw("UPDATE signoffs SET role = 'x'").unwrap_err();
+    assert!(e.contains("immutable"), "{e}");
+    let e = b.raw("DELETE FROM signoffs").unwrap_err();
+    assert!(e.contains("immutable"), "{e}");
+    assert_eq!(s.signoffs(Some("A-2")).unwrap().len(), 1);
+    assert_eq!(s.signoffs(None).unwrap().len(), 2);
+    let ev = s
+        .add_evidence("A-2", r#"{"kind":"doc","path":"d.md"}"#, &ctx())
+        .unwrap();
+    assert_eq!(s.evidence(Some("A-2")).unwrap(), [ev]);
+    assert!(s.evidence(Some("A-3")).unwrap().is_empty());
+    let actions: Vec<String> = s
+        .events(Some("A-2"), Some(2))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["evidence", "signoff"]);
+    let entry = |item: &str, key: &str| GateCacheEntry {
+        item: item.into(),
+        gate: "g".into(),
+        input_key: key.into(),
+        result: "{}".into(),
+        evaluated_at: "now".into(),
+    };
+    s.put_gate_cache(&[entry("A-2", "k1"), entry("A-3", "k1")])
+        .unwrap();
+    s.put_gate_cache(&[entry("A-2", "k2")]).unwrap();
+    let mut all: Vec<(String, String)> = s
+        .gate_cache(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.item, e.input_key))
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [("A-2".into(), "k2".into()), ("A-3".into(), "k1".into())]
+    );
+    assert_eq!(s.gate_cache(Some("A-3")).unwrap().len(), 1);
 }
