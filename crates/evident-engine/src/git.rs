@@ -144,3 +144,40 @@ pub fn commit(
     }
     ok_stdout(root, &["rev-parse", "HEAD"]).ok_or_else(|| "commit made but HEAD unreadable".into())
 }
+
+/// The commit HEAD points at, if any.
+pub fn head(root: &Path) -> Option<String> {
+    ok_stdout(root, &["rev-parse", "--verify", "-q", "HEAD"])
+}
+
+/// Is `commit` a commit in this repository that HEAD contains?
+pub fn commit_reachable(root: &Path, commit: &str) -> Result<(), String> {
+    if commit.starts_with('-') || !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.len() < 4
+    {
+        return Err(format!(
+            "`{commit}` is not a commit id (4 to 40 hex digits)"
+        ));
+    }
+    let obj = format!("{commit}^{{commit}}");
+    if ok_stdout(root, &["rev-parse", "--verify", "-q", &obj]).is_none() {
+        return Err(format!("commit {commit} is not in this repository"));
+    }
+    match run(root, &["merge-base", "--is-ancestor", commit, "HEAD"]) {
+        Some(o) if o.status.success() => Ok(()),
+        _ => Err(format!(
+            "commit {commit} exists but HEAD does not contain it"
+        )),
+    }
+}
+
+/// Is `path` (repository-relative) present in HEAD's tree?
+pub fn path_at_head(root: &Path, path: &str) -> bool {
+    run(root, &["cat-file", "-e", &format!("HEAD:{path}")]).is_some_and(|o| o.status.success())
+}
+
+/// Unix time of the last commit touching `path`, if any.
+pub fn last_commit_time(root: &Path, path: &str) -> Option<i64> {
+    ok_stdout(root, &["log", "-1", "--format=%ct", "--", path])?
+        .parse()
+        .ok()
+}

@@ -5,6 +5,7 @@
 
 pub mod claims;
 mod error;
+pub mod evidence;
 mod fsutil;
 pub mod git;
 pub mod index;
