@@ -183,10 +183,12 @@ pub trait Store: Send {
     ) -> Result<StoredEvidence>;
     /// Recorded evidence, for one item or (`None`) every item, in order.
     fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>>;
-    /// Record an immutable sign-off (journaled as `signoff`).
+    /// Record an immutable sign-off record: `kind` is `signoff` (journaled as `signoff`), or
+    /// `review` with the gaps as `note` (journaled as `review`).
     fn signoff(
         &mut self,
         item: &str,
+        kind: &str,
         role: &str,
         note: Option<&str>,
         ctx: &EventContext,

@@ -343,6 +343,8 @@ pub struct Signoff {
     pub at: String,
     pub correlation_id: String,
     pub note: Option<String>,
+    /// `signoff`, or `review` (gaps found: earlier sign-offs no longer count).
+    pub kind: String,
 }
 
 /// A cached gate result: valid while `input_key` matches the inputs' key.

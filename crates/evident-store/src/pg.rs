@@ -1300,6 +1300,7 @@ impl Store for PgStore {
     fn signoff(
         &mut self,
         item: &str,
+        kind: &str,
         role: &str,
         note: Option<&str>,
         ctx: &EventContext,
@@ -1313,16 +1314,22 @@ impl Store for PgStore {
         }
         let seq: i64 = tx
             .opt(
-                "INSERT INTO signoffs (item, role, actor, at, correlation_id, note) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-                &[&item, &role, &ctx.actor, &ctx.at, &ctx.correlation_id, &note],
+                "INSERT INTO signoffs (item, kind, role, actor, at, correlation_id, note) VALUES ($1, $7, $2, $3, $4, $5, $6) RETURNING seq",
+                &[&item, &role, &ctx.actor, &ctx.at, &ctx.correlation_id, &note, &kind],
             )?
             .map(|r| r.get(0))
             .unwrap_or(0);
-        let reason = match note {
-            Some(n) => format!("{role}: {n}"),
-            None => role.to_string(),
+        let reason = match (kind, note) {
+            ("review", Some(n)) => format!("gaps: {n}"),
+            (_, Some(n)) => format!("{role}: {n}"),
+            (_, None) => role.to_string(),
         };
-        tx.event(item, action::SIGNOFF, None, None, Some(&reason), ctx)?;
+        let act = if kind == "review" {
+            action::REVIEW
+        } else {
+            action::SIGNOFF
+        };
+        tx.event(item, act, None, None, Some(&reason), ctx)?;
         tx.commit()?;
         Ok(Signoff {
             seq,
@@ -1332,11 +1339,12 @@ impl Store for PgStore {
             at: ctx.at.clone(),
             correlation_id: ctx.correlation_id.clone(),
             note: note.map(str::to_string),
+            kind: kind.to_string(),
         })
     }
 
     fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>> {
-        const COLS: &str = "seq, item, role, actor, at, correlation_id, note";
+        const COLS: &str = "seq, item, role, actor, at, correlation_id, note, kind";
         let rows = match item {
             Some(id) => self.query(
                 &format!("SELECT {COLS} FROM signoffs WHERE item = $1 ORDER BY seq"),
@@ -1354,6 +1362,7 @@ impl Store for PgStore {
                 at: r.get(4),
                 correlation_id: r.get(5),
                 note: r.get(6),
+                kind: r.get(7),
             })
             .collect())
     }

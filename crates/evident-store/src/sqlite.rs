@@ -1252,6 +1252,7 @@ impl Store for SqliteStore {
     fn signoff(
         &mut self,
         item: &str,
+        kind: &str,
         role: &str,
         note: Option<&str>,
         ctx: &EventContext,
@@ -1272,16 +1273,22 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound(item.to_string()));
         }
         tx.execute(
-            "INSERT INTO signoffs (item, role, actor, at, correlation_id, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![item, role, ctx.actor, ctx.at, ctx.correlation_id, note],
+            "INSERT INTO signoffs (item, kind, role, actor, at, correlation_id, note) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
+            params![item, role, ctx.actor, ctx.at, ctx.correlation_id, note, kind],
         )
         .ctx(&loc)?;
         let seq = tx.last_insert_rowid();
-        let reason = match note {
-            Some(n) => format!("{role}: {n}"),
-            None => role.to_string(),
+        let reason = match (kind, note) {
+            ("review", Some(n)) => format!("gaps: {n}"),
+            (_, Some(n)) => format!("{role}: {n}"),
+            (_, None) => role.to_string(),
         };
-        insert_event(&tx, item, action::SIGNOFF, None, None, Some(&reason), ctx).ctx(&loc)?;
+        let act = if kind == "review" {
+            action::REVIEW
+        } else {
+            action::SIGNOFF
+        };
+        insert_event(&tx, item, act, None, None, Some(&reason), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
         Ok(Signoff {
             seq,
@@ -1291,6 +1298,7 @@ impl Store for SqliteStore {
             at: ctx.at.clone(),
             correlation_id: ctx.correlation_id.clone(),
             note: note.map(str::to_string),
+            kind: kind.to_string(),
         })
     }
 
@@ -1304,9 +1312,10 @@ impl Store for SqliteStore {
                 at: r.get(4)?,
                 correlation_id: r.get(5)?,
                 note: r.get(6)?,
+                kind: r.get(7)?,
             })
         };
-        const COLS: &str = "seq, item, role, actor, at, correlation_id, note";
+        const COLS: &str = "seq, item, role, actor, at, correlation_id, note, kind";
         match item {
             Some(id) => self.rows(
                 &format!("SELECT {COLS} FROM signoffs WHERE item = ?1 ORDER BY seq"),

@@ -953,7 +953,13 @@ fn signoffs_are_immutable_and_gate_results_are_cached(b: Arc<dyn Backend>) {
     let s = s.as_mut();
     index(s, "main", graph_fixture());
     let so = s
-        .signoff("A-2", "security", Some("threat model reviewed"), &ctx())
+        .signoff(
+            "A-2",
+            "signoff",
+            "security",
+            Some("threat model reviewed"),
+            &ctx(),
+        )
         .unwrap();
     assert_eq!(
         (
@@ -963,9 +969,9 @@ fn signoffs_are_immutable_and_gate_results_are_cached(b: Arc<dyn Backend>) {
         ),
         ("security", "t", "c")
     );
-    s.signoff("A-3", "ops", None, &ctx()).unwrap();
+    s.signoff("A-3", "signoff", "ops", None, &ctx()).unwrap();
     assert!(matches!(
-        s.signoff("NOPE", "ops", None, &ctx()),
+        s.signoff("NOPE", "signoff", "ops", None, &ctx()),
         Err(StoreError::NotFound(_))
     ));
     let e = b.raw("UPDATE signoffs SET role = 'x'").unwrap_err();
@@ -974,6 +980,15 @@ fn signoffs_are_immutable_and_gate_results_are_cached(b: Arc<dyn Backend>) {
     assert!(e.contains("immutable"), "{e}");
     assert_eq!(s.signoffs(Some("A-2")).unwrap().len(), 1);
     assert_eq!(s.signoffs(None).unwrap().len(), 2);
+    let r = s
+        .signoff("A-3", "review", "", Some("no runbook"), &ctx())
+        .unwrap();
+    assert_eq!(r.kind, "review");
+    let ev = s.events(Some("A-3"), Some(1)).unwrap();
+    assert_eq!(
+        (ev[0].action.as_str(), ev[0].reason.as_deref()),
+        ("review", Some("gaps: no runbook"))
+    );
     let ev = s
         .add_evidence("A-2", r#"{"kind":"doc","path":"d.md"}"#, &ctx())
         .unwrap();

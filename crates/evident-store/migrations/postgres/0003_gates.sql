@@ -12,6 +12,8 @@ CREATE INDEX evidence_item ON evidence (item, seq);
 CREATE TABLE signoffs (
     seq            BIGSERIAL PRIMARY KEY,
     item           TEXT COLLATE "C" NOT NULL,
+    -- 'signoff', or 'review' (a reviewer's gaps: sign-offs before it no longer count)
+    kind           TEXT COLLATE "C" NOT NULL DEFAULT 'signoff',
     role           TEXT COLLATE "C" NOT NULL,
     actor          TEXT COLLATE "C" NOT NULL,
     at             TEXT COLLATE "C" NOT NULL,

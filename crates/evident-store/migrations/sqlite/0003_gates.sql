@@ -14,6 +14,8 @@ CREATE INDEX evidence_item ON evidence (item, seq);
 CREATE TABLE signoffs (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     item           TEXT NOT NULL,
+    -- 'signoff', or 'review' (a reviewer's gaps: sign-offs before it no longer count)
+    kind           TEXT NOT NULL DEFAULT 'signoff',
     role           TEXT NOT NULL,
     actor          TEXT NOT NULL,
     at             TEXT NOT NULL,
