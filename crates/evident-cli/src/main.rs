@@ -60,6 +60,12 @@ pub enum Command {
     Check(commands::reconcile::CheckArgs),
     Fix(commands::reconcile::FixArgs),
     Repo(commands::repo::RepoArgs),
+    Gate(commands::gate::GateArgs),
+    Evidence(commands::evidence::EvidenceArgs),
+    Signoff(commands::signoff::SignoffArgs),
+    Review(commands::signoff::ReviewArgs),
+    Readiness(commands::readiness::ReadinessArgs),
+    Lanes(commands::lanes::LanesArgs),
     Claim(commands::claim::ClaimArgs),
     Release(commands::claim::ReleaseArgs),
     Claims(commands::claim::ClaimsArgs),
@@ -71,6 +77,9 @@ pub enum Command {
 pub enum Outcome {
     Ok,
     NeedsAttention,
+    /// The command ran and reported on stdout, but what it checked fails (an enforcing gate):
+    /// exit 1.
+    Failed,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +100,7 @@ fn main() -> ExitCode {
     match commands::run(cli.command, &ov, &out) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::NeedsAttention) => ExitCode::from(2),
+        Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
             report_error(&e, &out);
             ExitCode::from(1)

@@ -7,6 +7,7 @@ pub mod claims;
 mod error;
 pub mod evidence;
 mod fsutil;
+pub mod gates;
 pub mod git;
 pub mod index;
 pub mod merge;

@@ -71,6 +71,9 @@ pub struct MoveOutcome {
     /// Findings about the item's document made while merging it before the move (e.g. EV117:
     /// the file lowered a status without a reopen).
     pub warnings: Vec<Diagnostic>,
+    /// Gates into the new status that failed: advisory ones (the move went ahead with a
+    /// warning) and enforcing ones overridden with `--force --reason`.
+    pub gates: Vec<evident_core::gate::GateResult>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +180,7 @@ fn move_once(
                 file_written: false,
                 event: None,
                 warnings,
+                gates: vec![],
             })
         }
         (MoveMode::Reopen, TransitionCheck::Regression | TransitionCheck::DeclaredRegression) => {
@@ -235,6 +239,46 @@ fn move_once(
         return Err(EngineError::user("reopen needs --reason")
             .hint("say why the item goes back; it is journaled"));
     }
+    // Guards: the gates into the target status.
+    let failed = crate::gates::guard(ws, &item.id, &to.key)?;
+    let enforcing: Vec<_> = failed
+        .iter()
+        .filter(|g| g.severity == evident_core::gate::Severity::Enforcing)
+        .cloned()
+        .collect();
+    let mut act = act;
+    let mut override_reason: Option<String> = None;
+    if !enforcing.is_empty() {
+        let ids: Vec<String> = enforcing
+            .iter()
+            .flat_map(|g| {
+                g.failing()
+                    .into_iter()
+                    .map(move |c| format!("{}/{c}", g.gate))
+            })
+            .collect();
+        match (mode, reason) {
+            (MoveMode::Move { force: true }, Some(r)) => {
+                act = action::OVERRIDE;
+                override_reason = Some(format!("{r} (gate overridden: {})", ids.join(", ")));
+            }
+            (MoveMode::Move { force: true }, None) => {
+                return Err(EngineError::user("--force needs --reason")
+                    .hint("say why the gate is overridden; it is journaled"))
+            }
+            _ => {
+                return Err(EngineError::user(format!(
+                    "{id} cannot enter {}: {}",
+                    to.label,
+                    crate::gates::describe_failures(&enforcing)
+                ))
+                .hint(format!(
+                    "fix the failing criteria (`evident gate check {id} --transition {to_spelling}` shows them), or --force --reason to override (journaled)"
+                )))
+            }
+        }
+    }
+    let reason = override_reason.as_deref().or(reason);
     // Write the file: only the status bytes change, and only if the document parses.
     let abs = ws.abs(&item.path);
     let text = std::fs::read_to_string(&abs).map_err(|e| {
@@ -314,6 +358,7 @@ fn move_once(
         file_written: true,
         event: Some(event),
         warnings,
+        gates: failed,
     })
 }
 

@@ -242,6 +242,11 @@ impl Workspace {
         a
     }
 
+    /// Tie this command's events to a given correlation id (`--correlation-id`).
+    pub fn set_correlation_id(&mut self, id: &str) {
+        self.correlation_id = id.to_string();
+    }
+
     pub fn machine(&self) -> &str {
         &self.machine
     }

@@ -2,17 +2,22 @@
 
 pub mod claim;
 pub mod diagnostics;
+pub mod evidence;
+pub mod gate;
 pub mod index;
 pub mod init;
+pub mod lanes;
 pub mod list;
 pub mod log;
 pub mod merge_driver;
 pub mod migrate;
 pub mod new;
+pub mod readiness;
 pub mod ready;
 pub mod reconcile;
 pub mod repo;
 pub mod show;
+pub mod signoff;
 pub mod status;
 pub mod transition;
 
@@ -33,6 +38,12 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
         Command::Claim(a) => claim::run_claim(a, &mut ws, out),
         Command::Release(a) => claim::run_release(a, &mut ws, out),
         Command::Claims(a) => claim::run_claims(a, &mut ws, out),
+        Command::Gate(a) => gate::run(a, &mut ws, out),
+        Command::Evidence(a) => evidence::run(a, &mut ws, out),
+        Command::Signoff(a) => signoff::run_signoff(a, &mut ws, out),
+        Command::Review(a) => signoff::run_review(a, &mut ws, out),
+        Command::Readiness(a) => readiness::run(a, &mut ws, out),
+        Command::Lanes(a) => lanes::run(a, &mut ws, out),
         Command::Index(a) => index::run(a, &mut ws, out),
         Command::List(a) => list::run(a, &mut ws, out),
         Command::Show(a) => show::run(a, &mut ws, out),

@@ -48,6 +48,17 @@ fn render(r: &MoveOutcome, out: &Out, kind: &str) {
     if !out.json && !r.warnings.is_empty() {
         eprint!("{}", super::diagnostics::render(&r.warnings, out));
     }
+    if !out.json && !r.gates.is_empty() {
+        let what = if r.action == "override" {
+            "overridden"
+        } else {
+            "advisory, not met"
+        };
+        eprintln!(
+            "warning: gate {what}: {}",
+            evident_engine::gates::describe_failures(&r.gates)
+        );
+    }
     if out.json {
         print_json(kind, r);
     } else if r.action == "none" {
