@@ -537,6 +537,17 @@ pub fn marker_lines(text: &str, marker: &str) -> Vec<usize> {
     out
 }
 
+/// A section name as compared: case-insensitive, without a leading number (`2. Existing
+/// Surfaces`, `§3 Definition of Done`), so sections are addressed by name, never by position.
+pub fn section_key(name: &str) -> String {
+    name.trim()
+        .trim_start_matches(|c: char| {
+            c == '§' || c.is_ascii_digit() || matches!(c, '.' | ')' | ' ')
+        })
+        .trim()
+        .to_lowercase()
+}
+
 fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
     match p {
         Predicate::Field { field, test } => {
@@ -606,10 +617,8 @@ fn eval(p: &Predicate, input: &GateInput<'_>) -> (bool, String) {
             min,
             count,
         } => {
-            let found = input
-                .sections
-                .iter()
-                .find(|s| s.name.trim().eq_ignore_ascii_case(section.trim()));
+            let want = section_key(section);
+            let found = input.sections.iter().find(|s| section_key(&s.name) == want);
             match found {
                 None => (false, format!("no `## {section}` section")),
                 Some(s) => {
@@ -784,6 +793,13 @@ pub fn evaluate(gate: &GateDef, input: &GateInput<'_>) -> GateResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_are_found_by_name_not_number() {
+        assert_eq!(section_key("2. Existing Surfaces"), "existing surfaces");
+        assert_eq!(section_key("§3 Definition of Done"), "definition of done");
+        assert_eq!(section_key(" Acceptance Criteria "), "acceptance criteria");
+    }
 
     #[test]
     fn markers_count_only_in_a_syntactic_role() {

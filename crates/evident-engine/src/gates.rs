@@ -77,7 +77,7 @@ impl Context {
     fn load_all(ws: &mut Workspace) -> Result<Context> {
         let all = ws.store().list_items(&ItemFilter::default())?;
         let mut c = Context {
-            head: git::head(&ws.root),
+            head: head_if_needed(ws),
             ..Default::default()
         };
         for it in &all {
@@ -104,7 +104,7 @@ impl Context {
     /// Load what one item needs.
     fn load_one(ws: &mut Workspace, item: &ItemRow) -> Result<Context> {
         let mut c = Context {
-            head: git::head(&ws.root),
+            head: head_if_needed(ws),
             ..Default::default()
         };
         let kids = ws.store().list_items(&ItemFilter {
@@ -163,6 +163,29 @@ impl Context {
             signoff_seqs: records.iter().map(|s| s.seq).collect(),
             item,
         }
+    }
+}
+
+/// HEAD, when some gate reads evidence (code evidence is verified against HEAD); no git call
+/// otherwise.
+fn head_if_needed(ws: &Workspace) -> Option<String> {
+    fn reads_evidence(p: &evident_core::gate::Predicate) -> bool {
+        match p {
+            evident_core::gate::Predicate::Evidence { .. } => true,
+            evident_core::gate::Predicate::Any { any } => any.iter().any(reads_evidence),
+            _ => false,
+        }
+    }
+    let needed = ws
+        .config
+        .gates
+        .iter()
+        .flat_map(|g| &g.criteria)
+        .any(|c| reads_evidence(&c.predicate));
+    if needed {
+        git::head(&ws.root)
+    } else {
+        None
     }
 }
 
@@ -429,6 +452,14 @@ pub fn check(ws: &mut Workspace, ids: Option<&[String]>, which: &Which) -> Resul
 /// error listing the failing criteria and their hints unless `force` (then they are returned,
 /// for the override's reason); advisory failures come back as results to warn about.
 pub fn guard(ws: &mut Workspace, id: &str, to: &str) -> Result<Vec<GateResult>> {
+    // No gate guards the status: nothing to read (no query, no git).
+    let Some((kind, _)) = ws.store().kind_status(id)? else {
+        return Err(not_found(id));
+    };
+    let kind = kind_def(ws, &kind)?.key.clone();
+    if ws.config.gates_into(&kind, to).next().is_none() {
+        return Ok(vec![]);
+    }
     let r = check(ws, Some(&[id.to_string()]), &Which::Into(to.to_string()))?;
     Ok(r.items
         .into_iter()

@@ -273,7 +273,8 @@ fn move_once(
                     crate::gates::describe_failures(&enforcing)
                 ))
                 .hint(format!(
-                    "fix the failing criteria (`evident gate check {id} --transition {to_spelling}` shows them), or --force --reason to override (journaled)"
+                    "fix the failing criteria (`evident gate check {id} --transition {}` shows them), or --force --reason to override (journaled)",
+                    to.key
                 )))
             }
         }
