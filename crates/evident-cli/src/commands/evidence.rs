@@ -73,7 +73,7 @@ pub enum EvidenceAction {
     Add {
         id: String,
         #[command(flatten)]
-        spec: SpecArgs,
+        spec: Box<SpecArgs>,
     },
     /// Verify evidence: of one item, or of every item that has any.
     Verify { id: Option<String> },

@@ -118,7 +118,7 @@ pub fn run(a: GateArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
             })
         }
         GateAction::Explain { id } => {
-            let r = gates::check(ws, Some(&[id.clone()]), &Which::Ahead)?;
+            let r = gates::check(ws, Some(std::slice::from_ref(&id)), &Which::Ahead)?;
             let it = r.items.first();
             let failing: Vec<String> = it
                 .map(|i| {
