@@ -649,8 +649,7 @@ fn guards_warn_when_advisory_and_refuse_when_enforcing() {
     e.ok(&["index"], 0);
     let r = e.ok(&["move", "ST-1", "done"], 0);
     assert!(
-        r.stderr.contains("advisory, not met")
-            && r.stderr.contains("story-done/no-open-markers") == false,
+        r.stderr.contains("advisory, not met") && !r.stderr.contains("story-done/no-open-markers"),
         "{}",
         r.stderr
     );
