@@ -10,6 +10,8 @@
 //! OS page cache dropped before every run: a cold start in the full sense.
 //!
 //! Usage: evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches]
+//!        evident-bench --gates --sizes 10000 [--runs 3] [--dir bench-data]
+//!          gate check --all and readiness, first pass and over unchanged items
 //!        evident-bench --concurrency [--clients 1,4,16] [--seconds 3] [--pg URL]
 //!          store throughput (transitions/s, reads/s) on SQLite and PostgreSQL; see concurrency.rs
 
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 mod concurrency;
+mod gates_bench;
 
 struct Opts {
     sizes: Vec<usize>,
@@ -30,6 +33,8 @@ struct Opts {
     /// Also measure the read floor and the cold index with the OS page cache dropped before
     /// each run (Linux, root).
     drop_caches: bool,
+    /// Measure gates (`gate check --all`, `readiness`) instead.
+    gates: bool,
 }
 
 fn parse_opts() -> Result<Opts> {
@@ -39,6 +44,7 @@ fn parse_opts() -> Result<Opts> {
     let exe = std::env::current_exe()?;
     let mut evident = exe.with_file_name("evident");
     let mut drop_caches = false;
+    let mut gates = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -53,8 +59,9 @@ fn parse_opts() -> Result<Opts> {
             "--dir" => dir = PathBuf::from(val()?),
             "--evident" => evident = PathBuf::from(val()?),
             "--drop-caches" => drop_caches = true,
+            "--gates" => gates = true,
             "-h" | "--help" => {
-                println!("evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches]");
+                println!("evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches] [--gates]\nevident-bench --concurrency [--clients 1,4,16] [--seconds 3] [--pg URL]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -72,6 +79,7 @@ fn parse_opts() -> Result<Opts> {
         dir,
         evident,
         drop_caches,
+        gates,
     })
 }
 
@@ -387,6 +395,9 @@ fn main() -> Result<()> {
         return concurrency::main(&clients, secs, pg);
     }
     let opts = parse_opts()?;
+    if opts.gates {
+        return gates_bench::run(&opts);
+    }
     let mut rows = Vec::new();
     let mut cold_rows = Vec::new();
     for &n in &opts.sizes {
