@@ -22,6 +22,15 @@ pub enum Severity {
     Advisory,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Enforcing => "enforcing",
+            Severity::Advisory => "advisory",
+        }
+    }
+}
+
 /// What a section predicate counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

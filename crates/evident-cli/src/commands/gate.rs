@@ -61,12 +61,12 @@ fn render(r: &GateReport, out: &Out) -> String {
                 out.paint("31", "FAIL")
             };
             s.push_str(&format!(
-                "{}  {} {} → {} ({:?})\n",
+                "{}  {} {} → {} ({})\n",
                 out.bold(&it.id),
                 mark,
                 g.gate,
                 g.into.join("/"),
-                g.severity
+                g.severity.as_str()
             ));
             for c in &g.criteria {
                 let m = if c.pass { "✓" } else { "✗" };

@@ -40,11 +40,11 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
             s.push_str("\n### Failing checks\n\n");
             for f in &r.failing {
                 s.push_str(&format!(
-                    "- **{}** `{}/{}` ({:?}): {}{}\n",
+                    "- **{}** `{}/{}` ({}): {}{}\n",
                     f.item,
                     f.gate,
                     f.criterion,
-                    f.severity,
+                    f.severity.as_str(),
                     f.detail,
                     f.hint
                         .as_ref()
@@ -79,8 +79,12 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
         s.push_str("\nFailing\n");
         for f in &r.failing {
             s.push_str(&format!(
-                "  {} {}/{} [{:?}]: {}\n",
-                f.item, f.gate, f.criterion, f.severity, f.detail
+                "  {} {}/{} [{}]: {}\n",
+                f.item,
+                f.gate,
+                f.criterion,
+                f.severity.as_str(),
+                f.detail
             ));
             if let Some(h) = &f.hint {
                 s.push_str(&format!("      fix: {h}\n"));
