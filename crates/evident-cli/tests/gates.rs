@@ -712,6 +712,41 @@ fn guards_warn_when_advisory_and_refuse_when_enforcing() {
     e.ok(&["index"], 0);
     let r = e.ok(&["move", "ST-3", "done"], 0);
     assert!(r.stderr.is_empty(), "{}", r.stderr);
+    // Gates may live in files evident.toml names; their errors point at them.
+    let with_file = cfg.replacen(
+        "id_scheme = \"random\"",
+        "id_scheme = \"random\"\ngate_files = [\"gates/bugs.toml\"]",
+        1,
+    );
+    e.write("evident.toml", &with_file);
+    e.write("gates/bugs.toml", "[[gates]]\nid = \"bug-sev\"\nkind = \"bug\"\ninto = [\"done\"]\n[[gates.criteria]]\nid = \"sev\"\nfield = \"severity\"\nset = true\n");
+    e.write(
+        "work/bugs/BUG-1.md",
+        "---\nid: BUG-1\nkind: bug\ntitle: B\nstatus: todo\n---\n",
+    );
+    e.ok(&["index"], 0);
+    let r = e.ok(&["move", "BUG-1", "done"], 1);
+    assert!(
+        r.stderr.contains("bug-sev/sev: `severity` is not set"),
+        "{}",
+        r.stderr
+    );
+    e.write(
+        "gates/bugs.toml",
+        "[[gates]]\nid = \"bug-sev\"\nkind = \"bug\"\nsevrity = 1\n",
+    );
+    let r = e.ok(&["status"], 1);
+    assert!(r.stderr.contains("gates/bugs.toml:4"), "{}", r.stderr);
+    e.write(
+        "evident.toml",
+        &cfg.replacen(
+            "id_scheme = \"random\"",
+            "id_scheme = \"random\"\ngate_files = [\"../outside.toml\"]",
+            1,
+        ),
+    );
+    let r = e.ok(&["status"], 1);
+    assert!(r.stderr.contains("climbs out"), "{}", r.stderr);
     // A malformed gate is a configuration error that names the problem.
     e.write("evident.toml", &format!("{cfg}\n[[gates]]\nid = \"x\"\nkind = \"story\"\ninto = [\"shipped\"]\n[[gates.criteria]]\nid = \"a\"\nfield = \"f\"\nset = true\n"));
     let r = e.ok(&["status"], 1);

@@ -62,6 +62,19 @@ struct RawProject {
     id_scheme: IdScheme,
     #[serde(default)]
     store: Option<String>,
+    /// More TOML files (relative to evident.toml) holding `[[gates]]` and `[[lanes]]`.
+    #[serde(default)]
+    gate_files: Vec<String>,
+}
+
+/// A file named by `gate_files`: gates and lanes only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateFile {
+    #[serde(default)]
+    gates: Vec<crate::gate::RawGate>,
+    #[serde(default)]
+    lanes: Vec<RawLane>,
 }
 
 fn default_name() -> String {
@@ -273,12 +286,26 @@ pub enum ConfigError {
     UnknownWorkflow { kind: String, workflow: String },
     #[error("invalid configuration: {0}")]
     Other(String),
+    #[error("invalid gate file {file} at line {line}: {message}")]
+    Included {
+        file: String,
+        line: usize,
+        message: String,
+    },
 }
 
 impl ConfigError {
     pub fn line(&self) -> Option<usize> {
         match self {
-            ConfigError::Toml { line, .. } => Some(*line),
+            ConfigError::Toml { line, .. } | ConfigError::Included { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// The gate file the error is in, when it is not evident.toml itself.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            ConfigError::Included { file, .. } => Some(file),
             _ => None,
         }
     }
@@ -289,18 +316,46 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 impl Config {
-    /// Parse and validate TOML text.
+    /// Parse and validate TOML text (a configuration without `gate_files`).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
+        Self::from_toml_with(text, &|f: &str| {
+            Err(format!("cannot read {f}: gate files need a repository"))
+        })
+    }
+
+    /// Parse and validate TOML text, reading each of `[project] gate_files` with `read`.
+    pub fn from_toml_with(
+        text: &str,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
+        fn line_of(text: &str, e: &toml::de::Error) -> usize {
+            e.span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1);
-            ConfigError::Toml {
-                line,
-                message: e.message().to_string(),
-            }
+                .unwrap_or(1)
+        }
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            line: line_of(text, &e),
+            message: e.message().to_string(),
         })?;
+        let files = raw
+            .project
+            .as_ref()
+            .map(|p| p.gate_files.clone())
+            .unwrap_or_default();
+        for f in files {
+            let t = read(&f).map_err(|message| ConfigError::Included {
+                file: f.clone(),
+                line: 1,
+                message,
+            })?;
+            let extra: RawGateFile = toml::from_str(&t).map_err(|e| ConfigError::Included {
+                file: f.clone(),
+                line: line_of(&t, &e),
+                message: e.message().to_string(),
+            })?;
+            raw.gates.extend(extra.gates);
+            raw.lanes.extend(extra.lanes);
+        }
         Self::from_raw(raw)
     }
 
@@ -312,6 +367,7 @@ impl Config {
             max_file_size: default_max_size(),
             id_scheme: default_scheme(),
             store: None,
+            gate_files: vec![],
         });
         if p.roots.is_empty() {
             return Err(ConfigError::Other(
@@ -579,6 +635,30 @@ mod tests {
         ] {
             assert!(a.status(t).unwrap().terminal, "{t}");
         }
+    }
+
+    #[test]
+    fn gate_files_add_gates_and_name_their_own_lines() {
+        let main = preset("basic").unwrap().replacen(
+            "id_scheme = \"random\"",
+            "id_scheme = \"random\"\ngate_files = [\"gates/extra.toml\"]",
+            1,
+        );
+        let ok = |_: &str| -> Result<String, String> {
+            Ok("[[gates]]\nid = \"extra\"\nkind = \"bug\"\ninto = [\"done\"]\n[[gates.criteria]]\nid = \"sev\"\nfield = \"severity\"\nset = true\n".into())
+        };
+        let c = Config::from_toml_with(&main, &ok).unwrap_or_else(|e| panic!("{e}\n{main}"));
+        assert!(c.gates.iter().any(|g| g.id == "extra"));
+        let bad = |_: &str| -> Result<String, String> { Ok("[[gates]]\nid = 1\n".into()) };
+        let e = Config::from_toml_with(&main, &bad).unwrap_err();
+        assert_eq!(
+            (e.file(), e.line()),
+            (Some("gates/extra.toml"), Some(2)),
+            "{e}"
+        );
+        let missing = |f: &str| -> Result<String, String> { Err(format!("{f} does not exist")) };
+        let e = Config::from_toml_with(&main, &missing).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
     }
 
     #[test]

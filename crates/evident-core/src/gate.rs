@@ -866,6 +866,45 @@ mod tests {
     }
 
     #[test]
+    fn graph_field_and_body_predicates_pass_and_fail() {
+        let g = &gate(
+            "[[gates]]\nid='g'\nkind='story'\ninto=['done']\n\
+             [[gates.criteria]]\nid='kids'\nchildren_terminal=true\n\
+             [[gates.criteria]]\nid='deps'\ndependencies_done=true\n\
+             [[gates.criteria]]\nid='eq'\nfield='risk'\nequals='low'\n\
+             [[gates.criteria]]\nid='gt'\nfield='coverage'\ngt=80\n\
+             [[gates.criteria]]\nid='nothing'\nbody_not_contains='DO NOT MERGE'\n",
+        )
+        .unwrap()[0];
+        let mut fields = serde_json::Map::new();
+        fields.insert("risk".into(), "Low".into());
+        fields.insert("coverage".into(), "91.5".into());
+        let mut input = GateInput {
+            fields: Some(&fields),
+            body: "all good",
+            children: vec![("T-1".into(), true)],
+            dependencies: vec![("S-1".into(), Some(true))],
+            ..Default::default()
+        };
+        assert!(evaluate(g, &input).pass);
+        let mut worse = fields.clone();
+        worse.insert("risk".into(), "high".into());
+        worse.insert("coverage".into(), "eighty".into());
+        input.fields = Some(&worse);
+        input.body = "DO NOT MERGE yet";
+        input.children.push(("T-2".into(), false));
+        input.dependencies.push(("GHOST".into(), None));
+        let r = evaluate(g, &input);
+        assert_eq!(r.failing(), ["kids", "deps", "eq", "gt", "nothing"]);
+        assert!(r.criteria[0].detail.contains("T-2"));
+        assert!(r.criteria[1].detail.contains("GHOST (unknown)"));
+        assert!(r.criteria[3].detail.contains("not a number"));
+        // No fields at all: every field test fails rather than passing vacuously.
+        input.fields = None;
+        assert!(!evaluate(g, &input).criteria[2].pass);
+    }
+
+    #[test]
     fn predicates_evaluate() {
         let g = &gate(
             "[[gates]]\nid='g'\nkind='story'\ninto=['ready']\n\

@@ -137,10 +137,21 @@ impl Workspace {
                 .map_err(|e| EngineError::io("cannot read", p.display().to_string(), e))?,
             None => evident_core::config::default_toml().to_string(),
         };
-        let mut config = Config::from_toml(&text).map_err(|e| {
-            let loc = config_path
-                .as_ref()
-                .map(|p| format!("{}:{}", p.display(), e.line().unwrap_or(1)));
+        let read_gate_file = |rel: &str| -> std::result::Result<String, String> {
+            let full = crate::evidence::safe_path(&root, rel)?;
+            std::fs::read_to_string(&full).map_err(|e| format!("cannot read {rel}: {e}"))
+        };
+        let mut config = Config::from_toml_with(&text, &read_gate_file).map_err(|e| {
+            let loc = match e.file() {
+                Some(f) => Some(format!(
+                    "{}:{}",
+                    root.join(f).display(),
+                    e.line().unwrap_or(1)
+                )),
+                None => config_path
+                    .as_ref()
+                    .map(|p| format!("{}:{}", p.display(), e.line().unwrap_or(1))),
+            };
             let err = EngineError::user(e.to_string())
                 .hint("fix evident.toml; `evident init --preset basic --force` writes a fresh one");
             match loc {
