@@ -23,6 +23,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The file was created by this open and is still in rollback-journal mode: its first
+    /// index writes every page once, straight into the file (a rollback journal has nothing to
+    /// save for pages that did not exist), instead of into the WAL and again at checkpoint.
+    /// It switches to WAL after that first write transaction.
+    fresh: bool,
 }
 
 trait Ctx<T> {
@@ -162,17 +167,32 @@ impl SqliteStore {
                 })?;
             }
         }
+        let fresh = !path.exists();
         let conn = Connection::open(path).ctx(path)?;
         conn.busy_timeout(Duration::from_secs(60)).ctx(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL").ctx(path)?;
+        if !fresh {
+            conn.pragma_update(None, "journal_mode", "WAL").ctx(path)?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx(path)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            fresh,
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Leave the rollback-journal mode of a freshly created file for WAL (readers never wait).
+    fn settle_wal(&mut self) -> Result<()> {
+        if self.fresh {
+            self.fresh = false;
+            self.conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .ctx(&self.path)?;
+        }
+        Ok(())
     }
 
     /// Create the store or bring it up to date; returns (version before, after).
@@ -304,6 +324,11 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         // Build the secondary indexes once at the end (a sorted build) instead of updating them
         // row by row.
         if starting {
+            // A large page cache for the load: the default 2 MB spills dirty pages to the WAL
+            // mid-transaction and reads them back while building the indexes.
+            self.tx
+                .execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")
+                .ctx(self.loc)?;
             let mut st = self
                 .tx
                 .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
@@ -323,6 +348,9 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
             for (_, sql) in std::mem::take(&mut self.deferred) {
                 self.tx.execute(&sql, []).ctx(self.loc)?;
             }
+            self.tx
+                .execute_batch("PRAGMA cache_size = -2000;")
+                .ctx(self.loc)?;
         }
         Ok(())
     }
@@ -648,6 +676,7 @@ impl Store for SqliteStore {
             index_flow::apply_index(&mut w, batch, changes, ctx)?
         };
         tx.commit().ctx(&path)?;
+        self.settle_wal()?;
         Ok(report)
     }
 
