@@ -635,6 +635,10 @@ pub struct ShowResult {
     pub diagnostics: Vec<Diagnostic>,
     /// Each checkout's document declaring the item, with what it said when last read.
     pub sources: Vec<evident_store::ItemSource>,
+    /// Sign-off records (sign-offs and reviews), oldest first.
+    pub signoffs: Vec<evident_store::Signoff>,
+    /// The running lease on the item, if any.
+    pub claim: Option<evident_store::Claim>,
 }
 
 pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
@@ -669,8 +673,13 @@ pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
     let history = ws.store().events(Some(id), None)?;
     let diagnostics = ws.store().item_diagnostics(id)?;
     let sources = ws.store().sources(id)?;
+    let signoffs = ws.store().signoffs(Some(id))?;
+    let now = crate::claims::now_ms(ws)?;
+    let claim = ws.store().claims(now)?.into_iter().find(|c| c.item == id);
     Ok(ShowResult {
         sources,
+        signoffs,
+        claim,
         item,
         fields,
         sections,

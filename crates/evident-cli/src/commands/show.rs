@@ -140,6 +140,36 @@ pub fn run(a: ShowArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
             ));
         }
     }
+    if let Some(c) = &r.claim {
+        s.push_str(&format!(
+            "\nClaimed by {} until {}\n",
+            c.agent, c.expires_at
+        ));
+    }
+    if !r.signoffs.is_empty() {
+        s.push_str("\nSign-offs\n");
+        for so in &r.signoffs {
+            if so.kind == "review" {
+                s.push_str(&format!(
+                    "  review by {} at {}: gaps: {}\n",
+                    so.actor,
+                    so.at,
+                    so.note.as_deref().unwrap_or("")
+                ));
+            } else {
+                s.push_str(&format!(
+                    "  {} by {} at {}{}\n",
+                    so.role,
+                    so.actor,
+                    so.at,
+                    so.note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
     if !r.history.is_empty() {
         s.push_str("\nHistory\n");
         for e in &r.history {
