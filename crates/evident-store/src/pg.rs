@@ -327,6 +327,15 @@ impl PgTx<'_> {
         })
     }
 
+    /// Fail with [`StoreError::NotFound`] unless `id` is an item.
+    fn require_item(&mut self, id: &str) -> Result<()> {
+        if self.flag("SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)", &[&id])? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id.to_string()))
+        }
+    }
+
     fn claim_of(&mut self, id: &str) -> Result<Option<Claim>> {
         let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE item = $1");
         Ok(self.opt(&sql, &[&id])?.map(|r| row_to_claim(&r)))
@@ -1204,12 +1213,7 @@ impl Store for PgStore {
 
     fn claim(&mut self, req: &ClaimRequest, ctx: &EventContext) -> Result<Claim> {
         let mut tx = self.write()?;
-        if !tx.flag(
-            "SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)",
-            &[&req.id],
-        )? {
-            return Err(StoreError::NotFound(req.id.clone()));
-        }
+        tx.require_item(&req.id)?;
         let held = tx.claim_of(&req.id)?;
         let plan = rules::claim_plan(req, held.as_ref(), &ctx.at)?;
         let c = &plan.claim;
@@ -1250,12 +1254,7 @@ impl Store for PgStore {
         ctx: &EventContext,
     ) -> Result<StoredEvidence> {
         let mut tx = self.write()?;
-        if !tx.flag(
-            "SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)",
-            &[&item],
-        )? {
-            return Err(StoreError::NotFound(item.to_string()));
-        }
+        tx.require_item(&item)?;
         let seq: i64 = tx
             .opt(
                 "INSERT INTO evidence (item, spec, actor, at) VALUES ($1, $2, $3, $4) RETURNING seq",
@@ -1306,12 +1305,7 @@ impl Store for PgStore {
         ctx: &EventContext,
     ) -> Result<Signoff> {
         let mut tx = self.write()?;
-        if !tx.flag(
-            "SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)",
-            &[&item],
-        )? {
-            return Err(StoreError::NotFound(item.to_string()));
-        }
+        tx.require_item(&item)?;
         let seq: i64 = tx
             .opt(
                 "INSERT INTO signoffs (item, kind, role, actor, at, correlation_id, note) VALUES ($1, $7, $2, $3, $4, $5, $6) RETURNING seq",
@@ -1319,16 +1313,7 @@ impl Store for PgStore {
             )?
             .map(|r| r.get(0))
             .unwrap_or(0);
-        let reason = match (kind, note) {
-            ("review", Some(n)) => format!("gaps: {n}"),
-            (_, Some(n)) => format!("{role}: {n}"),
-            (_, None) => role.to_string(),
-        };
-        let act = if kind == "review" {
-            action::REVIEW
-        } else {
-            action::SIGNOFF
-        };
+        let (act, reason) = rules::signoff_event(kind, role, note);
         tx.event(item, act, None, None, Some(&reason), ctx)?;
         tx.commit()?;
         Ok(Signoff {

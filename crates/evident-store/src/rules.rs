@@ -100,3 +100,18 @@ pub(crate) fn release_plan(
         format!("expired lease of {} cleared by {agent}", h.agent)
     }))
 }
+
+/// The journal entry for a sign-off record: (action, reason).
+pub(crate) fn signoff_event(kind: &str, role: &str, note: Option<&str>) -> (&'static str, String) {
+    let reason = match (kind, note) {
+        ("review", Some(n)) => format!("gaps: {n}"),
+        (_, Some(n)) => format!("{role}: {n}"),
+        (_, None) => role.to_string(),
+    };
+    let act = if kind == "review" {
+        action::REVIEW
+    } else {
+        action::SIGNOFF
+    };
+    (act, reason)
+}

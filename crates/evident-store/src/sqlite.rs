@@ -75,6 +75,22 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     })
 }
 
+/// Fail with [`StoreError::NotFound`] unless `id` is an item (inside a write transaction).
+fn require_item(tx: &rusqlite::Transaction<'_>, id: &str, loc: &Path) -> Result<()> {
+    let known: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )
+        .ctx(loc)?;
+    if known {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(id.to_string()))
+    }
+}
+
 fn row_to_claim(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claim> {
     Ok(Claim {
         item: r.get(0)?,
@@ -1137,16 +1153,7 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
-        let known: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
-                [&req.id],
-                |r| r.get(0),
-            )
-            .ctx(&loc)?;
-        if !known {
-            return Err(StoreError::NotFound(req.id.clone()));
-        }
+        require_item(&tx, &req.id, &loc)?;
         let held: Option<Claim> = tx
             .query_row(
                 "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE item = ?1",
@@ -1227,16 +1234,7 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
-        let known: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
-                [item],
-                |r| r.get(0),
-            )
-            .ctx(&loc)?;
-        if !known {
-            return Err(StoreError::NotFound(item.to_string()));
-        }
+        require_item(&tx, item, &loc)?;
         tx.execute(
             "INSERT INTO evidence (item, spec, actor, at) VALUES (?1, ?2, ?3, ?4)",
             params![item, spec, ctx.actor, ctx.at],
@@ -1291,32 +1289,14 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
-        let known: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
-                [item],
-                |r| r.get(0),
-            )
-            .ctx(&loc)?;
-        if !known {
-            return Err(StoreError::NotFound(item.to_string()));
-        }
+        require_item(&tx, item, &loc)?;
         tx.execute(
             "INSERT INTO signoffs (item, kind, role, actor, at, correlation_id, note) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
             params![item, role, ctx.actor, ctx.at, ctx.correlation_id, note, kind],
         )
         .ctx(&loc)?;
         let seq = tx.last_insert_rowid();
-        let reason = match (kind, note) {
-            ("review", Some(n)) => format!("gaps: {n}"),
-            (_, Some(n)) => format!("{role}: {n}"),
-            (_, None) => role.to_string(),
-        };
-        let act = if kind == "review" {
-            action::REVIEW
-        } else {
-            action::SIGNOFF
-        };
+        let (act, reason) = rules::signoff_event(kind, role, note);
         insert_event(&tx, item, act, None, None, Some(&reason), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
         Ok(Signoff {
