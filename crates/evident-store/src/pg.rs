@@ -1254,7 +1254,7 @@ impl Store for PgStore {
         ctx: &EventContext,
     ) -> Result<StoredEvidence> {
         let mut tx = self.write()?;
-        tx.require_item(&item)?;
+        tx.require_item(item)?;
         let seq: i64 = tx
             .opt(
                 "INSERT INTO evidence (item, spec, actor, at) VALUES ($1, $2, $3, $4) RETURNING seq",
@@ -1305,7 +1305,7 @@ impl Store for PgStore {
         ctx: &EventContext,
     ) -> Result<Signoff> {
         let mut tx = self.write()?;
-        tx.require_item(&item)?;
+        tx.require_item(item)?;
         let seq: i64 = tx
             .opt(
                 "INSERT INTO signoffs (item, kind, role, actor, at, correlation_id, note) VALUES ($1, $7, $2, $3, $4, $5, $6) RETURNING seq",
