@@ -758,6 +758,14 @@ impl PgStore {
         self.client.query_opt(&st, p).ctx(loc)
     }
 
+    /// `select` for one item (`WHERE item = $1`) or for every item, then `order`.
+    fn rows_by_item(&mut self, select: &str, order: &str, item: Option<&str>) -> Result<Vec<Row>> {
+        match item {
+            Some(id) => self.query(&format!("{select} WHERE item = $1 {order}"), &[&id]),
+            None => self.query(&format!("{select} {order}"), &[]),
+        }
+    }
+
     fn count(&mut self, sql: &str) -> Result<u64> {
         Ok(self
             .opt(sql, &[])?
@@ -1274,16 +1282,11 @@ impl Store for PgStore {
     }
 
     fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>> {
-        let rows = match item {
-            Some(id) => self.query(
-                "SELECT seq, item, spec, actor, at FROM evidence WHERE item = $1 ORDER BY seq",
-                &[&id],
-            )?,
-            None => self.query(
-                "SELECT seq, item, spec, actor, at FROM evidence ORDER BY seq",
-                &[],
-            )?,
-        };
+        let rows = self.rows_by_item(
+            "SELECT seq, item, spec, actor, at FROM evidence",
+            "ORDER BY seq",
+            item,
+        )?;
         Ok(rows
             .iter()
             .map(|r| StoredEvidence {
@@ -1329,14 +1332,11 @@ impl Store for PgStore {
     }
 
     fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>> {
-        const COLS: &str = "seq, item, role, actor, at, correlation_id, note, kind";
-        let rows = match item {
-            Some(id) => self.query(
-                &format!("SELECT {COLS} FROM signoffs WHERE item = $1 ORDER BY seq"),
-                &[&id],
-            )?,
-            None => self.query(&format!("SELECT {COLS} FROM signoffs ORDER BY seq"), &[])?,
-        };
+        let rows = self.rows_by_item(
+            "SELECT seq, item, role, actor, at, correlation_id, note, kind FROM signoffs",
+            "ORDER BY seq",
+            item,
+        )?;
         Ok(rows
             .iter()
             .map(|r| Signoff {
@@ -1353,14 +1353,11 @@ impl Store for PgStore {
     }
 
     fn gate_cache(&mut self, item: Option<&str>) -> Result<Vec<GateCacheEntry>> {
-        const COLS: &str = "item, gate, input_key, result, evaluated_at";
-        let rows = match item {
-            Some(id) => self.query(
-                &format!("SELECT {COLS} FROM gate_cache WHERE item = $1"),
-                &[&id],
-            )?,
-            None => self.query(&format!("SELECT {COLS} FROM gate_cache"), &[])?,
-        };
+        let rows = self.rows_by_item(
+            "SELECT item, gate, input_key, result, evaluated_at FROM gate_cache",
+            "",
+            item,
+        )?;
         Ok(rows
             .iter()
             .map(|r| GateCacheEntry {

@@ -292,6 +292,20 @@ impl SqliteStore {
         })
     }
 
+    /// `select` for one item (`WHERE item = ?1`) or for every item, then `order`.
+    fn rows_by_item<T>(
+        &self,
+        select: &str,
+        order: &str,
+        item: Option<&str>,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        match item {
+            Some(id) => self.rows(&format!("{select} WHERE item = ?1 {order}"), [id], f),
+            None => self.rows(&format!("{select} {order}"), [], f),
+        }
+    }
+
     fn query_items(&self, sql: &str, args: &[&str]) -> Result<Vec<ItemRow>> {
         self.rows(sql, rusqlite::params_from_iter(args.iter()), row_to_item)
     }
@@ -1262,18 +1276,12 @@ impl Store for SqliteStore {
                 at: r.get(4)?,
             })
         };
-        match item {
-            Some(id) => self.rows(
-                "SELECT seq, item, spec, actor, at FROM evidence WHERE item = ?1 ORDER BY seq",
-                [id],
-                f,
-            ),
-            None => self.rows(
-                "SELECT seq, item, spec, actor, at FROM evidence ORDER BY seq",
-                [],
-                f,
-            ),
-        }
+        self.rows_by_item(
+            "SELECT seq, item, spec, actor, at FROM evidence",
+            "ORDER BY seq",
+            item,
+            f,
+        )
     }
 
     fn signoff(
@@ -1324,15 +1332,12 @@ impl Store for SqliteStore {
                 kind: r.get(7)?,
             })
         };
-        const COLS: &str = "seq, item, role, actor, at, correlation_id, note, kind";
-        match item {
-            Some(id) => self.rows(
-                &format!("SELECT {COLS} FROM signoffs WHERE item = ?1 ORDER BY seq"),
-                [id],
-                f,
-            ),
-            None => self.rows(&format!("SELECT {COLS} FROM signoffs ORDER BY seq"), [], f),
-        }
+        self.rows_by_item(
+            "SELECT seq, item, role, actor, at, correlation_id, note, kind FROM signoffs",
+            "ORDER BY seq",
+            item,
+            f,
+        )
     }
 
     fn gate_cache(&mut self, item: Option<&str>) -> Result<Vec<GateCacheEntry>> {
@@ -1345,15 +1350,12 @@ impl Store for SqliteStore {
                 evaluated_at: r.get(4)?,
             })
         };
-        const COLS: &str = "item, gate, input_key, result, evaluated_at";
-        match item {
-            Some(id) => self.rows(
-                &format!("SELECT {COLS} FROM gate_cache WHERE item = ?1"),
-                [id],
-                f,
-            ),
-            None => self.rows(&format!("SELECT {COLS} FROM gate_cache"), [], f),
-        }
+        self.rows_by_item(
+            "SELECT item, gate, input_key, result, evaluated_at FROM gate_cache",
+            "",
+            item,
+            f,
+        )
     }
 
     fn put_gate_cache(&mut self, entries: &[GateCacheEntry]) -> Result<()> {
