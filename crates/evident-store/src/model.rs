@@ -357,3 +357,66 @@ pub struct GateCacheEntry {
     pub result: String,
     pub evaluated_at: String,
 }
+
+impl Event {
+    /// The event just written with `seq`, as the caller's context describes it.
+    pub(crate) fn recorded(
+        seq: i64,
+        item: &str,
+        action: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        reason: Option<&str>,
+        ctx: &EventContext,
+    ) -> Event {
+        Event {
+            seq,
+            item: item.to_string(),
+            action: action.to_string(),
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            actor: ctx.actor.clone(),
+            machine: ctx.machine.clone(),
+            source: ctx.source.clone(),
+            reason: reason.map(str::to_string),
+            correlation_id: ctx.correlation_id.clone(),
+            at: ctx.at.clone(),
+        }
+    }
+}
+
+impl StoredEvidence {
+    /// The evidence just written with `seq`.
+    pub(crate) fn recorded(seq: i64, item: &str, spec: &str, ctx: &EventContext) -> StoredEvidence {
+        StoredEvidence {
+            seq,
+            item: item.to_string(),
+            spec: spec.to_string(),
+            actor: ctx.actor.clone(),
+            at: ctx.at.clone(),
+        }
+    }
+}
+
+impl Signoff {
+    /// The sign-off record just written with `seq`.
+    pub(crate) fn recorded(
+        seq: i64,
+        item: &str,
+        kind: &str,
+        role: &str,
+        note: Option<&str>,
+        ctx: &EventContext,
+    ) -> Signoff {
+        Signoff {
+            seq,
+            item: item.to_string(),
+            role: role.to_string(),
+            actor: ctx.actor.clone(),
+            at: ctx.at.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            note: note.map(str::to_string),
+            kind: kind.to_string(),
+        }
+    }
+}

@@ -312,19 +312,15 @@ impl PgTx<'_> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
             &[&item, &action, &from, &to, &ctx.actor, &ctx.machine, &ctx.source, &reason, &ctx.correlation_id, &ctx.at],
         )?;
-        Ok(Event {
-            seq: row.map(|r| r.get(0)).unwrap_or(0),
-            item: item.to_string(),
-            action: action.to_string(),
-            from: from.map(str::to_string),
-            to: to.map(str::to_string),
-            actor: ctx.actor.clone(),
-            machine: ctx.machine.clone(),
-            source: ctx.source.clone(),
-            reason: reason.map(str::to_string),
-            correlation_id: ctx.correlation_id.clone(),
-            at: ctx.at.clone(),
-        })
+        Ok(Event::recorded(
+            row.map(|r| r.get(0)).unwrap_or(0),
+            item,
+            action,
+            from,
+            to,
+            reason,
+            ctx,
+        ))
     }
 
     /// Fail with [`StoreError::NotFound`] unless `id` is an item.
@@ -1272,13 +1268,7 @@ impl Store for PgStore {
             .unwrap_or(0);
         tx.event(item, action::EVIDENCE, None, None, Some(spec), ctx)?;
         tx.commit()?;
-        Ok(StoredEvidence {
-            seq,
-            item: item.to_string(),
-            spec: spec.to_string(),
-            actor: ctx.actor.clone(),
-            at: ctx.at.clone(),
-        })
+        Ok(StoredEvidence::recorded(seq, item, spec, ctx))
     }
 
     fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>> {
@@ -1319,16 +1309,7 @@ impl Store for PgStore {
         let (act, reason) = rules::signoff_event(kind, role, note);
         tx.event(item, act, None, None, Some(&reason), ctx)?;
         tx.commit()?;
-        Ok(Signoff {
-            seq,
-            item: item.to_string(),
-            role: role.to_string(),
-            actor: ctx.actor.clone(),
-            at: ctx.at.clone(),
-            correlation_id: ctx.correlation_id.clone(),
-            note: note.map(str::to_string),
-            kind: kind.to_string(),
-        })
+        Ok(Signoff::recorded(seq, item, kind, role, note, ctx))
     }
 
     fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>> {

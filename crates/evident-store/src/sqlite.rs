@@ -754,19 +754,15 @@ impl Store for SqliteStore {
         )
         .ctx(&path)?;
         tx.commit().ctx(&path)?;
-        Ok(Event {
+        Ok(Event::recorded(
             seq,
-            item: req.id.clone(),
-            action: req.action.to_string(),
-            from: Some(current),
-            to: Some(req.to.key.clone()),
-            actor: ctx.actor.clone(),
-            machine: ctx.machine.clone(),
-            source: ctx.source.clone(),
-            reason: req.reason.clone(),
-            correlation_id: ctx.correlation_id.clone(),
-            at: ctx.at.clone(),
-        })
+            &req.id,
+            req.action,
+            Some(&current),
+            Some(&req.to.key),
+            req.reason.as_deref(),
+            ctx,
+        ))
     }
 
     fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>> {
@@ -1094,19 +1090,7 @@ impl Store for SqliteStore {
             .ctx(&path)?;
         let seq = insert_event(&tx, item, action, from, to, reason, ctx).ctx(&path)?;
         tx.commit().ctx(&path)?;
-        Ok(Event {
-            seq,
-            item: item.to_string(),
-            action: action.to_string(),
-            from: from.map(str::to_string),
-            to: to.map(str::to_string),
-            actor: ctx.actor.clone(),
-            machine: ctx.machine.clone(),
-            source: ctx.source.clone(),
-            reason: reason.map(str::to_string),
-            correlation_id: ctx.correlation_id.clone(),
-            at: ctx.at.clone(),
-        })
+        Ok(Event::recorded(seq, item, action, from, to, reason, ctx))
     }
 
     fn set_pending_writeback(&mut self, checkout: &str, paths: &[String]) -> Result<()> {
@@ -1257,13 +1241,7 @@ impl Store for SqliteStore {
         let seq = tx.last_insert_rowid();
         insert_event(&tx, item, action::EVIDENCE, None, None, Some(spec), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
-        Ok(StoredEvidence {
-            seq,
-            item: item.to_string(),
-            spec: spec.to_string(),
-            actor: ctx.actor.clone(),
-            at: ctx.at.clone(),
-        })
+        Ok(StoredEvidence::recorded(seq, item, spec, ctx))
     }
 
     fn evidence(&mut self, item: Option<&str>) -> Result<Vec<StoredEvidence>> {
@@ -1307,16 +1285,7 @@ impl Store for SqliteStore {
         let (act, reason) = rules::signoff_event(kind, role, note);
         insert_event(&tx, item, act, None, None, Some(&reason), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
-        Ok(Signoff {
-            seq,
-            item: item.to_string(),
-            role: role.to_string(),
-            actor: ctx.actor.clone(),
-            at: ctx.at.clone(),
-            correlation_id: ctx.correlation_id.clone(),
-            note: note.map(str::to_string),
-            kind: kind.to_string(),
-        })
+        Ok(Signoff::recorded(seq, item, kind, role, note, ctx))
     }
 
     fn signoffs(&mut self, item: Option<&str>) -> Result<Vec<Signoff>> {
