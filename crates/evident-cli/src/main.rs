@@ -13,6 +13,11 @@ use evident_engine::EngineError;
 
 use crate::output::Out;
 
+/// Index passes allocate on the parse workers and free on the store writer; mimalloc handles
+/// that cross-thread traffic far better than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AFTER_HELP: &str = "\
 Examples:
   evident init --preset workplan      write evident.toml for a workplan repository

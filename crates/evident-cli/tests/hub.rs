@@ -249,7 +249,11 @@ fn a_hub_is_created_by_migrate_and_passwords_never_show() {
             v["from_version"].as_u64(),
             v["to_version"].as_u64()
         ),
-        (Some("postgres"), Some(0), Some(3))
+        (
+            Some("postgres"),
+            Some(0),
+            Some(u64::from(evident_store::LATEST_SCHEMA))
+        )
     );
     let again = env.run_env(&["migrate"], &vars);
     assert!(again.stdout.contains("up to date"), "{}", again.stdout);

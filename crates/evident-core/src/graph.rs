@@ -7,20 +7,26 @@ use std::collections::HashMap;
 /// as the ids on it in path order starting from the smallest id. Edges to unknown ids are
 /// ignored (they are dangling references, reported elsewhere).
 pub fn cycles(edges: &HashMap<String, Vec<String>>) -> Vec<Vec<String>> {
-    let mut ids: Vec<&String> = edges.keys().collect();
-    ids.sort();
-    let index: HashMap<&str, usize> = ids
+    cycles_in(
+        edges
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+            .collect(),
+    )
+}
+
+/// [`cycles`] over borrowed ids: each node with the ids it points at, in any order. A node
+/// listed twice keeps its first list; an id that is not listed is a dead end.
+pub fn cycles_in(mut nodes: Vec<(&str, Vec<&str>)>) -> Vec<Vec<String>> {
+    nodes.sort_by(|a, b| a.0.cmp(b.0));
+    nodes.dedup_by(|b, a| a.0 == b.0);
+    let ids: Vec<&str> = nodes.iter().map(|n| n.0).collect();
+    let index: rustc_hash::FxHashMap<&str, usize> =
+        ids.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let adj: Vec<Vec<usize>> = nodes
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    let adj: Vec<Vec<usize>> = ids
-        .iter()
-        .map(|id| {
-            let mut v: Vec<usize> = edges[*id]
-                .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect();
+        .map(|(_, to)| {
+            let mut v: Vec<usize> = to.iter().filter_map(|d| index.get(d).copied()).collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -57,7 +63,7 @@ pub fn cycles(edges: &HashMap<String, Vec<String>>) -> Vec<Vec<String>> {
                             .map(|(i, _)| i)
                             .unwrap_or(0);
                         cyc.rotate_left(min_at);
-                        found.push(cyc.into_iter().map(|n| ids[n].clone()).collect());
+                        found.push(cyc.into_iter().map(|n| ids[n].to_string()).collect());
                     }
                     _ => {}
                 }

@@ -68,7 +68,7 @@ fn resolve(
         .items
         .into_iter()
         .map(|p| {
-            let it = p.item;
+            let mut it = p.item;
             let status = config.kind(&it.kind).and_then(|k| {
                 let wf = config.workflow_of(k);
                 if it.status.is_empty() {
@@ -100,7 +100,7 @@ fn resolve(
                 .as_deref()
                 .and_then(evident_core::priority::rank);
             IndexedItem {
-                encoded: evident_store::EncodedItem::of(&it),
+                encoded: evident_store::EncodedItem::take(&mut it),
                 item: it,
                 status,
                 priority_rank,

@@ -6,6 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use evident_core::truth::{merge_file_status, FileStatusDecision};
 use evident_core::{DiagCode, Diagnostic, StatusDef};
 
@@ -37,14 +39,16 @@ pub(crate) struct ItemWrite<'a> {
     pub checkout: &'a str,
     pub path: &'a str,
     pub at: &'a str,
+    /// The `blocked` flag a newly inserted row starts with (an update keeps the stored one;
+    /// either way [`IndexWriter::refresh_blocked`] or [`IndexWriter::set_blocked`] settles it).
+    pub blocked: bool,
 }
 
 /// An item's position in the graph, for the cycle and dangling-reference checks.
 pub(crate) struct GraphRow {
     pub id: String,
     pub parent: Option<String>,
-    /// JSON array.
-    pub deps: String,
+    pub deps: Vec<String>,
     pub checkout: String,
     pub path: String,
     pub line: u32,
@@ -106,11 +110,13 @@ pub(crate) trait IndexWriter {
     fn item_known(&mut self, id: &str) -> Result<bool>;
     /// Recompute `blocked` for `ids` and their dependents, or for every item.
     fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()>;
+    /// Set one item's `blocked` flag, decided by the caller.
+    fn set_blocked(&mut self, id: &str, blocked: bool) -> Result<()>;
     fn graph_rows(&mut self) -> Result<Vec<GraphRow>>;
     fn clear_graph_diagnostics(&mut self) -> Result<()>;
 }
 
-fn json_list(s: &str) -> Vec<String> {
+pub(crate) fn json_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
@@ -139,10 +145,11 @@ fn dangling_dependency(id: &str, dep: &str, path: &str, line: u32) -> Diagnostic
 /// The graph checks over every item: dangling parents and dependencies, and cycles.
 pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> {
     let mut out = Vec::new();
-    let ids: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut edges: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
-    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-    let mut at: HashMap<&str, (&str, &str, u32)> = HashMap::with_capacity(rows.len());
+    let ids: FxHashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut edges: Vec<(&str, Vec<&str>)> = Vec::with_capacity(rows.len());
+    let mut parents: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut at: FxHashMap<&str, (&str, &str, u32)> = FxHashMap::default();
+    at.reserve(rows.len());
     for r in rows {
         at.insert(&r.id, (&r.checkout, &r.path, r.line));
         if let Some(p) = &r.parent {
@@ -152,11 +159,10 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
                     dangling_parent(&r.id, p, &r.path, r.line),
                 ));
             } else {
-                parents.insert(r.id.clone(), vec![p.clone()]);
+                parents.push((&r.id, vec![p.as_str()]));
             }
         }
-        let deps = json_list(&r.deps);
-        for dep in &deps {
+        for dep in &r.deps {
             if !ids.contains(dep.as_str()) {
                 out.push((
                     r.checkout.clone(),
@@ -164,10 +170,12 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
                 ));
             }
         }
-        edges.insert(r.id.clone(), deps);
+        if !r.deps.is_empty() {
+            edges.push((&r.id, r.deps.iter().map(String::as_str).collect()));
+        }
     }
-    for (what, graph) in [("depends on", &edges), ("is a descendant of", &parents)] {
-        for cycle in evident_core::graph::cycles(graph) {
+    for (what, graph) in [("depends on", edges), ("is a descendant of", parents)] {
+        for cycle in evident_core::graph::cycles_in(graph) {
             let first = &cycle[0];
             let (checkout, path, line) = at.get(first.as_str()).copied().unwrap_or(("", "", 0));
             let mut chain = cycle.clone();
@@ -184,6 +192,47 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
         }
     }
     out
+}
+
+/// What a first (bulk) index remembers of each item it inserted, so the `blocked` flags and the
+/// graph checks are settled in memory instead of by reading every row back.
+#[derive(Default)]
+struct ColdGraph {
+    rows: Vec<GraphRow>,
+    /// Per row: terminal, status `blocked`, and the flag it was inserted with.
+    flags: Vec<(bool, bool, bool)>,
+    by_id: FxHashMap<String, usize>,
+}
+
+impl ColdGraph {
+    /// The `blocked` flag from what is known so far: a dependency not seen yet counts as open.
+    fn blocked_now(&self, terminal: bool, status_blocked: bool, deps: &[String]) -> bool {
+        !terminal
+            && (status_blocked
+                || deps.iter().any(|d| match self.by_id.get(d) {
+                    Some(&j) => !self.flags[j].0,
+                    None => true,
+                }))
+    }
+
+    fn push(&mut self, row: GraphRow, terminal: bool, status_blocked: bool, inserted: bool) {
+        self.by_id.insert(row.id.clone(), self.rows.len());
+        self.rows.push(row);
+        self.flags.push((terminal, status_blocked, inserted));
+    }
+
+    /// Rows whose flag must change now that every item is known.
+    fn corrections(&self) -> Vec<(&str, bool)> {
+        self.rows
+            .iter()
+            .zip(&self.flags)
+            .filter(|(r, _)| !r.deps.is_empty())
+            .filter_map(|(r, &(terminal, status_blocked, inserted))| {
+                let now = self.blocked_now(terminal, status_blocked, &r.deps);
+                (now != inserted).then_some((r.id.as_str(), now))
+            })
+            .collect()
+    }
 }
 
 fn status_of_row(status: &str, rank: Option<i64>, terminal: bool) -> Option<StatusDef> {
@@ -253,6 +302,7 @@ pub(crate) fn apply_index(
     // Dependencies, parents or the set of ids changed: the graph checks must run again.
     let mut graph_dirty = cold;
     let mut new_items: Vec<NewItem> = Vec::new();
+    let mut cold_graph = ColdGraph::default();
     for change in changes {
         let up = match change {
             FileChange::Touched(p, st) => {
@@ -434,6 +484,26 @@ pub(crate) fn apply_index(
                         report.updated += 1;
                     }
                 }
+                let blocked = if cold {
+                    let status_blocked = status == "blocked";
+                    let b = cold_graph.blocked_now(terminal, status_blocked, &it.item.depends_on);
+                    cold_graph.push(
+                        GraphRow {
+                            id: id.to_string(),
+                            parent: it.item.parent.clone(),
+                            deps: it.item.depends_on.clone(),
+                            checkout: checkout.to_string(),
+                            path: up.path.clone(),
+                            line: it.item.line,
+                        },
+                        terminal,
+                        status_blocked,
+                        b,
+                    );
+                    b
+                } else {
+                    false
+                };
                 let drifted = file_status.as_deref().is_some_and(|f| f != status);
                 w.upsert_source(
                     checkout,
@@ -455,6 +525,7 @@ pub(crate) fn apply_index(
                     checkout,
                     path: &up.path,
                     at: &ctx.at,
+                    blocked,
                 })?;
                 w.replace_deps(id, &it.item.depends_on, existing.is_some())?;
             }
@@ -465,9 +536,6 @@ pub(crate) fn apply_index(
             }
         }
         w.upsert_file(checkout, &up.path, &up.state, up.broken, recheck)?;
-    }
-    if cold {
-        w.bulk_load(false)?;
     }
     for p in &batch.removed {
         w.delete_file(checkout, p)?;
@@ -513,7 +581,13 @@ pub(crate) fn apply_index(
             }
         }
     }
-    if graph_dirty {
+    if cold {
+        // Every row was inserted with the flag its dependencies gave when it was written; only
+        // those that depended on an item indexed later can be wrong.
+        for (id, blocked) in cold_graph.corrections() {
+            w.set_blocked(id, blocked)?;
+        }
+    } else if graph_dirty {
         w.refresh_blocked(None)?;
     } else if any_update || !batch.removed.is_empty() {
         touched_ids.extend(released.iter().cloned());
@@ -523,10 +597,18 @@ pub(crate) fn apply_index(
     }
     if graph_dirty {
         w.clear_graph_diagnostics()?;
-        let rows = w.graph_rows()?;
+        let rows = if cold {
+            std::mem::take(&mut cold_graph.rows)
+        } else {
+            w.graph_rows()?
+        };
         for (checkout, d) in graph_diagnostics(&rows) {
             w.insert_diagnostic(&checkout, &d, "graph")?;
         }
+    }
+    if cold {
+        // The secondary indexes are built last, once, over the finished rows.
+        w.bulk_load(false)?;
     }
     Ok(report)
 }

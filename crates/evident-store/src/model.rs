@@ -19,6 +19,8 @@ pub struct FileState {
 /// An item as parsed, with its status resolved against its workflow.
 #[derive(Debug, Clone)]
 pub struct IndexedItem {
+    /// The parsed item. Its `fields` and `sections` may have been moved into `encoded`
+    /// ([`EncodedItem::take`]); the store reads only the encoded form.
     pub item: Item,
     /// `None` when the status is not in the workflow (EV113).
     pub status: Option<StatusDef>,
@@ -47,6 +49,15 @@ impl EncodedItem {
             fields: enc(serde_json::to_string(&item.fields), "{}"),
             sections: enc(serde_json::to_string(&item.sections), "[]"),
         }
+    }
+
+    /// Encode, then release the item's fields and sections: they are the bulk of its memory, and
+    /// dropping them here, on the parsing thread, spares the store's single writer the work.
+    pub fn take(item: &mut Item) -> EncodedItem {
+        let e = EncodedItem::of(item);
+        drop(std::mem::take(&mut item.fields));
+        drop(std::mem::take(&mut item.sections));
+        e
     }
 }
 

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_claims.sql")),
     (3, include_str!("../migrations/postgres/0003_gates.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_journal_seq.sql"),
+    ),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.
@@ -348,7 +352,7 @@ impl PgTx<'_> {
     fn refresh_blocked_of(&mut self, ids: Option<&[String]>) -> Result<()> {
         match ids {
             None => self.exec(
-                "UPDATE items SET blocked = (NOT terminal AND (status = 'blocked' OR id IN (
+                "UPDATE items SET blocked = NOT blocked WHERE blocked <> (NOT terminal AND (status = 'blocked' OR id IN (
                     SELECT d.item FROM deps d LEFT JOIN items j ON j.id = d.dep
                     WHERE j.id IS NULL OR NOT j.terminal)))",
                 &[],
@@ -489,8 +493,8 @@ impl IndexWriter for PgTx<'_> {
         let i = &w.it.item;
         self.exec(
             "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
-               parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+               parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
                status_rank = excluded.status_rank, terminal = excluded.terminal,
                priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
@@ -520,6 +524,7 @@ impl IndexWriter for PgTx<'_> {
                 &w.it.encoded.sections,
                 &i.content_hash,
                 &w.at,
+                &w.blocked,
             ],
         )
         .map(|_| ())
@@ -594,6 +599,14 @@ impl IndexWriter for PgTx<'_> {
         self.refresh_blocked_of(ids)
     }
 
+    fn set_blocked(&mut self, id: &str, blocked: bool) -> Result<()> {
+        self.exec(
+            "UPDATE items SET blocked = $2 WHERE id = $1",
+            &[&id, &blocked],
+        )
+        .map(|_| ())
+    }
+
     fn graph_rows(&mut self) -> Result<Vec<GraphRow>> {
         Ok(self
             .query(
@@ -604,7 +617,7 @@ impl IndexWriter for PgTx<'_> {
             .map(|r| GraphRow {
                 id: r.get(0),
                 parent: r.get(1),
-                deps: r.get(2),
+                deps: index_flow::json_list(r.get(2)),
                 checkout: r.get(3),
                 path: r.get(4),
                 line: line_of(r.get(5)),

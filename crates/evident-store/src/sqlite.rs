@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_claims.sql")),
     (3, include_str!("../migrations/sqlite/0003_gates.sql")),
+    (4, include_str!("../migrations/sqlite/0004_journal_seq.sql")),
 ];
 
 pub struct SqliteStore {
@@ -191,6 +192,9 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx(path)?;
+        // Sorts for index builds and large queries stay in memory (set before any transaction:
+        // it cannot change once temporary storage is open).
+        conn.pragma_update(None, "temp_store", "MEMORY").ctx(path)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -311,15 +315,61 @@ impl SqliteStore {
     }
 }
 
+/// The statements an index pass runs once per document or item, prepared once per pass and
+/// held here: looking them up in the connection's cache hashes the whole SQL text every time.
+#[derive(Clone, Copy)]
+enum Hot {
+    Item = 0,
+    Source,
+    Event,
+    File,
+    Dep,
+}
+
+const HOT_SQL: [&str; 5] = [
+    "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
+       parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+     ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
+       status_rank = excluded.status_rank, terminal = excluded.terminal,
+       priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
+       lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
+       checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
+       sections = excluded.sections, content_hash = excluded.content_hash,
+       updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
+                         THEN items.updated_at ELSE excluded.updated_at END",
+    "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
+       file_status = excluded.file_status, drifted = excluded.drifted",
+    "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+       hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
+    "INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)",
+];
+
 /// [`IndexWriter`] over one SQLite write transaction.
 struct SqliteIndexTx<'a, 'c> {
     tx: &'a rusqlite::Transaction<'c>,
     loc: &'a Path,
     /// Secondary indexes dropped for a bulk load, rebuilt (sorted) at its end.
     deferred: Vec<(String, String)>,
+    hot: [Option<rusqlite::Statement<'a>>; 5],
 }
 
-impl SqliteIndexTx<'_, '_> {
+impl<'a> SqliteIndexTx<'a, '_> {
+    fn run<P: rusqlite::Params>(&mut self, which: Hot, p: P) -> Result<()> {
+        let slot = &mut self.hot[which as usize];
+        if slot.is_none() {
+            *slot = Some(self.tx.prepare(HOT_SQL[which as usize]).ctx(self.loc)?);
+        }
+        match slot {
+            Some(st) => st.execute(p).map(|_| ()).ctx(self.loc),
+            None => Ok(()),
+        }
+    }
+
     fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<()> {
         self.tx
             .prepare_cached(sql)
@@ -355,9 +405,10 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         // row by row.
         if starting {
             // A large page cache for the load: the default 2 MB spills dirty pages to the WAL
-            // mid-transaction and reads them back while building the indexes.
+            // mid-transaction and reads them back while building the indexes. In-memory temp
+            // storage (set at open) keeps the index sorts off the disk.
             self.tx
-                .execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")
+                .execute_batch("PRAGMA cache_size = -65536;")
                 .ctx(self.loc)?;
             let mut st = self
                 .tx
@@ -464,7 +515,22 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         reason: Option<&str>,
         ctx: &EventContext,
     ) -> Result<i64> {
-        insert_event(self.tx, item, action, from, to, reason, ctx).ctx(self.loc)
+        self.run(
+            Hot::Event,
+            params![
+                item,
+                action,
+                from,
+                to,
+                ctx.actor,
+                ctx.machine,
+                ctx.source,
+                reason,
+                ctx.correlation_id,
+                ctx.at
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
     }
 
     fn upsert_source(
@@ -476,10 +542,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         file_status: Option<&str>,
         drifted: bool,
     ) -> Result<()> {
-        self.exec(
-            "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
-               file_status = excluded.file_status, drifted = excluded.drifted",
+        self.run(
+            Hot::Source,
             params![checkout, id, path, line, file_status, drifted],
         )
     }
@@ -490,18 +554,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
 
     fn upsert_item(&mut self, w: &ItemWrite<'_>) -> Result<()> {
         let i = &w.it.item;
-        self.exec(
-            "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
-               parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-             ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
-               status_rank = excluded.status_rank, terminal = excluded.terminal,
-               priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
-               lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
-               checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
-               sections = excluded.sections, content_hash = excluded.content_hash,
-               updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
-                                 THEN items.updated_at ELSE excluded.updated_at END",
+        self.run(
+            Hot::Item,
             params![
                 i.id,
                 i.kind,
@@ -523,6 +577,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                 w.it.encoded.sections,
                 i.content_hash,
                 w.at,
+                w.blocked as i64,
             ],
         )
     }
@@ -532,10 +587,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
             self.exec("DELETE FROM deps WHERE item = ?1", [id])?;
         }
         for dep in deps {
-            self.exec(
-                "INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)",
-                params![id, dep],
-            )?;
+            self.run(Hot::Dep, params![id, dep])?;
         }
         Ok(())
     }
@@ -557,11 +609,17 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         broken: bool,
         recheck: bool,
     ) -> Result<()> {
-        self.exec(
-            "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
-               hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
-            params![checkout, path, st.size as i64, st.mtime_ns, &st.hash[..], broken as i64, recheck as i64],
+        self.run(
+            Hot::File,
+            params![
+                checkout,
+                path,
+                st.size as i64,
+                st.mtime_ns,
+                &st.hash[..],
+                broken as i64,
+                recheck as i64
+            ],
         )
     }
 
@@ -599,6 +657,13 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         refresh_blocked(self.tx, json.as_deref()).ctx(self.loc)
     }
 
+    fn set_blocked(&mut self, id: &str, blocked: bool) -> Result<()> {
+        self.exec(
+            "UPDATE items SET blocked = ?2 WHERE id = ?1",
+            params![id, blocked as i64],
+        )
+    }
+
     fn graph_rows(&mut self) -> Result<Vec<GraphRow>> {
         let mut st = self
             .tx
@@ -609,7 +674,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                 Ok(GraphRow {
                     id: r.get(0)?,
                     parent: r.get(1)?,
-                    deps: r.get(2)?,
+                    deps: index_flow::json_list(&r.get::<_, String>(2)?),
                     checkout: r.get(3)?,
                     path: r.get(4)?,
                     line: r.get(5)?,
@@ -702,6 +767,7 @@ impl Store for SqliteStore {
                 tx: &tx,
                 loc: &path,
                 deferred: Vec::new(),
+                hot: Default::default(),
             };
             index_flow::apply_index(&mut w, batch, changes, ctx)?
         };
@@ -1389,10 +1455,11 @@ fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlit
         SELECT 1 FROM deps d LEFT JOIN items j ON j.id = d.dep
         WHERE d.item = items.id AND (j.id IS NULL OR j.terminal = 0))) THEN 1 ELSE 0 END";
     match ids {
-        // Everything: the set of waiting items is computed once, not per row.
+        // Everything: the set of waiting items is computed once, not per row, and only the rows
+        // whose flag changes are written.
         None => tx
             .execute(
-                "UPDATE items SET blocked = (terminal = 0 AND (status = 'blocked' OR id IN (
+                "UPDATE items SET blocked = 1 - blocked WHERE blocked <> (terminal = 0 AND (status = 'blocked' OR id IN (
                     SELECT d.item FROM deps d LEFT JOIN items j ON j.id = d.dep
                     WHERE j.id IS NULL OR j.terminal = 0)))",
                 [],

@@ -126,6 +126,7 @@ conformance!(
     agents_never_take_the_same_item_twice,
     racing_transitions_leave_a_valid_journal,
     signoffs_are_immutable_and_gate_results_are_cached,
+    a_first_index_settles_blocked_flags_as_later_passes_do,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1023,4 +1024,77 @@ fn signoffs_are_immutable_and_gate_results_are_cached(b: Arc<dyn Backend>) {
         [("A-2".into(), "k2".into()), ("A-3".into(), "k1".into())]
     );
     assert_eq!(s.gate_cache(Some("A-3")).unwrap().len(), 1);
+}
+
+/// A first index into an empty store decides `blocked` as it streams (a dependency declared
+/// later in path order is settled at the end); later passes recompute it in SQL. Both must agree.
+fn a_first_index_settles_blocked_flags_as_later_passes_do(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    let spec = |id: &'static str, status: &'static str, rank: i64, deps: Vec<&'static str>| Spec {
+        id,
+        status,
+        rank,
+        deps,
+        ..Default::default()
+    };
+    let files = |b1_deps: Vec<&'static str>| {
+        vec![
+            // Waits on B-9, declared later and done: blocked only until B-9 is seen.
+            file(&spec("B-1", "todo", 0, b1_deps)),
+            // Waits on B-8, declared later and open.
+            file(&spec("B-2", "todo", 0, vec!["B-8"])),
+            // Terminal items are never blocked.
+            file(&spec("B-3", "done", 2, vec!["B-8"])),
+            file(&spec("B-4", "blocked", 1, vec![])),
+            // An unknown dependency blocks.
+            file(&spec("B-5", "todo", 0, vec!["GHOST"])),
+            file(&spec("B-6", "todo", 0, vec!["B-9"])),
+            // Waits on B-1, which is open.
+            file(&spec("B-7", "todo", 0, vec!["B-1"])),
+            file(&spec("B-8", "todo", 0, vec![])),
+            file(&spec("B-9", "done", 2, vec![])),
+        ]
+    };
+    let blocked = |s: &mut dyn Store| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .blocked_items(None)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        v.sort();
+        v
+    };
+    let graph = |s: &mut dyn Store| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .diagnostics()
+            .unwrap()
+            .into_iter()
+            .map(|d| format!("{} {}", d.code.code(), d.message))
+            .collect();
+        v.sort();
+        v
+    };
+    let r = index(s, "main", files(vec!["B-9"]));
+    assert_eq!(r.created, 9);
+    let expected = ["B-2", "B-4", "B-5", "B-7"];
+    assert_eq!(blocked(s), expected);
+    let ready: Vec<String> = s
+        .ready_items(None, None)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(ready.contains(&"B-1".to_string()), "{ready:?}");
+    assert!(ready.contains(&"B-6".to_string()), "{ready:?}");
+    let diags = graph(s);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].contains("GHOST"), "{diags:?}");
+    // A later pass that changes the graph recomputes every flag in SQL: the same answer.
+    index(s, "main", files(vec!["B-9", "B-8"]));
+    assert_eq!(blocked(s), ["B-1", "B-2", "B-4", "B-5", "B-7"]);
+    index(s, "main", files(vec!["B-9"]));
+    assert_eq!(blocked(s), expected);
+    assert_eq!(graph(s), diags);
 }

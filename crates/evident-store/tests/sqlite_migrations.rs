@@ -1,0 +1,89 @@
+//! Upgrading a SQLite store file written by an older binary keeps everything it held.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use evident_store::{SqliteStore, Store, LATEST_SCHEMA};
+
+/// A store file at schema 3, as the binary of that release left it, with a journal.
+fn schema3_store(path: &std::path::Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    for sql in [
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/sqlite/0002_claims.sql"),
+        include_str!("../migrations/sqlite/0003_gates.sql"),
+    ] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.pragma_update(None, "user_version", 3).unwrap();
+    for (item, action) in [
+        ("ST-1", "created"),
+        ("ST-2", "created"),
+        ("ST-1", "transition"),
+    ] {
+        c.execute(
+            "INSERT INTO events (item, action, to_status, actor, machine, source, correlation_id, at)
+             VALUES (?1, ?2, 'todo', 'ann', 'box', 'cli', 'c-1', '2026-01-01T00:00:00Z')",
+            [item, action],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn schema_4_keeps_the_journal_its_numbers_and_its_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    schema3_store(&path);
+    let (before, after) = SqliteStore::migrate_file(&path).unwrap();
+    assert_eq!((before, after), (3, LATEST_SCHEMA));
+    let mut s = SqliteStore::open(&path).unwrap();
+    let events = s.events(None, None).unwrap();
+    let mut got: Vec<(i64, &str, &str)> = events
+        .iter()
+        .map(|e| (e.seq, e.item.as_str(), e.action.as_str()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (1, "ST-1", "created"),
+            (2, "ST-2", "created"),
+            (3, "ST-1", "transition")
+        ],
+        "{got:?}"
+    );
+    // The next event continues the sequence.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute(
+        "INSERT INTO events (item, action, actor, machine, source, correlation_id, at)
+         VALUES ('ST-2', 'note', 'bob', 'box', 'cli', 'c-2', 't')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(c.last_insert_rowid(), 4);
+    // Still append-only, and the per-item index is back.
+    let err = c
+        .execute("DELETE FROM events WHERE seq = 1", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = c
+        .execute("UPDATE events SET actor = 'eve' WHERE seq = 1", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let indexes: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(indexes, vec!["events_item".to_string()]);
+    let autoinc: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(autoinc, 0);
+}
