@@ -238,14 +238,7 @@ impl Workspace {
         if let Some(a) = &self.actor {
             return a.clone();
         }
-        let from_git = std::process::Command::new("git")
-            .args(["config", "user.name"])
-            .current_dir(&self.root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|s| !s.is_empty());
+        let from_git = crate::git::user_name(&self.root).map(|s| s.trim().to_string());
         let a = from_git
             .or_else(|| env("USER"))
             .unwrap_or_else(|| "unknown".to_string());

@@ -121,8 +121,14 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 const EVENT_COLUMNS: &str =
     "seq, item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at";
 
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
+const INSERT_EVENT: &str =
+    "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Append one event with `st` (a prepared [`INSERT_EVENT`]); its sequence number.
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    st: &mut rusqlite::Statement<'_>,
     item: &str,
     action: &str,
     from: Option<&str>,
@@ -130,11 +136,7 @@ fn insert_event(
     reason: Option<&str>,
     ctx: &EventContext,
 ) -> rusqlite::Result<i64> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    st.execute(params![
+    st.insert(params![
         item,
         action,
         from,
@@ -145,8 +147,27 @@ fn insert_event(
         reason,
         ctx.correlation_id,
         ctx.at
-    ])?;
-    Ok(tx.last_insert_rowid())
+    ])
+}
+
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    item: &str,
+    action: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    reason: Option<&str>,
+    ctx: &EventContext,
+) -> rusqlite::Result<i64> {
+    append_event(
+        &mut *tx.prepare_cached(INSERT_EVENT)?,
+        item,
+        action,
+        from,
+        to,
+        reason,
+        ctx,
+    )
 }
 
 fn insert_diag(
@@ -341,8 +362,7 @@ const HOT_SQL: [&str; 5] = [
     "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
        file_status = excluded.file_status, drifted = excluded.drifted",
-    "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    INSERT_EVENT,
     "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
        hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
@@ -359,15 +379,18 @@ struct SqliteIndexTx<'a, 'c> {
 }
 
 impl<'a> SqliteIndexTx<'a, '_> {
-    fn run<P: rusqlite::Params>(&mut self, which: Hot, p: P) -> Result<()> {
+    fn hot_statement(&mut self, which: Hot) -> Result<&mut rusqlite::Statement<'a>> {
         let slot = &mut self.hot[which as usize];
-        if slot.is_none() {
-            *slot = Some(self.tx.prepare(HOT_SQL[which as usize]).ctx(self.loc)?);
-        }
-        match slot {
-            Some(st) => st.execute(p).map(|_| ()).ctx(self.loc),
-            None => Ok(()),
-        }
+        let st = match slot.take() {
+            Some(st) => st,
+            None => self.tx.prepare(HOT_SQL[which as usize]).ctx(self.loc)?,
+        };
+        Ok(slot.insert(st))
+    }
+
+    fn run<P: rusqlite::Params>(&mut self, which: Hot, p: P) -> Result<()> {
+        let loc = self.loc;
+        self.hot_statement(which)?.execute(p).map(|_| ()).ctx(loc)
     }
 
     fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<()> {
@@ -515,22 +538,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         reason: Option<&str>,
         ctx: &EventContext,
     ) -> Result<i64> {
-        self.run(
-            Hot::Event,
-            params![
-                item,
-                action,
-                from,
-                to,
-                ctx.actor,
-                ctx.machine,
-                ctx.source,
-                reason,
-                ctx.correlation_id,
-                ctx.at
-            ],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        let st = self.hot_statement(Hot::Event)?;
+        append_event(st, item, action, from, to, reason, ctx).ctx(self.loc)
     }
 
     fn upsert_source(
