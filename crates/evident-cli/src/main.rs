@@ -14,7 +14,9 @@ use evident_engine::EngineError;
 use crate::output::Out;
 
 /// Index passes allocate on the parse workers and free on the store writer; mimalloc handles
-/// that cross-thread traffic far better than the system allocator.
+/// that cross-thread traffic far better than the system allocator (a first index of 100k items:
+/// ~1.7 s with glibc, ~1.3 s with mimalloc). Its v2 line, because v3's start-up (arena
+/// reservation, fresh pages) added ~0.4 ms to every `show` and `status`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
