@@ -14,6 +14,30 @@ use evident_core::{DiagCode, Diagnostic, StatusDef};
 use crate::model::*;
 use crate::Result;
 
+/// The upserts of an index pass, one text for both backends: `$N` is PostgreSQL's placeholder,
+/// and SQLite reads it as a named parameter numbered by first appearance, which these texts
+/// keep in order, so positional binding means the same on both.
+pub(crate) const UPSERT_ITEM: &str =
+    "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
+       parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
+       status_rank = excluded.status_rank, terminal = excluded.terminal,
+       priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
+       lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
+       checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
+       sections = excluded.sections, content_hash = excluded.content_hash,
+       updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
+                         THEN items.updated_at ELSE excluded.updated_at END";
+pub(crate) const UPSERT_SOURCE: &str =
+    "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
+       file_status = excluded.file_status, drifted = excluded.drifted";
+pub(crate) const UPSERT_FILE: &str =
+    "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+       hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck";
+
 /// What the store holds for an item being re-indexed.
 pub(crate) struct Existing {
     pub status: String,

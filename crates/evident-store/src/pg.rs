@@ -477,10 +477,15 @@ impl IndexWriter for PgTx<'_> {
         drifted: bool,
     ) -> Result<()> {
         self.exec(
-            "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
-               file_status = excluded.file_status, drifted = excluded.drifted",
-            &[&checkout, &id, &path, &i64::from(line), &file_status, &drifted],
+            index_flow::UPSERT_SOURCE,
+            &[
+                &checkout,
+                &id,
+                &path,
+                &i64::from(line),
+                &file_status,
+                &drifted,
+            ],
         )
         .map(|_| ())
     }
@@ -492,17 +497,7 @@ impl IndexWriter for PgTx<'_> {
     fn upsert_item(&mut self, w: &ItemWrite<'_>) -> Result<()> {
         let i = &w.it.item;
         self.exec(
-            "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
-               parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
-               status_rank = excluded.status_rank, terminal = excluded.terminal,
-               priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
-               lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
-               checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
-               sections = excluded.sections, content_hash = excluded.content_hash,
-               updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
-                                 THEN items.updated_at ELSE excluded.updated_at END",
+            index_flow::UPSERT_ITEM,
             &[
                 &i.id,
                 &i.kind,
@@ -560,10 +555,16 @@ impl IndexWriter for PgTx<'_> {
         recheck: bool,
     ) -> Result<()> {
         self.exec(
-            "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
-               hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
-            &[&checkout, &path, &(st.size as i64), &st.mtime_ns, &&st.hash[..], &broken, &recheck],
+            index_flow::UPSERT_FILE,
+            &[
+                &checkout,
+                &path,
+                &(st.size as i64),
+                &st.mtime_ns,
+                &&st.hash[..],
+                &broken,
+                &recheck,
+            ],
         )
         .map(|_| ())
     }

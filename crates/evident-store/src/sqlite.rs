@@ -121,14 +121,8 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 const EVENT_COLUMNS: &str =
     "seq, item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at";
 
-const INSERT_EVENT: &str =
-    "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-
-/// Append one event with `st` (a prepared [`INSERT_EVENT`]); its sequence number.
-#[allow(clippy::too_many_arguments)]
-fn append_event(
-    st: &mut rusqlite::Statement<'_>,
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
     item: &str,
     action: &str,
     from: Option<&str>,
@@ -136,7 +130,11 @@ fn append_event(
     reason: Option<&str>,
     ctx: &EventContext,
 ) -> rusqlite::Result<i64> {
-    st.insert(params![
+    tx.prepare_cached(
+        "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .insert(params![
         item,
         action,
         from,
@@ -148,26 +146,6 @@ fn append_event(
         ctx.correlation_id,
         ctx.at
     ])
-}
-
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
-    item: &str,
-    action: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    reason: Option<&str>,
-    ctx: &EventContext,
-) -> rusqlite::Result<i64> {
-    append_event(
-        &mut *tx.prepare_cached(INSERT_EVENT)?,
-        item,
-        action,
-        from,
-        to,
-        reason,
-        ctx,
-    )
 }
 
 fn insert_diag(
@@ -342,30 +320,14 @@ impl SqliteStore {
 enum Hot {
     Item = 0,
     Source,
-    Event,
     File,
     Dep,
 }
 
-const HOT_SQL: [&str; 5] = [
-    "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
-       parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-     ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
-       status_rank = excluded.status_rank, terminal = excluded.terminal,
-       priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
-       lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
-       checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
-       sections = excluded.sections, content_hash = excluded.content_hash,
-       updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
-                         THEN items.updated_at ELSE excluded.updated_at END",
-    "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT(checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
-       file_status = excluded.file_status, drifted = excluded.drifted",
-    INSERT_EVENT,
-    "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-     ON CONFLICT(checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
-       hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck",
+const HOT_SQL: [&str; 4] = [
+    index_flow::UPSERT_ITEM,
+    index_flow::UPSERT_SOURCE,
+    index_flow::UPSERT_FILE,
     "INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)",
 ];
 
@@ -375,22 +337,17 @@ struct SqliteIndexTx<'a, 'c> {
     loc: &'a Path,
     /// Secondary indexes dropped for a bulk load, rebuilt (sorted) at its end.
     deferred: Vec<(String, String)>,
-    hot: [Option<rusqlite::Statement<'a>>; 5],
+    hot: [Option<rusqlite::Statement<'a>>; 4],
 }
 
 impl<'a> SqliteIndexTx<'a, '_> {
-    fn hot_statement(&mut self, which: Hot) -> Result<&mut rusqlite::Statement<'a>> {
+    fn run<P: rusqlite::Params>(&mut self, which: Hot, p: P) -> Result<()> {
         let slot = &mut self.hot[which as usize];
         let st = match slot.take() {
             Some(st) => st,
             None => self.tx.prepare(HOT_SQL[which as usize]).ctx(self.loc)?,
         };
-        Ok(slot.insert(st))
-    }
-
-    fn run<P: rusqlite::Params>(&mut self, which: Hot, p: P) -> Result<()> {
-        let loc = self.loc;
-        self.hot_statement(which)?.execute(p).map(|_| ()).ctx(loc)
+        slot.insert(st).execute(p).map(|_| ()).ctx(self.loc)
     }
 
     fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<()> {
@@ -538,8 +495,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         reason: Option<&str>,
         ctx: &EventContext,
     ) -> Result<i64> {
-        let st = self.hot_statement(Hot::Event)?;
-        append_event(st, item, action, from, to, reason, ctx).ctx(self.loc)
+        insert_event(self.tx, item, action, from, to, reason, ctx).ctx(self.loc)
     }
 
     fn upsert_source(
