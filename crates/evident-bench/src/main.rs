@@ -12,6 +12,8 @@
 //! Usage: evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches]
 //!        evident-bench --gates --sizes 10000 [--runs 3] [--dir bench-data]
 //!          gate check --all and readiness, first pass and over unchanged items
+//!        evident-bench --sqlite-floor --sizes 100000 [--runs 3] [--dir bench-data]
+//!          SQLite's own time to hold what a first index writes; see sqlite_floor.rs
 //!        evident-bench --concurrency [--clients 1,4,16] [--seconds 3] [--pg URL]
 //!          store throughput (transitions/s, reads/s) on SQLite and PostgreSQL; see concurrency.rs
 
@@ -24,6 +26,7 @@ use anyhow::{bail, Context, Result};
 
 mod concurrency;
 mod gates_bench;
+mod sqlite_floor;
 
 struct Opts {
     sizes: Vec<usize>,
@@ -35,6 +38,8 @@ struct Opts {
     drop_caches: bool,
     /// Measure gates (`gate check --all`, `readiness`) instead.
     gates: bool,
+    /// Measure SQLite's own floor for a first load instead.
+    sqlite_floor: bool,
 }
 
 fn parse_opts() -> Result<Opts> {
@@ -45,6 +50,7 @@ fn parse_opts() -> Result<Opts> {
     let mut evident = exe.with_file_name("evident");
     let mut drop_caches = false;
     let mut gates = false;
+    let mut sqlite_floor = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -60,8 +66,9 @@ fn parse_opts() -> Result<Opts> {
             "--evident" => evident = PathBuf::from(val()?),
             "--drop-caches" => drop_caches = true,
             "--gates" => gates = true,
+            "--sqlite-floor" => sqlite_floor = true,
             "-h" | "--help" => {
-                println!("evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches] [--gates]\nevident-bench --concurrency [--clients 1,4,16] [--seconds 3] [--pg URL]");
+                println!("evident-bench [--sizes 1000,10000,100000] [--runs 3] [--dir bench-data] [--evident PATH] [--drop-caches] [--gates | --sqlite-floor]\nevident-bench --concurrency [--clients 1,4,16] [--seconds 3] [--pg URL]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -80,6 +87,7 @@ fn parse_opts() -> Result<Opts> {
         evident,
         drop_caches,
         gates,
+        sqlite_floor,
     })
 }
 
@@ -397,6 +405,9 @@ fn main() -> Result<()> {
     let opts = parse_opts()?;
     if opts.gates {
         return gates_bench::run(&opts);
+    }
+    if opts.sqlite_floor {
+        return sqlite_floor::run(&opts);
     }
     let mut rows = Vec::new();
     let mut cold_rows = Vec::new();
