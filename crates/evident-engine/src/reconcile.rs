@@ -14,7 +14,7 @@ use evident_codec::{apply_status_edit, parse_document, render_status_value, Stat
 use evident_core::truth::{merge_file_status, FileStatusDecision};
 use evident_core::workflow::TransitionCheck;
 use evident_core::{DiagCode, Severity, StatusDef};
-use evident_store::{action, Drift, FileChange};
+use evident_store::{action, Drift, FileChange, NewEvent};
 use serde::Serialize;
 
 use crate::fsutil::atomic_write;
@@ -468,14 +468,15 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
         if !written.is_empty() || !recovered.is_empty() {
             let ctx = ws.event_context("fix");
             for d in clean.iter().filter(|d| written.contains(&d.path)) {
-                ws.store().append_event(
-                    &d.id,
-                    action::WRITEBACK,
-                    Some(&d.file_status),
-                    Some(&d.status),
-                    Some(&format!("status written back into {}", d.path)),
-                    &ctx,
-                )?;
+                let reason = format!("status written back into {}", d.path);
+                let e = NewEvent {
+                    item: &d.id,
+                    action: action::WRITEBACK,
+                    from: Some(&d.file_status),
+                    to: Some(&d.status),
+                    reason: Some(&reason),
+                };
+                ws.store().append_event(&e, &ctx)?;
             }
             let mut touched: Vec<String> = written.clone();
             touched.extend(recovered.iter().cloned());

@@ -92,15 +92,7 @@ pub(crate) trait IndexWriter {
     fn delete_sources_at(&mut self, checkout: &str, path: &str) -> Result<()>;
     fn touch_file(&mut self, checkout: &str, path: &str, st: &FileState) -> Result<()>;
     fn existing(&mut self, id: &str, checkout: &str) -> Result<Option<Existing>>;
-    fn insert_event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<i64>;
+    fn insert_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<i64>;
     #[allow(clippy::too_many_arguments)]
     fn upsert_source(
         &mut self,
@@ -447,7 +439,14 @@ pub(crate) fn apply_index(
                                         Some("status edited in file"),
                                     )
                                 };
-                                w.insert_event(id, act, from, Some(&fs.key), reason, ctx)?;
+                                let e = NewEvent {
+                                    item: id,
+                                    action: act,
+                                    from,
+                                    to: Some(&fs.key),
+                                    reason,
+                                };
+                                w.insert_event(&e, ctx)?;
                                 if created {
                                     report.created += 1;
                                 } else {
@@ -497,7 +496,14 @@ pub(crate) fn apply_index(
                 }
                 if existing.is_none() && it.status.is_none() {
                     // Unknown status in a new item's file: still journal its creation.
-                    w.insert_event(id, action::CREATED, None, Some(&status), None, ctx)?;
+                    let e = NewEvent {
+                        item: id,
+                        action: action::CREATED,
+                        from: None,
+                        to: Some(&status),
+                        reason: None,
+                    };
+                    w.insert_event(&e, ctx)?;
                     report.created += 1;
                 }
                 if let Some(e) = &existing {
@@ -568,14 +574,14 @@ pub(crate) fn apply_index(
     gone.sort();
     for id in gone {
         let status = w.remove_item(id)?;
-        w.insert_event(
-            id,
-            action::REMOVED,
-            status.as_deref(),
-            None,
-            Some("no longer declared in any document"),
-            ctx,
-        )?;
+        let e = NewEvent {
+            item: id,
+            action: action::REMOVED,
+            from: status.as_deref(),
+            to: None,
+            reason: Some("no longer declared in any document"),
+        };
+        w.insert_event(&e, ctx)?;
         report.removed += 1;
     }
     graph_dirty |= !released.is_empty();

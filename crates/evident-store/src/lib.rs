@@ -137,15 +137,7 @@ pub trait Store: Send {
     /// Ids `checkout`'s document at `path` declared when last read.
     fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>>;
     /// Append one event to the journal (e.g. a `fix` writeback).
-    fn append_event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<Event>;
+    fn append_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<Event>;
     /// Replace the set of documents `checkout` is writing back into (empty: done).
     fn set_pending_writeback(&mut self, checkout: &str, paths: &[String]) -> Result<()>;
     /// Documents an interrupted writeback of `checkout` left uncommitted.

@@ -369,27 +369,44 @@ pub struct GateCacheEntry {
     pub evaluated_at: String,
 }
 
+/// What an event about to be appended says happened; its [`EventContext`] says who, where
+/// and when.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub item: &'a str,
+    pub action: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// An event that records something about `item` without changing its status (a claim, a
+    /// release, evidence, a sign-off).
+    pub fn note(item: &'a str, action: &'a str, reason: &'a str) -> NewEvent<'a> {
+        NewEvent {
+            item,
+            action,
+            from: None,
+            to: None,
+            reason: Some(reason),
+        }
+    }
+}
+
 impl Event {
     /// The event just written with `seq`, as the caller's context describes it.
-    pub(crate) fn recorded(
-        seq: i64,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Event {
+    pub(crate) fn recorded(seq: i64, e: &NewEvent<'_>, ctx: &EventContext) -> Event {
         Event {
             seq,
-            item: item.to_string(),
-            action: action.to_string(),
-            from: from.map(str::to_string),
-            to: to.map(str::to_string),
+            item: e.item.to_string(),
+            action: e.action.to_string(),
+            from: e.from.map(str::to_string),
+            to: e.to.map(str::to_string),
             actor: ctx.actor.clone(),
             machine: ctx.machine.clone(),
             source: ctx.source.clone(),
-            reason: reason.map(str::to_string),
+            reason: e.reason.map(str::to_string),
             correlation_id: ctx.correlation_id.clone(),
             at: ctx.at.clone(),
         }

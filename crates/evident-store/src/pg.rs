@@ -302,29 +302,13 @@ impl PgTx<'_> {
         self.tx.commit().ctx(self.loc)
     }
 
-    fn event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<Event> {
+    fn event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<Event> {
         let row = self.opt(
             "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
-            &[&item, &action, &from, &to, &ctx.actor, &ctx.machine, &ctx.source, &reason, &ctx.correlation_id, &ctx.at],
+            &[&e.item, &e.action, &e.from, &e.to, &ctx.actor, &ctx.machine, &ctx.source, &e.reason, &ctx.correlation_id, &ctx.at],
         )?;
-        Ok(Event::recorded(
-            row.map(|r| r.get(0)).unwrap_or(0),
-            item,
-            action,
-            from,
-            to,
-            reason,
-            ctx,
-        ))
+        Ok(Event::recorded(row.map(|r| r.get(0)).unwrap_or(0), e, ctx))
     }
 
     /// Fail with [`StoreError::NotFound`] unless `id` is an item.
@@ -455,16 +439,8 @@ impl IndexWriter for PgTx<'_> {
             }))
     }
 
-    fn insert_event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<i64> {
-        Ok(self.event(item, action, from, to, reason, ctx)?.seq)
+    fn insert_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<i64> {
+        Ok(self.event(e, ctx)?.seq)
     }
 
     fn upsert_source(
@@ -895,11 +871,13 @@ impl Store for PgStore {
         }
         tx.refresh_drift_of(&req.id, &req.to.key)?;
         let event = tx.event(
-            &req.id,
-            req.action,
-            Some(&current),
-            Some(&req.to.key),
-            req.reason.as_deref(),
+            &NewEvent {
+                item: &req.id,
+                action: req.action,
+                from: Some(&current),
+                to: Some(&req.to.key),
+                reason: req.reason.as_deref(),
+            },
             ctx,
         )?;
         tx.commit()?;
@@ -1158,17 +1136,9 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn append_event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<Event> {
+    fn append_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<Event> {
         let mut tx = self.write()?;
-        let e = tx.event(item, action, from, to, reason, ctx)?;
+        let e = tx.event(e, ctx)?;
         tx.commit()?;
         Ok(e)
     }
@@ -1241,7 +1211,7 @@ impl Store for PgStore {
                expires_ms = excluded.expires_ms, expires_at = excluded.expires_at",
             &[&c.item, &c.agent, &c.claimed_at, &c.expires_ms, &c.expires_at],
         )?;
-        tx.event(&req.id, action::CLAIM, None, None, Some(&plan.reason), ctx)?;
+        tx.event(&NewEvent::note(&req.id, action::CLAIM, &plan.reason), ctx)?;
         tx.commit()?;
         Ok(plan.claim)
     }
@@ -1260,7 +1230,7 @@ impl Store for PgStore {
             return Ok(None);
         };
         tx.exec("DELETE FROM claims WHERE item = $1", &[&id])?;
-        tx.event(id, action::RELEASE, None, None, Some(&reason), ctx)?;
+        tx.event(&NewEvent::note(id, action::RELEASE, &reason), ctx)?;
         tx.commit()?;
         Ok(held)
     }
@@ -1280,7 +1250,7 @@ impl Store for PgStore {
             )?
             .map(|r| r.get(0))
             .unwrap_or(0);
-        tx.event(item, action::EVIDENCE, None, None, Some(spec), ctx)?;
+        tx.event(&NewEvent::note(item, action::EVIDENCE, spec), ctx)?;
         tx.commit()?;
         Ok(StoredEvidence::recorded(seq, item, spec, ctx))
     }
@@ -1321,7 +1291,7 @@ impl Store for PgStore {
             .map(|r| r.get(0))
             .unwrap_or(0);
         let (act, reason) = rules::signoff_event(kind, role, note);
-        tx.event(item, act, None, None, Some(&reason), ctx)?;
+        tx.event(&NewEvent::note(item, act, &reason), ctx)?;
         tx.commit()?;
         Ok(Signoff::recorded(seq, item, kind, role, note, ctx))
     }

@@ -123,11 +123,7 @@ const EVENT_COLUMNS: &str =
 
 fn insert_event(
     tx: &rusqlite::Transaction<'_>,
-    item: &str,
-    action: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    reason: Option<&str>,
+    e: &NewEvent<'_>,
     ctx: &EventContext,
 ) -> rusqlite::Result<i64> {
     tx.prepare_cached(
@@ -135,14 +131,14 @@ fn insert_event(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .insert(params![
-        item,
-        action,
-        from,
-        to,
+        e.item,
+        e.action,
+        e.from,
+        e.to,
         ctx.actor,
         ctx.machine,
         ctx.source,
-        reason,
+        e.reason,
         ctx.correlation_id,
         ctx.at
     ])
@@ -486,16 +482,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
             .ctx(self.loc)
     }
 
-    fn insert_event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<i64> {
-        insert_event(self.tx, item, action, from, to, reason, ctx).ctx(self.loc)
+    fn insert_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<i64> {
+        insert_event(self.tx, e, ctx).ctx(self.loc)
     }
 
     fn upsert_source(
@@ -774,26 +762,16 @@ impl Store for SqliteStore {
             .ctx(&path)?;
         }
         refresh_drift(&tx, &req.id, &req.to.key).ctx(&path)?;
-        let seq = insert_event(
-            &tx,
-            &req.id,
-            req.action,
-            Some(&current),
-            Some(&req.to.key),
-            req.reason.as_deref(),
-            ctx,
-        )
-        .ctx(&path)?;
+        let e = NewEvent {
+            item: &req.id,
+            action: req.action,
+            from: Some(&current),
+            to: Some(&req.to.key),
+            reason: req.reason.as_deref(),
+        };
+        let seq = insert_event(&tx, &e, ctx).ctx(&path)?;
         tx.commit().ctx(&path)?;
-        Ok(Event::recorded(
-            seq,
-            &req.id,
-            req.action,
-            Some(&current),
-            Some(&req.to.key),
-            req.reason.as_deref(),
-            ctx,
-        ))
+        Ok(Event::recorded(seq, &e, ctx))
     }
 
     fn get_item(&mut self, id: &str) -> Result<Option<ItemRow>> {
@@ -1105,23 +1083,15 @@ impl Store for SqliteStore {
         )
     }
 
-    fn append_event(
-        &mut self,
-        item: &str,
-        action: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-        ctx: &EventContext,
-    ) -> Result<Event> {
+    fn append_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<Event> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
-        let seq = insert_event(&tx, item, action, from, to, reason, ctx).ctx(&path)?;
+        let seq = insert_event(&tx, e, ctx).ctx(&path)?;
         tx.commit().ctx(&path)?;
-        Ok(Event::recorded(seq, item, action, from, to, reason, ctx))
+        Ok(Event::recorded(seq, e, ctx))
     }
 
     fn set_pending_writeback(&mut self, checkout: &str, paths: &[String]) -> Result<()> {
@@ -1201,11 +1171,7 @@ impl Store for SqliteStore {
         .ctx(&loc)?;
         insert_event(
             &tx,
-            &req.id,
-            action::CLAIM,
-            None,
-            None,
-            Some(&plan.reason),
+            &NewEvent::note(&req.id, action::CLAIM, &plan.reason),
             ctx,
         )
         .ctx(&loc)?;
@@ -1239,7 +1205,7 @@ impl Store for SqliteStore {
         };
         tx.execute("DELETE FROM claims WHERE item = ?1", [id])
             .ctx(&loc)?;
-        insert_event(&tx, id, action::RELEASE, None, None, Some(&reason), ctx).ctx(&loc)?;
+        insert_event(&tx, &NewEvent::note(id, action::RELEASE, &reason), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
         Ok(held)
     }
@@ -1270,7 +1236,7 @@ impl Store for SqliteStore {
         )
         .ctx(&loc)?;
         let seq = tx.last_insert_rowid();
-        insert_event(&tx, item, action::EVIDENCE, None, None, Some(spec), ctx).ctx(&loc)?;
+        insert_event(&tx, &NewEvent::note(item, action::EVIDENCE, spec), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
         Ok(StoredEvidence::recorded(seq, item, spec, ctx))
     }
@@ -1314,7 +1280,7 @@ impl Store for SqliteStore {
         .ctx(&loc)?;
         let seq = tx.last_insert_rowid();
         let (act, reason) = rules::signoff_event(kind, role, note);
-        insert_event(&tx, item, act, None, None, Some(&reason), ctx).ctx(&loc)?;
+        insert_event(&tx, &NewEvent::note(item, act, &reason), ctx).ctx(&loc)?;
         tx.commit().ctx(&loc)?;
         Ok(Signoff::recorded(seq, item, kind, role, note, ctx))
     }
