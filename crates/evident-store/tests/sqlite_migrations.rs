@@ -87,3 +87,26 @@ fn schema_4_keeps_the_journal_its_numbers_and_its_rules() {
         .unwrap();
     assert_eq!(autoinc, 0);
 }
+
+fn page_size(path: &std::path::Path) -> u32 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_new_store_has_16k_pages_and_an_older_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    SqliteStore::open(&new).unwrap();
+    assert_eq!(page_size(&new), 16384);
+    // A store created by an earlier release (4 KiB pages) is upgraded in place, page size kept.
+    let old = dir.path().join("old.db");
+    schema3_store(&old);
+    assert_eq!(page_size(&old), 4096);
+    let mut s = SqliteStore::open(&old).unwrap();
+    assert_eq!(s.events(None, None).unwrap().len(), 3);
+    drop(s);
+    assert_eq!(page_size(&old), 4096);
+}
