@@ -112,6 +112,8 @@ fn advance(store: &mut dyn Store, id: &str, conflicts: &AtomicU64) -> Result<()>
             action: act,
             reason: (act == action::REOPEN).then(|| "benchmark cycle".to_string()),
             file_status: None,
+            now_ms: 0,
+            break_claim: false,
         };
         match store.transition(&req, &ctx()) {
             Ok(_) => return Ok(()),

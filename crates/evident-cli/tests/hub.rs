@@ -344,3 +344,67 @@ fn claims_from_the_cli_on_the_embedded_store() {
     let log = env.run(&["log", "ST-1"]).stdout;
     assert!(log.contains("release") && log.contains("claim"), "{log}");
 }
+
+#[test]
+fn moves_respect_claims_and_finishing_releases_them() {
+    let env = Env::with_preset("basic");
+    env.write("work/stories/ST-1.md", &story("ST-1", "todo", ""));
+    env.ok(&["index"], 0);
+    let ann = [("EVIDENT_ACTOR", "ann")];
+    let bob = [("EVIDENT_ACTOR", "bob")];
+    env.run_env(&["claim", "ST-1", "--ttl", "1h"], &ann);
+    let before = env.read("work/stories/ST-1.md");
+    let r = env.run_env(&["move", "ST-1", "in_progress", "--json"], &bob);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr
+            .contains("ST-1 is claimed by ann until 2026-01-02T04:04:05Z"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--force --reason"), "{}", r.stderr);
+    let r = env.run_env(&["move", "ST-1", "in_progress", "--force"], &bob);
+    assert!(
+        r.code == 1 && r.stderr.contains("--force needs --reason"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.read("work/stories/ST-1.md"), before, "nothing written");
+    // The holder moves; the lease stays while work goes on.
+    let r = env.run_env(&["move", "ST-1", "in_progress", "--json"], &ann);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        env.run(&["claims", "--json"]).json()["claims"][0]["agent"],
+        "ann"
+    );
+    // Broken on purpose, journaled as an override; finishing ends the lease.
+    let r = env.run_env(
+        &[
+            "move",
+            "ST-1",
+            "done",
+            "--force",
+            "--reason",
+            "ann is away",
+            "--json",
+        ],
+        &bob,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["action"], "override");
+    assert_eq!(j["event"]["reason"], "ann is away (lease of ann broken)");
+    assert!(env.read("work/stories/ST-1.md").contains("status: done"));
+    assert_eq!(
+        env.run(&["claims", "--json"]).json()["claims"],
+        serde_json::json!([])
+    );
+    let log = env.run(&["log", "ST-1", "--json"]).json();
+    let newest = &log["events"][0];
+    assert_eq!(newest["action"], "release", "{log}");
+    assert_eq!(
+        newest["reason"],
+        "lease of ann ended: bob moved the item to done (--force)"
+    );
+}

@@ -239,6 +239,32 @@ fn move_once(
         return Err(EngineError::user("reopen needs --reason")
             .hint("say why the item goes back; it is journaled"));
     }
+    // Another agent's running lease: refused, or broken on purpose with --force --reason
+    // (journaled as an override). The store checks again inside the transition, so a lease
+    // taken after this read still stops the move.
+    let now_ms = crate::claims::now_ms(ws)?;
+    let actor = ws.actor();
+    let lease = ws
+        .store()
+        .claims(now_ms)?
+        .into_iter()
+        .find(|c| c.item == item.id && c.agent != actor);
+    let force = matches!(mode, MoveMode::Move { force: true });
+    let mut act = act;
+    let mut lease_note: Option<String> = None;
+    if let Some(l) = &lease {
+        if !force || reason.is_none() {
+            return Err(claimed(
+                &item.id,
+                &l.agent,
+                &l.expires_at,
+                to_spelling,
+                force,
+            ));
+        }
+        act = action::OVERRIDE;
+        lease_note = Some(format!("lease of {} broken", l.agent));
+    }
     // Guards: the gates into the target status.
     let failed = crate::gates::guard(ws, &item.id, &to.key)?;
     let enforcing: Vec<_> = failed
@@ -246,7 +272,6 @@ fn move_once(
         .filter(|g| g.severity == evident_core::gate::Severity::Enforcing)
         .cloned()
         .collect();
-    let mut act = act;
     let mut override_reason: Option<String> = None;
     if !enforcing.is_empty() {
         let ids: Vec<String> = enforcing
@@ -279,7 +304,11 @@ fn move_once(
             }
         }
     }
-    let reason = override_reason.as_deref().or(reason);
+    let reason = match (override_reason.or(reason.map(str::to_string)), lease_note) {
+        (Some(r), Some(n)) => Some(format!("{r} ({n})")),
+        (r, _) => r,
+    };
+    let reason = reason.as_deref();
     // Write the file: only the status bytes change, and only if the document parses.
     let abs = ws.abs(&item.path);
     let text = std::fs::read_to_string(&abs).map_err(|e| {
@@ -339,8 +368,15 @@ fn move_once(
         action: act,
         reason: reason.map(str::to_string),
         file_status: Some((ws.checkout.clone(), to.key.clone())),
+        now_ms,
+        break_claim: lease.is_some(),
     };
-    let event = ws.store().transition(&req, &ctx)?;
+    let event = ws.store().transition(&req, &ctx).map_err(|e| match e {
+        evident_store::StoreError::Claimed { id, agent, until } => {
+            claimed(&id, &agent, &until, to_spelling, force)
+        }
+        e => e.into(),
+    })?;
     atomic_write(&abs, new_text.as_bytes()).map_err(|e| {
         EngineError::user(format!(
             "{id} moved to {} in the store, but {} could not be written: {e}",
@@ -361,6 +397,19 @@ fn move_once(
         warnings,
         gates: failed,
     })
+}
+
+/// A move refused because another agent holds the item.
+fn claimed(id: &str, agent: &str, until: &str, to: &str, force: bool) -> EngineError {
+    let msg = format!("{id} is claimed by {agent} until {until}");
+    if force {
+        EngineError::user(format!("{msg}; --force needs --reason to break the lease"))
+            .hint("say why the lease is broken; it is journaled as an override")
+    } else {
+        EngineError::user(msg).hint(format!(
+            "wait for the lease to end, ask {agent} to run `evident release {id}`, or `evident move {id} {to} --force --reason \"why\"` (journaled)"
+        ))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -157,6 +157,12 @@ pub struct TransitionRequest {
     pub reason: Option<String>,
     /// When the file was written: (checkout, the canonical status now in that checkout's file).
     pub file_status: Option<(String, String)>,
+    /// Now, in milliseconds since the Unix epoch: whether a lease on the item still runs.
+    pub now_ms: i64,
+    /// Move the item even while another agent's lease on it runs (`--force`; journaled as an
+    /// override by the caller). Without it, such a move is refused with
+    /// [`crate::StoreError::Claimed`].
+    pub break_claim: bool,
 }
 
 /// An item as the store holds it.

@@ -858,6 +858,8 @@ impl Store for PgStore {
         };
         let current: String = row.get(0);
         check_transition(req, &current, row.get(1))?;
+        let held = tx.claim_of(&req.id)?;
+        let release = rules::transition_lease(req, &ctx.actor, held.as_ref())?;
         tx.exec(
             "UPDATE items SET status = $2, status_rank = $3, terminal = $4, updated_at = $5 WHERE id = $1",
             &[&req.id, &req.to.key, &req.to.rank, &req.to.terminal, &ctx.at],
@@ -880,6 +882,10 @@ impl Store for PgStore {
             },
             ctx,
         )?;
+        if let Some(reason) = release {
+            tx.exec("DELETE FROM claims WHERE item = $1", &[&req.id])?;
+            tx.event(&NewEvent::note(&req.id, action::RELEASE, &reason), ctx)?;
+        }
         tx.commit()?;
         Ok(event)
     }

@@ -29,6 +29,42 @@ pub(crate) fn check_transition(
     Ok(())
 }
 
+/// Decide what a transition by `actor` does about the item's lease. While another agent's lease
+/// runs the move is refused, unless it breaks the lease on purpose (`break_claim`). A move into
+/// a terminal status ends whatever lease there is: `Some(reason)` means the backend deletes it
+/// and journals a release with that reason, in the same transaction.
+pub(crate) fn transition_lease(
+    req: &TransitionRequest,
+    actor: &str,
+    held: Option<&Claim>,
+) -> Result<Option<String>> {
+    let Some(h) = held else {
+        return Ok(None);
+    };
+    let running = h.expires_ms > req.now_ms;
+    if running && h.agent != actor && !req.break_claim {
+        return Err(StoreError::Claimed {
+            id: req.id.clone(),
+            agent: h.agent.clone(),
+            until: h.expires_at.clone(),
+        });
+    }
+    if !req.to.terminal {
+        return Ok(None);
+    }
+    let to = &req.to.key;
+    Ok(Some(if h.agent == actor {
+        format!("released by {actor}: the item is {to}")
+    } else if running {
+        format!(
+            "lease of {} ended: {actor} moved the item to {to} (--force)",
+            h.agent
+        )
+    } else {
+        format!("expired lease of {} cleared: the item is {to}", h.agent)
+    }))
+}
+
 /// What a claim writes: the lease and the journal's reason.
 pub(crate) struct ClaimPlan {
     pub claim: Claim,

@@ -92,6 +92,16 @@ fn require_item(tx: &rusqlite::Transaction<'_>, id: &str, loc: &Path) -> Result<
     }
 }
 
+/// The lease on `id`, running or not.
+fn claim_of(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<Option<Claim>> {
+    tx.query_row(
+        "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE item = ?1",
+        [id],
+        row_to_claim,
+    )
+    .optional()
+}
+
 fn row_to_claim(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claim> {
     Ok(Claim {
         item: r.get(0)?,
@@ -753,6 +763,8 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound(req.id.clone()));
         };
         check_transition(req, &current, rank)?;
+        let held = claim_of(&tx, &req.id).ctx(&path)?;
+        let release = rules::transition_lease(req, &ctx.actor, held.as_ref())?;
         tx.execute(
             "UPDATE items SET status = ?2, status_rank = ?3, terminal = ?4, updated_at = ?5 WHERE id = ?1",
             params![req.id, req.to.key, req.to.rank, req.to.terminal as i64, ctx.at],
@@ -776,6 +788,12 @@ impl Store for SqliteStore {
             reason: req.reason.as_deref(),
         };
         let seq = insert_event(&tx, &e, ctx).ctx(&path)?;
+        if let Some(reason) = release {
+            tx.execute("DELETE FROM claims WHERE item = ?1", [&req.id])
+                .ctx(&path)?;
+            insert_event(&tx, &NewEvent::note(&req.id, action::RELEASE, &reason), ctx)
+                .ctx(&path)?;
+        }
         tx.commit().ctx(&path)?;
         Ok(Event::recorded(seq, &e, ctx))
     }
@@ -1159,14 +1177,7 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         require_item(&tx, &req.id, &loc)?;
-        let held: Option<Claim> = tx
-            .query_row(
-                "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE item = ?1",
-                [&req.id],
-                row_to_claim,
-            )
-            .optional()
-            .ctx(&loc)?;
+        let held = claim_of(&tx, &req.id).ctx(&loc)?;
         let plan = rules::claim_plan(req, held.as_ref(), &ctx.at)?;
         tx.execute(
             "INSERT INTO claims (item, agent, claimed_at, expires_ms, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -1198,14 +1209,7 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
-        let held: Option<Claim> = tx
-            .query_row(
-                "SELECT item, agent, claimed_at, expires_ms, expires_at FROM claims WHERE item = ?1",
-                [id],
-                row_to_claim,
-            )
-            .optional()
-            .ctx(&loc)?;
+        let held = claim_of(&tx, id).ctx(&loc)?;
         let Some(reason) = rules::release_plan(id, agent, held.as_ref(), now_ms, force)? else {
             return Ok(None);
         };

@@ -123,6 +123,7 @@ conformance!(
     reads_answer_the_same_on_every_backend,
     removed_documents_remove_their_items,
     claims_are_leases,
+    moves_respect_leases_and_finishing_ends_them,
     agents_never_take_the_same_item_twice,
     racing_transitions_leave_a_valid_journal,
     signoffs_are_immutable_and_gate_results_are_cached,
@@ -283,6 +284,8 @@ fn transitions_are_compare_and_swap_and_never_regress(b: Arc<dyn Backend>) {
         action: act,
         reason: None,
         file_status: None,
+        now_ms: 0,
+        break_claim: false,
     };
     let e = s
         .transition(&req("todo", status("done", 2), action::TRANSITION), &ctx())
@@ -635,6 +638,8 @@ fn reads_answer_the_same_on_every_backend(b: Arc<dyn Backend>) {
             action: action::TRANSITION,
             reason: None,
             file_status: None,
+            now_ms: 0,
+            break_claim: false,
         },
         &ctx(),
     )
@@ -806,6 +811,88 @@ fn claims_are_leases(b: Arc<dyn Backend>) {
     );
 }
 
+fn ctx_as(actor: &str) -> EventContext {
+    EventContext {
+        actor: actor.into(),
+        ..ctx()
+    }
+}
+
+/// Another agent's running lease stops a move inside the store (unless the move breaks it on
+/// purpose); the holder moves freely; reaching a terminal status ends the lease, journaled in
+/// the same transaction.
+fn moves_respect_leases_and_finishing_ends_them(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    index(s, "main", graph_fixture());
+    s.claim(&claim_req("A-2", "ann", 1000, 500), &ctx())
+        .unwrap();
+    let req = |from: &str, to: StatusDef, now: i64, brk: bool| TransitionRequest {
+        id: "A-2".into(),
+        from: from.into(),
+        to,
+        action: action::TRANSITION,
+        reason: None,
+        file_status: None,
+        now_ms: now,
+        break_claim: brk,
+    };
+    match s.transition(
+        &req("todo", status("doing", 1), 1200, false),
+        &ctx_as("bob"),
+    ) {
+        Err(StoreError::Claimed { agent, until, .. }) => {
+            assert_eq!((agent.as_str(), until.as_str()), ("ann", "t+1500"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.get_item("A-2").unwrap().unwrap().status, "todo");
+    // The holder moves; a non-terminal status keeps the lease.
+    s.transition(
+        &req("todo", status("doing", 1), 1200, false),
+        &ctx_as("ann"),
+    )
+    .unwrap();
+    assert_eq!(s.claims(1200).unwrap().len(), 1);
+    // Broken on purpose: the move lands; reaching `done` ends ann's lease.
+    s.transition(&req("doing", status("done", 2), 1300, true), &ctx_as("bob"))
+        .unwrap();
+    assert!(s.claims(1300).unwrap().is_empty());
+    // An expired lease stops nobody, and finishing clears it.
+    s.claim(&claim_req("A-3", "ann", 1000, 500), &ctx())
+        .unwrap();
+    s.transition(
+        &TransitionRequest {
+            id: "A-3".into(),
+            ..req("todo", status("done", 2), 2000, false)
+        },
+        &ctx_as("bob"),
+    )
+    .unwrap();
+    assert!(s.claims(0).unwrap().is_empty());
+    let mut journal = |id: &str| -> Vec<String> {
+        s.events(Some(id), Some(2))
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {} {}", e.actor, e.action, e.reason.unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(
+        journal("A-2"),
+        [
+            "bob release lease of ann ended: bob moved the item to done (--force)",
+            "bob transition ",
+        ]
+    );
+    assert_eq!(
+        journal("A-3"),
+        [
+            "bob release expired lease of ann cleared: the item is done",
+            "bob transition ",
+        ]
+    );
+}
+
 /// N agents, each on its own connection and thread, take work from one queue until it is
 /// empty: no item is ever held by two agents, and every item is taken.
 fn agents_never_take_the_same_item_twice(b: Arc<dyn Backend>) {
@@ -904,6 +991,8 @@ fn racing_transitions_leave_a_valid_journal(b: Arc<dyn Backend>) {
                             action: action::TRANSITION,
                             reason: None,
                             file_status: None,
+                            now_ms: 0,
+                            break_claim: false,
                         };
                         match s.transition(&req, &ctx()) {
                             Ok(_) => break,
