@@ -4,8 +4,6 @@
 //! primitive reads and writes in [`IndexWriter`], run inside its own write transaction, and
 //! [`apply_index`] decides everything.
 
-use std::collections::{HashMap, HashSet};
-
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use evident_core::truth::{merge_file_status, FileStatusDecision};
@@ -299,7 +297,7 @@ pub(crate) fn apply_index(
     let cold = w.store_is_empty()?;
     // Items whose source document is re-read or gone are released; whatever is not declared
     // again by the end of the pass is removed.
-    let mut released: HashSet<String> = HashSet::new();
+    let mut released: FxHashSet<String> = FxHashSet::default();
     if !cold {
         for p in &batch.removed {
             released.extend(w.item_ids_at(checkout, p)?);
@@ -310,7 +308,7 @@ pub(crate) fn apply_index(
     if cold {
         w.bulk_load(true)?;
     }
-    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut claimed: FxHashMap<String, String> = FxHashMap::default();
     // Items whose status or dependencies may have changed: their `blocked` flags (and their
     // dependents') are refreshed before commit.
     let mut touched_ids: Vec<String> = Vec::new();

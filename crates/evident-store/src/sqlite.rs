@@ -136,22 +136,27 @@ fn insert_event(
     e: &NewEvent<'_>,
     ctx: &EventContext,
 ) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .insert(params![
-        e.item,
-        e.action,
-        e.from,
-        e.to,
-        ctx.actor,
-        ctx.machine,
-        ctx.source,
-        e.reason,
-        ctx.correlation_id,
-        ctx.at
-    ])
+    tx.prepare_cached(INSERT_EVENT)?
+        .insert(event_params(e, ctx))
+}
+
+const INSERT_EVENT: &str =
+    "INSERT INTO events (item, action, from_status, to_status, actor, machine, source, reason, correlation_id, at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+fn event_params<'a>(e: &'a NewEvent<'_>, ctx: &'a EventContext) -> [&'a dyn rusqlite::ToSql; 10] {
+    [
+        &e.item,
+        &e.action,
+        &e.from,
+        &e.to,
+        &ctx.actor,
+        &ctx.machine,
+        &ctx.source,
+        &e.reason,
+        &ctx.correlation_id,
+        &ctx.at,
+    ]
 }
 
 fn insert_diag(
@@ -334,13 +339,15 @@ enum Hot {
     Source,
     File,
     Dep,
+    Event,
 }
 
-const HOT_SQL: [&str; 4] = [
+const HOT_SQL: [&str; 5] = [
     index_flow::UPSERT_ITEM,
     index_flow::UPSERT_SOURCE,
     index_flow::UPSERT_FILE,
     "INSERT OR IGNORE INTO deps (item, dep) VALUES (?1, ?2)",
+    INSERT_EVENT,
 ];
 
 /// [`IndexWriter`] over one SQLite write transaction.
@@ -349,7 +356,7 @@ struct SqliteIndexTx<'a, 'c> {
     loc: &'a Path,
     /// Secondary indexes dropped for a bulk load, rebuilt (sorted) at its end.
     deferred: Vec<(String, String)>,
-    hot: [Option<rusqlite::Statement<'a>>; 4],
+    hot: [Option<rusqlite::Statement<'a>>; 5],
 }
 
 impl<'a> SqliteIndexTx<'a, '_> {
@@ -499,7 +506,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
     }
 
     fn insert_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<i64> {
-        insert_event(self.tx, e, ctx).ctx(self.loc)
+        self.run(Hot::Event, event_params(e, ctx))?;
+        Ok(self.tx.last_insert_rowid())
     }
 
     fn upsert_source(
