@@ -259,7 +259,7 @@ fn move_once(
                 &l.agent,
                 &l.expires_at,
                 to_spelling,
-                force,
+                force && reason.is_none(),
             ));
         }
         act = action::OVERRIDE;
@@ -373,7 +373,7 @@ fn move_once(
     };
     let event = ws.store().transition(&req, &ctx).map_err(|e| match e {
         evident_store::StoreError::Claimed { id, agent, until } => {
-            claimed(&id, &agent, &until, to_spelling, force)
+            claimed(&id, &agent, &until, to_spelling, force && reason.is_none())
         }
         e => e.into(),
     })?;
@@ -399,10 +399,17 @@ fn move_once(
     })
 }
 
-/// A move refused because another agent holds the item.
-fn claimed(id: &str, agent: &str, until: &str, to: &str, force: bool) -> EngineError {
+/// A move refused because another agent holds the item (`forced_without_reason`: the move had
+/// `--force` but no `--reason`, which breaking a lease needs).
+fn claimed(
+    id: &str,
+    agent: &str,
+    until: &str,
+    to: &str,
+    forced_without_reason: bool,
+) -> EngineError {
     let msg = format!("{id} is claimed by {agent} until {until}");
-    if force {
+    if forced_without_reason {
         EngineError::user(format!("{msg}; --force needs --reason to break the lease"))
             .hint("say why the lease is broken; it is journaled as an override")
     } else {
