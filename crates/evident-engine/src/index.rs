@@ -10,7 +10,7 @@ use evident_store::{FileChange, FileState, FileUpdate, IndexBatch, IndexReport, 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::walk::{walk, Found};
+use crate::walk::{self, walk, Found};
 use crate::{Result, Workspace};
 
 /// Progress of a long index, reported to whoever renders it.
@@ -117,10 +117,9 @@ fn load(
     old: Option<&FileState>,
     full: bool,
 ) -> Loaded {
-    let racy = now_ns() - f.mtime_ns < RACY_WINDOW_NS;
     let mut state = FileState {
         size: f.size,
-        mtime_ns: if racy { 0 } else { f.mtime_ns },
+        mtime_ns: f.mtime_ns,
         hash: [0u8; 16],
         broken: false,
         recheck: false,
@@ -137,36 +136,69 @@ fn load(
             diagnostics: vec![d],
         })
     };
-    if f.size > config.project.max_file_size {
-        return broken(
+    let unreadable = |state: FileState, e: std::io::Error| {
+        broken(
+            state,
+            Diagnostic::new(
+                DiagCode::Unreadable,
+                &f.rel,
+                0,
+                format!("cannot read: {e}"),
+                "check the file's permissions",
+            ),
+        )
+    };
+    // Size and mtime are taken from the open file, before it is read: the walk may not have
+    // stat-ed it (a first index), and if the file changes after this point the recorded mtime
+    // is the older one, so the next pass reads it again.
+    let mut file = match std::fs::File::open(ws_root.join(&f.rel)) {
+        Ok(file) => file,
+        Err(e) => return unreadable(state, e),
+    };
+    match file.metadata() {
+        Ok(m) => {
+            state.size = m.len();
+            state.mtime_ns = walk::mtime_ns(&m);
+        }
+        Err(e) => return unreadable(state, e),
+    }
+    // A document modified within the racy window could change again within the same mtime
+    // tick; recording mtime 0 makes the next pass compare its content.
+    if now_ns() - state.mtime_ns < RACY_WINDOW_NS {
+        state.mtime_ns = 0;
+    }
+    let too_large = |state: FileState, size: u64| {
+        broken(
             state,
             Diagnostic::new(
                 DiagCode::TooLarge,
                 &f.rel,
                 0,
                 format!(
-                    "{} bytes is over the limit of {} bytes; the file is not read",
-                    f.size, config.project.max_file_size
+                    "{size} bytes is over the limit of {} bytes; the file is not read",
+                    config.project.max_file_size
                 ),
                 "split the document, exclude it, or raise [project] max_file_size",
             ),
-        );
-    }
-    let bytes = match std::fs::read(ws_root.join(&f.rel)) {
-        Ok(b) => b,
-        Err(e) => {
-            return broken(
-                state,
-                Diagnostic::new(
-                    DiagCode::Unreadable,
-                    &f.rel,
-                    0,
-                    format!("cannot read: {e}"),
-                    "check the file's permissions",
-                ),
-            )
-        }
+        )
     };
+    if state.size > config.project.max_file_size {
+        let size = state.size;
+        return too_large(state, size);
+    }
+    // Read through `take`: `File`'s own `read_to_end` would stat the file a second time to
+    // size its buffer, which is already sized. The limit stops a file that grew meanwhile.
+    let mut bytes = Vec::with_capacity(state.size as usize + 1);
+    let limit = config.project.max_file_size.saturating_add(1);
+    if let Err(e) =
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limit), &mut bytes)
+    {
+        return unreadable(state, e);
+    }
+    if bytes.len() as u64 > config.project.max_file_size {
+        return too_large(state, bytes.len() as u64);
+    }
+    drop(file);
     state
         .hash
         .copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
@@ -230,6 +262,9 @@ pub struct Plan {
 pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     let checkout = ws.checkout.clone();
     let t0 = std::time::Instant::now();
+    // A store this process just created has seen nothing: every document will be read (and
+    // stat-ed then), so the walk only lists them.
+    let stat = !ws.store().is_new();
     // Walk the tree while the store loads what it saw last time.
     let (root, roots, exclude) = (
         ws.root.clone(),
@@ -237,7 +272,7 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
         ws.config.project.exclude.clone(),
     );
     let (states, (found, walk_diagnostics)) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || walk(&root, &roots, &exclude));
+        let walker = scope.spawn(move || walk(&root, &roots, &exclude, stat));
         let states = ws.store().file_states(&checkout);
         let walked = walker.join().unwrap_or_default();
         (states, walked)

@@ -5,8 +5,9 @@
 //!
 //! Our own walker rather than a general one because the warm index is bound by it: each folder
 //! is read once, its ignore files are spotted among the entries already read (no extra system
-//! calls where there are none), only Markdown files are stat-ed, and sub-folders are walked in
-//! parallel. Ignore rules are matched with the `ignore` crate's gitignore matcher.
+//! calls where there are none), only Markdown files are stat-ed (and none at all when the caller
+//! is going to read every one anyway: a first index), and sub-folders are walked in parallel.
+//! Ignore rules are matched with the `ignore` crate's gitignore matcher.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use rayon::prelude::*;
 pub struct Found {
     /// Repository-relative, `/`-separated.
     pub rel: String,
+    /// Size and modification time as the walk saw them (both 0 from a walk that did not stat;
+    /// see [`walk`]). Reading a document takes them again from the open file.
     pub size: u64,
     pub mtime_ns: i64,
 }
@@ -53,6 +56,8 @@ struct Ctx<'a> {
     canon_root: PathBuf,
     /// `[project] exclude` and Evident's own store folder.
     excludes: Gitignore,
+    /// Stat each document (size and mtime, for change detection).
+    stat: bool,
 }
 
 fn is_markdown(name: &str) -> bool {
@@ -69,7 +74,7 @@ fn rel_of(root: &Path, p: &Path) -> Option<String> {
     })
 }
 
-fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+pub(crate) fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -204,6 +209,14 @@ impl Ctx<'_> {
                 let Some(rel) = rel_of(self.root, &path) else {
                     continue;
                 };
+                if !self.stat && !ft.is_symlink() {
+                    out.found.push(Found {
+                        rel,
+                        size: 0,
+                        mtime_ns: 0,
+                    });
+                    continue;
+                }
                 // Relative to the open folder (no full path walk), following the link if it is one.
                 let meta = if ft.is_symlink() {
                     std::fs::metadata(&path)
@@ -238,8 +251,15 @@ impl Ctx<'_> {
 }
 
 /// Walk `roots` (relative to `root`), returning documents in no particular order (possibly
-/// twice when roots overlap), and diagnostics for what could not be walked.
-pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, Vec<Diagnostic>) {
+/// twice when roots overlap), and diagnostics for what could not be walked. With `stat` false,
+/// documents are listed from their folders' entries alone, without their size and mtime: for a
+/// caller that reads every one of them (a first index saves a system call per document).
+pub fn walk(
+    root: &Path,
+    roots: &[String],
+    exclude: &[String],
+    stat: bool,
+) -> (Vec<Found>, Vec<Diagnostic>) {
     let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut eb = GitignoreBuilder::new(root);
     let _ = eb.add_line(None, "/.evident/");
@@ -252,6 +272,7 @@ pub fn walk(root: &Path, roots: &[String], exclude: &[String]) -> (Vec<Found>, V
         root,
         canon_root,
         excludes,
+        stat,
     };
     // Rules that apply everywhere: .git/info/exclude.
     let mut base: Stack = Vec::new();
@@ -313,7 +334,7 @@ mod tests {
     fn rels(root: &Path, roots: &[&str], exclude: &[&str]) -> Vec<String> {
         let roots: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
         let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
-        let mut v: Vec<String> = walk(root, &roots, &exclude)
+        let mut v: Vec<String> = walk(root, &roots, &exclude, true)
             .0
             .into_iter()
             .map(|f| f.rel)

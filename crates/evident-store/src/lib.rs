@@ -90,6 +90,12 @@ pub trait Store: Send {
     /// Where the store is, for messages (passwords redacted).
     fn location(&self) -> String;
     fn schema_version(&mut self) -> Result<u32>;
+    /// Whether this process created the store and nothing has been indexed into it yet: a
+    /// first index then reads every document, so its walk need not stat them first. A hint
+    /// only; `false` is always safe.
+    fn is_new(&self) -> bool {
+        false
+    }
     /// What `checkout` last indexed, by path.
     fn file_states(&mut self, checkout: &str) -> Result<FileStates>;
     /// Apply one index pass atomically: `changes` streams the re-read documents in path order.

@@ -672,6 +672,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn is_new(&self) -> bool {
+        self.fresh
+    }
+
     fn location(&self) -> String {
         self.path.display().to_string()
     }
