@@ -29,6 +29,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../migrations/postgres/0004_journal_seq.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_ready_index.sql"),
+    ),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.

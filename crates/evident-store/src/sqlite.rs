@@ -19,6 +19,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_claims.sql")),
     (3, include_str!("../migrations/sqlite/0003_gates.sql")),
     (4, include_str!("../migrations/sqlite/0004_journal_seq.sql")),
+    (5, include_str!("../migrations/sqlite/0005_ready_index.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1427,5 +1428,44 @@ fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlit
                 [json],
             )
             .map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn plan(s: &SqliteStore, sql: &str) -> Vec<String> {
+        s.conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// `status` counts ready and blocked work on every call: both must be answered from
+    /// `items_open` alone, never by visiting each open row of the table.
+    #[test]
+    fn ready_and_blocked_are_counted_from_the_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        for filter in [READY, BLOCKED] {
+            let p = plan(&s, &format!("SELECT COUNT(*) FROM items i WHERE {filter}"));
+            assert!(
+                p.iter().any(|l| l.contains("COVERING INDEX items_open")),
+                "{filter}: {p:?}"
+            );
+        }
+        // The ready list walks the same index in priority order: no sort.
+        let p = plan(
+            &s,
+            &format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {READY} ORDER BY priority_rank, id LIMIT 10"),
+        );
+        assert!(p.iter().any(|l| l.contains("items_open")), "{p:?}");
+        assert!(!p.iter().any(|l| l.contains("TEMP B-TREE")), "{p:?}");
     }
 }

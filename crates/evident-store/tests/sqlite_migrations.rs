@@ -110,3 +110,32 @@ fn a_new_store_has_16k_pages_and_an_older_one_keeps_its_own() {
     drop(s);
     assert_eq!(page_size(&old), 4096);
 }
+
+#[test]
+fn schema_5_puts_the_status_rank_in_the_ready_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    schema3_store(&path);
+    let columns = |path: &std::path::Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let mut st = c
+            .prepare("SELECT name FROM pragma_index_info('items_open')")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(
+        columns(&path),
+        ["terminal", "blocked", "priority_rank", "id"]
+    );
+    SqliteStore::migrate_file(&path).unwrap();
+    assert_eq!(
+        columns(&path),
+        ["terminal", "blocked", "priority_rank", "id", "status_rank"]
+    );
+    // The journal written before the upgrade is still there.
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.events(None, None).unwrap().len(), 3);
+}
