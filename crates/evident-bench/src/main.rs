@@ -63,7 +63,12 @@ fn parse_opts() -> Result<Opts> {
             }
             "--runs" => runs = val()?.parse()?,
             "--dir" => dir = PathBuf::from(val()?),
-            "--evident" => evident = PathBuf::from(val()?),
+            // Runs happen inside the generated repositories: a relative path is made absolute.
+            "--evident" => {
+                let p = PathBuf::from(val()?);
+                evident = std::path::absolute(&p)
+                    .with_context(|| format!("--evident {}", p.display()))?;
+            }
             "--drop-caches" => drop_caches = true,
             "--gates" => gates = true,
             "--sqlite-floor" => sqlite_floor = true,
