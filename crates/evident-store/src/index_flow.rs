@@ -4,6 +4,8 @@
 //! primitive reads and writes in [`IndexWriter`], run inside its own write transaction, and
 //! [`apply_index`] decides everything.
 
+use std::sync::Arc;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use evident_core::truth::{merge_file_status, FileStatusDecision};
@@ -71,8 +73,9 @@ pub(crate) struct GraphRow {
     pub id: String,
     pub parent: Option<String>,
     pub deps: Vec<String>,
-    pub checkout: String,
-    pub path: String,
+    /// Shared: a first index has one checkout, and a workplan's tasks one path.
+    pub checkout: Arc<str>,
+    pub path: Arc<str>,
     pub line: u32,
 }
 
@@ -169,7 +172,7 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
         if let Some(p) = &r.parent {
             if !ids.contains(p.as_str()) {
                 out.push((
-                    r.checkout.clone(),
+                    r.checkout.to_string(),
                     dangling_parent(&r.id, p, &r.path, r.line),
                 ));
             } else {
@@ -179,7 +182,7 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
         for dep in &r.deps {
             if !ids.contains(dep.as_str()) {
                 out.push((
-                    r.checkout.clone(),
+                    r.checkout.to_string(),
                     dangling_dependency(&r.id, dep, &r.path, r.line),
                 ));
             }
@@ -227,6 +230,11 @@ impl ColdGraph {
                     Some(&j) => !self.flags[j].0,
                     None => true,
                 }))
+    }
+
+    /// The document that declared `id`, if it was indexed already.
+    fn declared_by(&self, id: &str) -> Option<&str> {
+        self.by_id.get(id).map(|&j| &*self.rows[j].path)
     }
 
     fn push(&mut self, row: GraphRow, terminal: bool, status_blocked: bool, inserted: bool) {
@@ -308,7 +316,10 @@ pub(crate) fn apply_index(
     if cold {
         w.bulk_load(true)?;
     }
+    // Which document declared each id first, for the duplicate check (a first index asks its
+    // graph, which holds the same).
     let mut claimed: FxHashMap<String, String> = FxHashMap::default();
+    let cold_checkout: Arc<str> = Arc::from(checkout);
     // Items whose status or dependencies may have changed: their `blocked` flags (and their
     // dependents') are refreshed before commit.
     let mut touched_ids: Vec<String> = Vec::new();
@@ -325,6 +336,8 @@ pub(crate) fn apply_index(
             }
             FileChange::Update(u) => u,
         };
+        let mut up = up;
+        let mut cold_path: Option<Arc<str>> = None;
         any_update = true;
         if !cold {
             w.delete_file_diagnostics(checkout, &up.path)?;
@@ -337,15 +350,20 @@ pub(crate) fn apply_index(
             w.insert_diagnostic(checkout, d, "file")?;
         }
         if !up.broken {
-            for it in &up.items {
+            for it in up.items.iter_mut() {
                 let id = it.item.id.as_str();
                 let existing = if cold {
                     None
                 } else {
                     w.existing(id, checkout)?
                 };
-                let duplicate_of = if let Some(first) = claimed.get(id) {
-                    Some(first.clone())
+                let first = if cold {
+                    cold_graph.declared_by(id)
+                } else {
+                    claimed.get(id).map(String::as_str)
+                };
+                let duplicate_of = if let Some(first) = first {
+                    Some(first.to_string())
                 } else {
                     match &existing {
                         Some(Existing {
@@ -375,7 +393,9 @@ pub(crate) fn apply_index(
                     w.insert_diagnostic(checkout, &d, "file")?;
                     continue;
                 }
-                claimed.insert(id.to_string(), up.path.clone());
+                if !cold {
+                    claimed.insert(id.to_string(), up.path.clone());
+                }
                 let deps_json = it.encoded.depends_on.as_str();
                 let shape_changed = match &existing {
                     None => true,
@@ -512,26 +532,9 @@ pub(crate) fn apply_index(
                         report.updated += 1;
                     }
                 }
-                let blocked = if cold {
-                    let status_blocked = status == "blocked";
-                    let b = cold_graph.blocked_now(terminal, status_blocked, &it.item.depends_on);
-                    cold_graph.push(
-                        GraphRow {
-                            id: id.to_string(),
-                            parent: it.item.parent.clone(),
-                            deps: it.item.depends_on.clone(),
-                            checkout: checkout.to_string(),
-                            path: up.path.clone(),
-                            line: it.item.line,
-                        },
-                        terminal,
-                        status_blocked,
-                        b,
-                    );
-                    b
-                } else {
-                    false
-                };
+                let status_blocked = cold && status == "blocked";
+                let blocked =
+                    cold && cold_graph.blocked_now(terminal, status_blocked, &it.item.depends_on);
                 let drifted = file_status.as_deref().is_some_and(|f| f != status);
                 w.upsert_source(
                     checkout,
@@ -556,6 +559,25 @@ pub(crate) fn apply_index(
                     blocked,
                 })?;
                 w.replace_deps(id, &it.item.depends_on, existing.is_some())?;
+                if cold {
+                    // The row is written: its graph fields move into the in-memory graph.
+                    let path = cold_path
+                        .get_or_insert_with(|| Arc::from(up.path.as_str()))
+                        .clone();
+                    cold_graph.push(
+                        GraphRow {
+                            id: std::mem::take(&mut it.item.id),
+                            parent: it.item.parent.take(),
+                            deps: std::mem::take(&mut it.item.depends_on),
+                            checkout: cold_checkout.clone(),
+                            path,
+                            line: it.item.line,
+                        },
+                        terminal,
+                        status_blocked,
+                        blocked,
+                    );
+                }
             }
             if !cold {
                 // This checkout's document no longer declares these items.

@@ -599,8 +599,8 @@ impl IndexWriter for PgTx<'_> {
                 id: r.get(0),
                 parent: r.get(1),
                 deps: index_flow::json_list(r.get(2)),
-                checkout: r.get(3),
-                path: r.get(4),
+                checkout: std::sync::Arc::from(r.get::<_, &str>(3)),
+                path: std::sync::Arc::from(r.get::<_, &str>(4)),
                 line: line_of(r.get(5)),
             })
             .collect())

@@ -653,8 +653,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                     id: r.get(0)?,
                     parent: r.get(1)?,
                     deps: index_flow::json_list(&r.get::<_, String>(2)?),
-                    checkout: r.get(3)?,
-                    path: r.get(4)?,
+                    checkout: std::sync::Arc::from(r.get::<_, String>(3)?),
+                    path: std::sync::Arc::from(r.get::<_, String>(4)?),
                     line: r.get(5)?,
                 })
             })
