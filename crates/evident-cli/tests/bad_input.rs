@@ -52,7 +52,16 @@ fn malformed_yaml() {
     );
     let d = &diags(&e, "EV101")[0];
     assert_eq!(d["path"], "work/bad.md");
-    assert!(d["line"].as_u64().unwrap() >= 4, "{d}");
+    // The `[` that never closes is on line 4 of the file, and the parser's positions in the
+    // message are the file's too (not the frontmatter's own lines).
+    assert_eq!(d["line"], 4, "{d}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("flow sequence at line 4 column 8"),
+        "{d}"
+    );
     assert_eq!(d["severity"], "error");
     assert_good_item_lists(&e);
     // Human output carries code, file:line and hint.
@@ -62,6 +71,35 @@ fn malformed_yaml() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn malformed_task_block_is_located_in_the_file() {
+    let e = Env::with_preset("workplan");
+    with_good_item(&e);
+    let cfg = e
+        .read("evident.toml")
+        .replace("[kinds.task]", "[kinds.story]\n\n[kinds.task]");
+    e.write("evident.toml", &cfg);
+    // An indented fence: the block's YAML is cut by four columns before parsing.
+    e.write(
+        "wp.md",
+        "---\nid: WP-1\ntype: workplan\nstatus: todo\n---\n\n# Plan\n\n- step\n    ```task\n    id: T-1\n    title: [oops\n    status: todo\n    ```\n",
+    );
+    let d = &diags(&e, "EV101")[0];
+    assert_eq!(
+        (d["path"].as_str(), d["line"].as_u64()),
+        (Some("wp.md"), Some(12)),
+        "{d}"
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("flow sequence at line 12 column 12"),
+        "{d}"
+    );
+    assert_good_item_lists(&e);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use evident_core::{DiagCode, Diagnostic};
 use serde_json::{Map, Value};
 
 use crate::markdown::{fenced_mask, fences, heading, lines, Line};
-use crate::yaml::{find_value_span, parse_mapping, StatusSpan};
+use crate::yaml::{find_value_span, parse_mapping, StatusSpan, YamlOrigin};
 
 /// An item with what is needed to edit it in place.
 #[derive(Debug, Clone)]
@@ -230,7 +230,11 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
         return doc;
     };
     let fm_text = &text[ls[0].next..ls[close].start];
-    let map = match parse_mapping(fm_text) {
+    let fm_origin = YamlOrigin {
+        first_line: 2,
+        indent: 0,
+    };
+    let map = match parse_mapping(fm_text, fm_origin) {
         Ok(Some(m)) => m,
         Ok(None) => return doc,
         Err((line, msg)) => {
@@ -238,7 +242,7 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             doc.diagnostics.push(Diagnostic::new(
                 DiagCode::MalformedYaml,
                 path,
-                line + 1,
+                line,
                 format!("frontmatter is not valid YAML: {msg}"),
                 "fix the YAML syntax (check indentation, quoting and `key: value` pairs)",
             ));
@@ -395,7 +399,11 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             yaml.push('\n');
         }
         let fence_line = f.open as u32 + 1;
-        let tmap = match parse_mapping(&yaml) {
+        let origin = YamlOrigin {
+            first_line: fence_line + 1,
+            indent: base as u32,
+        };
+        let tmap = match parse_mapping(&yaml, origin) {
             Ok(Some(m)) => m,
             Ok(None) => {
                 doc.diagnostics.push(Diagnostic::new(
@@ -415,7 +423,7 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
                 doc.diagnostics.push(Diagnostic::new(
                     DiagCode::MalformedYaml,
                     path,
-                    fence_line + line,
+                    line,
                     format!("task block is not valid YAML: {msg}"),
                     "fix the YAML syntax inside the ```task block",
                 ));

@@ -78,9 +78,21 @@ fn key_string(k: serde_yaml::Value) -> String {
     }
 }
 
+/// Where a YAML text sits in its document: the file line of its first line, and how many
+/// columns were cut from each line (a task block indented under a list item).
+#[derive(Debug, Clone, Copy)]
+pub struct YamlOrigin {
+    pub first_line: u32,
+    pub indent: u32,
+}
+
 /// Parse a YAML mapping. `Ok(None)` for an empty document; `Err((line, message))` with a
-/// 1-based line relative to `text`.
-pub fn parse_mapping(text: &str) -> Result<Option<Map<String, Value>>, (u32, String)> {
+/// 1-based line of the document, and the parser's positions in the message rewritten to the
+/// document's lines and columns too.
+pub fn parse_mapping(
+    text: &str,
+    origin: YamlOrigin,
+) -> Result<Option<Map<String, Value>>, (u32, String)> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -89,13 +101,55 @@ pub fn parse_mapping(text: &str) -> Result<Option<Map<String, Value>>, (u32, Str
     }
     let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
-        (line, e.to_string())
+        relocate(&e.to_string(), line, origin)
     })?;
     match to_json(v) {
         Value::Object(m) => Ok(Some(m)),
         Value::Null => Ok(None),
-        _ => Err((1, "expected a mapping of `key: value` fields".into())),
+        _ => Err((
+            origin.first_line,
+            "expected a mapping of `key: value` fields".into(),
+        )),
     }
+}
+
+/// Rewrite the parser's `line N column M` (relative to the YAML text) into the document's
+/// positions, and choose the line to report: where the parser stopped, except when it was inside
+/// a quoted string or a `[...]` / `{...}` collection that never closed, where the fix is at its
+/// start ("... at line 9 column 1, while scanning a quoted scalar at line 4 column 8").
+fn relocate(msg: &str, problem_line: u32, origin: YamlOrigin) -> (u32, String) {
+    const AT: &str = "line ";
+    let mut out = String::with_capacity(msg.len() + 8);
+    let mut rest = msg;
+    let mut start_of_unclosed: Option<u32> = None;
+    while let Some(i) = rest.find(AT) {
+        let (before, after) = rest.split_at(i + AT.len());
+        out.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let Ok(n) = after[..digits].parse::<u32>() else {
+            rest = after;
+            continue;
+        };
+        let file_line = n + origin.first_line - 1;
+        out.push_str(&file_line.to_string());
+        rest = &after[digits..];
+        if let Some(c) = rest.strip_prefix(" column ") {
+            let cd = c.bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(col) = c[..cd].parse::<u32>() {
+                out.push_str(&format!(" column {}", col + origin.indent));
+                rest = &c[cd..];
+            }
+        }
+        if before.ends_with("quoted scalar at line ")
+            || before.ends_with("flow sequence at line ")
+            || before.ends_with("flow mapping at line ")
+        {
+            start_of_unclosed = Some(file_line);
+        }
+    }
+    out.push_str(rest);
+    let line = start_of_unclosed.unwrap_or(problem_line + origin.first_line - 1);
+    (line, out)
 }
 
 fn key_at(line: &str, indent: usize, key: &str) -> Option<usize> {
@@ -298,6 +352,31 @@ pub fn find_value_span(
 mod tests {
     use super::*;
     use crate::markdown::lines;
+
+    #[test]
+    fn parser_positions_are_the_documents() {
+        // The YAML starts on line 2 of its document (after `---`).
+        let at = YamlOrigin {
+            first_line: 2,
+            indent: 0,
+        };
+        let (line, msg) = parse_mapping("id: A\ntitle: \"unterminated\nstatus: todo\n", at)
+            .expect_err("unterminated string");
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("quoted scalar at line 3 column 8"), "{msg}");
+        assert!(!msg.contains("line 2 column 8"), "{msg}");
+        // Not inside an unclosed string: the line where the parser stopped, shifted.
+        let (line, msg) = parse_mapping("id: A\nstatus: todo\n  bad: [x\n", at).expect_err("bad");
+        assert!(line >= 3, "{line} {msg}");
+        // A task block indented by four columns, its first line the document's 10th.
+        let at = YamlOrigin {
+            first_line: 10,
+            indent: 4,
+        };
+        let (line, msg) = parse_mapping("id: T\ntitle: [open\n", at).expect_err("flow");
+        assert_eq!(line, 11, "{msg}");
+        assert!(msg.contains("flow sequence at line 11 column 12"), "{msg}");
+    }
 
     fn span(t: &str) -> (StatusSpan, String) {
         let ls = lines(t);
