@@ -269,7 +269,12 @@ fn symlink_loop_and_escape() {
     )
     .unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.md"), e.path("work/escape.md")).unwrap();
-    assert!(!diags(&e, "EV104").is_empty());
+    let lp = &diags(&e, "EV104")[0];
+    assert_eq!(lp["path"], "work/loop/back");
+    assert_eq!(
+        lp["message"],
+        "symlink loop: work/loop/back points back to work, a folder above it"
+    );
     let esc = &diags(&e, "EV105")[0];
     assert_eq!(esc["path"], "work/escape.md");
     assert!(

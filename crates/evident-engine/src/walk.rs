@@ -178,13 +178,13 @@ impl Ctx<'_> {
                     // A link back to a folder on the current path would loop forever.
                     let here = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
                     if here.starts_with(&target) || ancestors.iter().any(|a| a == &target) {
+                        // Both named from the repository root, as every other diagnostic path.
+                        let back = rel_of(&self.canon_root, &target)
+                            .filter(|t| !t.is_empty())
+                            .unwrap_or_else(|| ".".into());
                         out.diags.push(unreadable(
                             &rel,
-                            format!(
-                                "symlink loop: {} points back to {}",
-                                path.display(),
-                                target.display()
-                            ),
+                            format!("symlink loop: {rel} points back to {back}, a folder above it"),
                         ));
                         continue;
                     }
