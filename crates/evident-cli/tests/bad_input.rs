@@ -64,6 +64,9 @@ fn malformed_yaml() {
     );
     assert_eq!(d["severity"], "error");
     assert_good_item_lists(&e);
+    // A handoff report does not hide them.
+    let md = e.run(&["status", "--markdown"]).stdout;
+    assert!(md.contains("1 errors, 0 warnings in documents"), "{md}");
     // Human output carries code, file:line and hint.
     let r = e.run(&["diagnostics"]);
     assert!(

@@ -158,6 +158,16 @@ fn render_markdown(r: &StatusReport) -> String {
             counts.iter().map(|c| c.1).sum::<u64>()
         ));
     }
+    if s_.by_lane.iter().any(|(l, _)| l.is_some()) {
+        s.push_str("\n## Open work by lane\n\n| lane | open |\n|---|---|\n");
+        for (l, n) in &s_.by_lane {
+            let lane = l
+                .as_deref()
+                .map(md_escape)
+                .unwrap_or_else(|| "(none)".into());
+            s.push_str(&format!("| {lane} | {n} |\n"));
+        }
+    }
     let list = |title: &str, items: &[evident_engine::ItemRow], s: &mut String| {
         if items.is_empty() {
             return;
@@ -182,6 +192,12 @@ fn render_markdown(r: &StatusReport) -> String {
         for e in &s_.recent {
             s.push_str(&format!("- {}\n", md_escape(&super::show::event_line(e))));
         }
+    }
+    if s_.diagnostics_errors + s_.diagnostics_warnings > 0 {
+        s.push_str(&format!(
+            "\n{} errors, {} warnings in documents (`evident diagnostics` lists them).\n",
+            s_.diagnostics_errors, s_.diagnostics_warnings
+        ));
     }
     s
 }
