@@ -76,14 +76,20 @@ fn malformed_yaml() {
     );
 }
 
-#[test]
-fn malformed_task_block_is_located_in_the_file() {
+/// The workplan preset, with the story kind added and one good story in place.
+fn workplan_with_good_story() -> Env {
     let e = Env::with_preset("workplan");
     with_good_item(&e);
     let cfg = e
         .read("evident.toml")
         .replace("[kinds.task]", "[kinds.story]\n\n[kinds.task]");
     e.write("evident.toml", &cfg);
+    e
+}
+
+#[test]
+fn malformed_task_block_is_located_in_the_file() {
+    let e = workplan_with_good_story();
     // An indented fence: the block's YAML is cut by four columns before parsing.
     e.write(
         "wp.md",
@@ -107,12 +113,7 @@ fn malformed_task_block_is_located_in_the_file() {
 
 #[test]
 fn unterminated_frontmatter_and_task_block() {
-    let e = Env::with_preset("workplan");
-    with_good_item(&e);
-    let cfg = e
-        .read("evident.toml")
-        .replace("[kinds.task]", "[kinds.story]\n\n[kinds.task]");
-    e.write("evident.toml", &cfg);
+    let e = workplan_with_good_story();
     e.write("a.md", "---\nid: A\nkind: task\nstatus: todo\n");
     e.write(
         "wp.md",
