@@ -184,6 +184,32 @@ fn insert_diag(
     Ok(())
 }
 
+/// How long opening a store waits for other processes (the busy timeout, and the WAL switch).
+const BUSY_WAIT: Duration = Duration::from_secs(60);
+
+/// Put the store in WAL mode (a no-op when it is already). A store still in rollback-journal mode
+/// (created, and never given a first index with documents in it) is switched by the first process
+/// to open it; when several open it at once, SQLite refuses the switch to all but one at once,
+/// without calling the busy handler (the others already read the file in its old format, and
+/// waiting could deadlock). So a refused switch is retried until the busy timeout: once the
+/// winner has switched, the format is WAL and the pragma changes nothing.
+fn switch_to_wal(conn: &Connection, path: &Path) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && start.elapsed() < BUSY_WAIT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).ctx(path),
+        }
+    }
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the store at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -197,7 +223,7 @@ impl SqliteStore {
         }
         let fresh = !path.exists();
         let conn = Connection::open(path).ctx(path)?;
-        conn.busy_timeout(Duration::from_secs(60)).ctx(path)?;
+        conn.busy_timeout(BUSY_WAIT).ctx(path)?;
         if fresh {
             // 16 KiB pages (set before the first table exists; an older store keeps its size):
             // a first index of 100k items writes a quarter of the pages and takes ~16% less
@@ -205,7 +231,7 @@ impl SqliteStore {
             conn.pragma_update(None, "page_size", 16384).ctx(path)?;
         }
         if !fresh {
-            conn.pragma_update(None, "journal_mode", "WAL").ctx(path)?;
+            switch_to_wal(&conn, path)?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx(path)?;
@@ -225,9 +251,7 @@ impl SqliteStore {
     fn settle_wal(&mut self) -> Result<()> {
         if self.fresh {
             self.fresh = false;
-            self.conn
-                .pragma_update(None, "journal_mode", "WAL")
-                .ctx(&self.path)?;
+            switch_to_wal(&self.conn, &self.path)?;
         }
         Ok(())
     }
@@ -737,6 +761,9 @@ impl Store for SqliteStore {
                 }
             };
             if unchanged {
+                // A new store that found nothing to index still leaves rollback-journal mode
+                // now: the first load it was kept for is over.
+                self.settle_wal()?;
                 return Ok(IndexReport::default());
             }
         }

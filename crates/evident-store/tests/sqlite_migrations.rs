@@ -139,3 +139,65 @@ fn schema_5_puts_the_status_rank_in_the_ready_index() {
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.events(None, None).unwrap().len(), 3);
 }
+
+/// Bytes 18 and 19 of a SQLite file: 1 for a rollback journal, 2 for WAL.
+fn file_format(path: &std::path::Path) -> (u8, u8) {
+    let b = std::fs::read(path).unwrap();
+    (b[18], b[19])
+}
+
+/// A store left in rollback-journal mode (created, and never given a first index with
+/// documents in it) is switched to WAL by whichever process opens it first. Processes opening it
+/// at the same moment used to race on that switch: one would already be reading the file when
+/// another changed its format, and SQLite refuses that upgrade at once ("database is locked"),
+/// without waiting.
+#[test]
+fn many_processes_opening_a_rollback_journal_store_at_once_all_succeed() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evident.db");
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(file_format(&path), (1, 1), "a new store starts without WAL");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path).map(|mut s| s.schema_version().unwrap())
+                })
+            })
+            .collect();
+        for t in threads {
+            let r = t.join().unwrap();
+            assert!(r.is_ok(), "round {round}: {:?}", r.err());
+        }
+        assert_eq!(file_format(&path), (2, 2), "the store is in WAL mode now");
+    }
+}
+
+/// The rollback journal is kept only for a new store's first load; a first index that finds no
+/// documents ends it too, so the store does not stay in the mode whose switch other processes
+/// would race on.
+#[test]
+fn an_empty_first_index_leaves_the_store_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    let batch = evident_store::IndexBatch {
+        checkout: "/repo".into(),
+        walk_diagnostics: Some(vec![]),
+        ..Default::default()
+    };
+    let ctx = evident_store::EventContext {
+        actor: "ann".into(),
+        machine: "box".into(),
+        source: "file".into(),
+        correlation_id: "c-1".into(),
+        at: "2026-01-01T00:00:00Z".into(),
+    };
+    let report = s.apply_index(&batch, &mut std::iter::empty(), &ctx).unwrap();
+    assert_eq!(report.created, 0);
+    drop(s);
+    assert_eq!(file_format(&path), (2, 2));
+}
