@@ -196,7 +196,9 @@ fn an_empty_first_index_leaves_the_store_in_wal_mode() {
         correlation_id: "c-1".into(),
         at: "2026-01-01T00:00:00Z".into(),
     };
-    let report = s.apply_index(&batch, &mut std::iter::empty(), &ctx).unwrap();
+    let report = s
+        .apply_index(&batch, &mut std::iter::empty(), &ctx)
+        .unwrap();
     assert_eq!(report.created, 0);
     drop(s);
     assert_eq!(file_format(&path), (2, 2));
