@@ -122,6 +122,7 @@ fn relocate(msg: &str, problem_line: u32, origin: YamlOrigin) -> (u32, String) {
     let mut out = String::with_capacity(msg.len() + 8);
     let mut rest = msg;
     let mut start_of_unclosed: Option<u32> = None;
+    let file_line_of = |n: u32| n + origin.first_line - 1;
     while let Some(i) = rest.find(AT) {
         let (before, after) = rest.split_at(i + AT.len());
         out.push_str(before);
@@ -130,7 +131,7 @@ fn relocate(msg: &str, problem_line: u32, origin: YamlOrigin) -> (u32, String) {
             rest = after;
             continue;
         };
-        let file_line = n + origin.first_line - 1;
+        let file_line = file_line_of(n);
         out.push_str(&file_line.to_string());
         rest = &after[digits..];
         if let Some(c) = rest.strip_prefix(" column ") {
@@ -148,7 +149,7 @@ fn relocate(msg: &str, problem_line: u32, origin: YamlOrigin) -> (u32, String) {
         }
     }
     out.push_str(rest);
-    let line = start_of_unclosed.unwrap_or(problem_line + origin.first_line - 1);
+    let line = start_of_unclosed.unwrap_or_else(|| file_line_of(problem_line));
     (line, out)
 }
 

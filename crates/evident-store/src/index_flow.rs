@@ -329,14 +329,13 @@ pub(crate) fn apply_index(
     let mut new_items: Vec<NewItem> = Vec::new();
     let mut cold_graph = ColdGraph::default();
     for change in changes {
-        let up = match change {
+        let mut up = match change {
             FileChange::Touched(p, st) => {
                 w.touch_file(checkout, &p, &st)?;
                 continue;
             }
             FileChange::Update(u) => u,
         };
-        let mut up = up;
         let mut cold_path: Option<Arc<str>> = None;
         any_update = true;
         if !cold {
