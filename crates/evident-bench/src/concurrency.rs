@@ -90,6 +90,7 @@ fn seed(store: &mut dyn Store, items: usize) -> Result<()> {
             .collect(),
         removed: vec![],
         walk_diagnostics: None,
+        parse_fingerprint: None,
     };
     store.apply_index(&batch, &mut changes.into_iter(), &ctx())?;
     Ok(())

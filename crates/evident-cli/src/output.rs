@@ -144,6 +144,16 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// `n` and the noun, plural unless `n` is 1: `1 document`, `3 documents`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_else(|| "-".into())
 }

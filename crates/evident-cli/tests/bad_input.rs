@@ -66,7 +66,7 @@ fn malformed_yaml() {
     assert_good_item_lists(&e);
     // A handoff report does not hide them.
     let md = e.run(&["status", "--markdown"]).stdout;
-    assert!(md.contains("1 errors, 0 warnings in documents"), "{md}");
+    assert!(md.contains("1 error, 0 warnings in documents"), "{md}");
     // Human output carries code, file:line and hint.
     let r = e.run(&["diagnostics"]);
     assert!(
@@ -158,6 +158,84 @@ fn unknown_kind() {
 }
 
 #[test]
+fn a_configuration_fix_takes_effect_without_touching_the_documents() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write(
+        "x.md",
+        "---\nid: X-1\nkind: spaceship\nstatus: launched\n---\n",
+    );
+    diags(&e, "EV112");
+    // Follow the hint: define the kind. The document's bytes are unchanged (and its mtime is
+    // old enough to be trusted), yet the next index parses it again and indexes the item.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for p in ["x.md", "work/stories/GOOD-1.md"] {
+        std::fs::File::options()
+            .write(true)
+            .open(e.path(p))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    e.ok(&["index"], 2);
+    let mut toml = e.read("evident.toml");
+    toml.push_str("\n[kinds.spaceship]\nprefix = \"SHIP\"\n");
+    e.write("evident.toml", &toml);
+    let r = e.ok(&["--json", "index"], 2);
+    let j = r.json();
+    assert_eq!(
+        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
+        (Some(true), Some(2)),
+        "{j}"
+    );
+    let codes: Vec<&str> = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["EV113"],
+        "the kind is known now, its status not yet: {j}"
+    );
+    // The status too: add it to the workflow.
+    let toml = e.read("evident.toml").replace(
+        "{ name = \"todo\", rank = 0 },",
+        "{ name = \"todo\", rank = 0 },\n  { name = \"launched\", rank = 1 },",
+    );
+    e.write("evident.toml", &toml);
+    let r = e.ok(&["index"], 0);
+    assert!(r.stdout.contains("configuration"), "{}", r.stdout);
+    let j = e.ok(&["--json", "show", "X-1"], 0).json();
+    assert_eq!(
+        (
+            j["item"]["kind"].as_str(),
+            j["item"]["status_rank"].as_i64()
+        ),
+        (Some("spaceship"), Some(1))
+    );
+    // Nothing changed since: nothing is parsed, and an edit outside the parse inputs (a
+    // comment, a project name) does not force a re-parse either.
+    let j = e.ok(&["--json", "index"], 0).json();
+    assert_eq!(
+        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
+        (Some(false), Some(0)),
+        "{j}"
+    );
+    let toml = e
+        .read("evident.toml")
+        .replacen("[project]", "# a comment\n[project]", 1);
+    e.write("evident.toml", &toml);
+    let j = e.ok(&["--json", "index"], 0).json();
+    assert_eq!(
+        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
+        (Some(false), Some(0)),
+        "{j}"
+    );
+}
+
+#[test]
 fn unknown_status_is_indexed_without_rank() {
     let e = Env::with_preset("basic");
     with_good_item(&e);
@@ -237,6 +315,41 @@ fn non_utf8_file() {
         (Some("work/bin.md"), Some(4))
     );
     assert_good_item_lists(&e);
+}
+
+#[test]
+fn binary_file_with_a_nul_byte_is_not_parsed_or_written() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    // Valid UTF-8, well-formed frontmatter, but a NUL byte: binary, as git judges it.
+    e.write_bytes(
+        "work/nul.md",
+        b"---\nid: N-1\nkind: story\ntitle: t\nstatus: todo\n---\n\nbody\n\x00\x00 tail\n",
+    );
+    let d = &diags(&e, "EV102")[0];
+    assert_eq!(
+        (d["path"].as_str(), d["line"].as_u64()),
+        (Some("work/nul.md"), Some(9))
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("NUL byte at offset 56"),
+        "{d}"
+    );
+    assert!(!e.run(&["--json", "list"]).stdout.contains("N-1"));
+    assert_good_item_lists(&e);
+    // An indexed document that turns binary keeps its item, and Evident refuses to write it.
+    e.write("work/s.md", &story("S-1", "todo", ""));
+    e.run(&["index"]);
+    let mut bytes = story("S-1", "todo", "").into_bytes();
+    bytes.extend_from_slice(b"\x00\n");
+    e.write_bytes("work/s.md", &bytes);
+    e.run(&["index"]);
+    let r = e.ok(&["move", "S-1", "in_progress"], 1);
+    assert!(r.stderr.contains("work/s.md"), "{}", r.stderr);
+    assert_eq!(std::fs::read(e.path("work/s.md")).unwrap(), bytes);
 }
 
 #[test]

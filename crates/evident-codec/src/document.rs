@@ -206,9 +206,27 @@ fn file_stem_id(path: &str) -> Option<String> {
     (!id.is_empty()).then(|| id.to_string())
 }
 
-/// Parse `text`, the content of the document at repository-relative `path`.
+/// How far a document is searched for a NUL byte: git's own limit for calling a file binary.
+pub const BINARY_PROBE: usize = 8000;
+
+/// Parse `text`, the content of the document at repository-relative `path`. A NUL byte among
+/// the first [`BINARY_PROBE`] bytes makes it binary: broken, with an EV102 diagnostic.
 pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument {
     let mut doc = ParsedDocument::default();
+    // Valid UTF-8 with a NUL byte is binary all the same (git's test), and no document holds
+    // one: such a file is broken, so nothing indexes it and nothing ever writes into it.
+    let probe = &text.as_bytes()[..text.len().min(BINARY_PROBE)];
+    if let Some(at) = memchr::memchr(0, probe) {
+        doc.broken = true;
+        doc.diagnostics.push(Diagnostic::new(
+            DiagCode::NotUtf8,
+            path,
+            memchr::memchr_iter(b'\n', &probe[..at]).count() as u32 + 1,
+            format!("binary: a NUL byte at offset {at}"),
+            "exclude the file if it is not a document, or remove the NUL bytes",
+        ));
+        return doc;
+    }
     let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
     let ls = lines(text);
     let Some(first) = ls.first() else { return doc };

@@ -10,6 +10,12 @@ mod flat_yaml;
 mod markdown;
 mod yaml;
 
-pub use document::{parse_document, ParsedDocument, ParsedItem};
+pub use document::{parse_document, ParsedDocument, ParsedItem, BINARY_PROBE};
+
+/// The parser's revision: raised whenever the same bytes and configuration come to parse into
+/// something different (2: a NUL byte makes a document binary). Index passes record it, with
+/// the configuration's parse inputs, and re-parse every document when it changes, so a store
+/// never keeps what an older parser made of an unchanged file.
+pub const PARSER_REVISION: u32 = 2;
 pub use edit::{apply_status_edit, render_status_value, yaml_scalar, EditError, StatusEdit};
 pub use yaml::{Quote, StatusSpan};

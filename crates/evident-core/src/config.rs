@@ -549,6 +549,27 @@ impl Config {
         })
     }
 
+    /// Everything in this configuration that decides what a document indexes into (the size
+    /// limit, detection rules, kinds and their spellings, statuses with their ranks), as one
+    /// canonical text. An index pass records a hash of it and re-parses every document when it
+    /// changes, so an edit to `evident.toml` (a kind added, a status renamed) takes effect at
+    /// once instead of when each document next changes. Transitions, gates and lanes are left
+    /// out: they never change what a document parses into. The text follows the types' `Debug`
+    /// form, so a build that changes those types re-parses once, which is only ever safe.
+    pub fn parse_inputs(&self) -> String {
+        let mut aliases: Vec<(&String, &String)> = self.aliases.iter().collect();
+        aliases.sort();
+        let workflows: Vec<(&String, &String, &Vec<crate::workflow::StatusDef>)> = self
+            .workflows
+            .values()
+            .map(|w| (&w.name, &w.initial, &w.statuses))
+            .collect();
+        format!(
+            "max_file_size={}\n{:?}\n{:?}\n{aliases:?}\n{workflows:?}",
+            self.project.max_file_size, self.detect, self.kinds
+        )
+    }
+
     /// Resolve a kind spelling (or alias) to its definition.
     pub fn kind(&self, spelling: &str) -> Option<&KindDef> {
         self.aliases

@@ -54,7 +54,7 @@ codes! {
     MalformedYaml = "EV101", "malformed-yaml", Error,
         "Frontmatter or a task block is not valid YAML, is unterminated, or is not a mapping.";
     NotUtf8 = "EV102", "not-utf8", Error,
-        "The file is not valid UTF-8 (binary or another encoding); it is not parsed.";
+        "The file is not UTF-8 text: binary (not valid UTF-8, or a NUL byte, as git judges binary) or another encoding; it is not parsed.";
     TooLarge = "EV103", "file-too-large", Error,
         "The file exceeds [project] max_file_size; it is not read.";
     Unreadable = "EV104", "unreadable", Error,

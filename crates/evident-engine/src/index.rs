@@ -34,6 +34,9 @@ pub struct IndexOutcome {
     pub parsed: usize,
     /// Documents that disappeared.
     pub removed_files: usize,
+    /// The parser or the configuration's parse inputs changed since the last pass, so every
+    /// document was parsed again.
+    pub inputs_changed: bool,
     #[serde(flatten)]
     pub report: IndexReport,
     /// Wall-clock milliseconds per phase: walk, read_parse, store.
@@ -256,6 +259,12 @@ pub struct Plan {
     pub walk_diagnostics: Vec<evident_core::Diagnostic>,
     pub scanned: usize,
     pub walk_time: std::time::Duration,
+    /// Every document is parsed again: `--full`, or [`Plan::inputs_changed`].
+    pub full: bool,
+    /// The parser or the configuration's parse inputs changed since this checkout's last pass.
+    pub inputs_changed: bool,
+    /// The current [`parse_fingerprint`], recorded by the pass.
+    pub fingerprint: String,
 }
 
 /// Walk the roots and compare with the stored file states; nothing is written.
@@ -278,6 +287,12 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
         (states, walked)
     });
     let states = states?;
+    // A new parser or a configuration edit can change what an unchanged document parses into:
+    // then every document is parsed again, as with `--full`.
+    let fingerprint = parse_fingerprint(&ws.config);
+    let inputs_changed = !states.is_empty()
+        && ws.store().parse_fingerprint(&checkout)?.as_deref() != Some(fingerprint.as_str());
+    let full = full || inputs_changed;
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     seen.reserve(found.len());
     let mut to_read: Vec<usize> = (0..found.len())
@@ -308,13 +323,31 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
         walk_diagnostics,
         scanned,
         walk_time: t0.elapsed(),
+        full,
+        inputs_changed,
+        fingerprint,
     })
+}
+
+/// What decides how documents parse: the parser's revision and the configuration's parse
+/// inputs, hashed (recorded by each index pass; see [`IndexBatch::parse_fingerprint`]).
+pub fn parse_fingerprint(config: &Config) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&evident_codec::PARSER_REVISION.to_le_bytes());
+    h.update(config.parse_inputs().as_bytes());
+    h.finalize().to_hex()[..32].to_string()
 }
 
 /// Read and parse one planned document (no store access).
 pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize, full: bool) -> FileChange {
     let f = &plan.found[i];
-    load(&ws.root, &ws.config, f, plan.states.get(&f.rel), full)
+    load(
+        &ws.root,
+        &ws.config,
+        f,
+        plan.states.get(&f.rel),
+        full || plan.full,
+    )
 }
 
 /// Bring the store's index in step with the documents of this checkout.
@@ -340,10 +373,15 @@ pub fn index_planned(
         walk_diagnostics,
         scanned,
         walk_time: t_walk,
+        full: planned_full,
+        inputs_changed,
+        fingerprint,
     } = plan;
+    let full = full || planned_full;
     let to_read: Vec<&Found> = to_read.iter().map(|&i| &found[i]).collect();
     let mut outcome = IndexOutcome {
         scanned,
+        inputs_changed,
         ..Default::default()
     };
     outcome.read = to_read.len();
@@ -354,6 +392,7 @@ pub fn index_planned(
         reread: to_read.iter().map(|f| f.rel.clone()).collect(),
         removed,
         walk_diagnostics: Some(walk_diagnostics),
+        parse_fingerprint: Some(fingerprint),
     };
     // Resolving the actor may spawn git; an unchanged repository records no event, so skip it.
     let ctx = if batch.is_empty() {

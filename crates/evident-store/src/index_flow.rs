@@ -38,6 +38,15 @@ pub(crate) const UPSERT_FILE: &str =
      ON CONFLICT (checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
        hash = excluded.hash, broken = excluded.broken, recheck = excluded.recheck";
 
+/// SET_META works on both backends (both spell an upsert this way).
+pub(crate) const SET_META: &str =
+    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// The `meta` key of a checkout's parse fingerprint.
+pub(crate) fn fingerprint_key(checkout: &str) -> String {
+    format!("parse_fingerprint:{checkout}")
+}
+
 /// What the store holds for an item being re-indexed.
 pub(crate) struct Existing {
     pub status: String,
@@ -86,6 +95,8 @@ pub(crate) trait IndexWriter {
     /// Called once before streaming into an empty store, and once after, with `false`.
     fn bulk_load(&mut self, starting: bool) -> Result<()>;
     fn replace_walk_diagnostics(&mut self, checkout: &str, diags: &[Diagnostic]) -> Result<()>;
+    /// Set (insert or replace) one `meta` row.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
     fn insert_diagnostic(&mut self, checkout: &str, d: &Diagnostic, scope: &str) -> Result<()>;
     fn delete_file_diagnostics(&mut self, checkout: &str, path: &str) -> Result<()>;
     /// Ids of the items whose source document is `path` in `checkout`.
@@ -300,6 +311,9 @@ pub(crate) fn apply_index(
     }
     if batch.is_empty() {
         return Ok(report);
+    }
+    if let Some(fp) = &batch.parse_fingerprint {
+        w.set_meta(&fingerprint_key(checkout), fp)?;
     }
     // An empty store (first index) has nothing to look up, release or merge against.
     let cold = w.store_is_empty()?;

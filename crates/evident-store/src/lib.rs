@@ -98,6 +98,9 @@ pub trait Store: Send {
     }
     /// What `checkout` last indexed, by path.
     fn file_states(&mut self, checkout: &str) -> Result<FileStates>;
+    /// The parse fingerprint `checkout`'s last index pass recorded ([`IndexBatch::parse_fingerprint`]),
+    /// if any.
+    fn parse_fingerprint(&mut self, checkout: &str) -> Result<Option<String>>;
     /// Apply one index pass atomically: `changes` streams the re-read documents in path order.
     fn apply_index(
         &mut self,

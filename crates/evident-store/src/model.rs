@@ -93,6 +93,11 @@ pub struct IndexBatch {
     /// Diagnostics about paths that are not documents (unreadable folders, escaping links),
     /// replacing the previous pass's; `None` keeps them (a partial pass over a few files).
     pub walk_diagnostics: Option<Vec<Diagnostic>>,
+    /// What decided how the documents parse (the parser's revision and the parts of the
+    /// configuration that matter), recorded with a pass that re-read something, in the same
+    /// transaction; the next pass re-parses every document when it differs. `None` (a pass over
+    /// a few files) leaves the recorded one.
+    pub parse_fingerprint: Option<String>,
 }
 
 impl IndexBatch {

@@ -377,6 +377,10 @@ impl IndexWriter for PgTx<'_> {
         Ok(())
     }
 
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.exec(index_flow::SET_META, &[&key, &value]).map(|_| ())
+    }
+
     fn insert_diagnostic(&mut self, checkout: &str, d: &Diagnostic, scope: &str) -> Result<()> {
         self.exec(
             "INSERT INTO diagnostics (checkout, path, line, code, severity, item, message, hint, scope)
@@ -791,6 +795,13 @@ impl Store for PgStore {
     fn schema_version(&mut self) -> Result<u32> {
         let loc = self.target.display.clone();
         read_version(&mut self.client, &self.target.schema, &loc)
+    }
+
+    fn parse_fingerprint(&mut self, checkout: &str) -> Result<Option<String>> {
+        let key = index_flow::fingerprint_key(checkout);
+        Ok(self
+            .opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0)))
     }
 
     fn file_states(&mut self, checkout: &str) -> Result<FileStates> {

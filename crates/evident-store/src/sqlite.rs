@@ -471,6 +471,10 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         Ok(())
     }
 
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.exec(index_flow::SET_META, params![key, value])
+    }
+
     fn insert_diagnostic(&mut self, checkout: &str, d: &Diagnostic, scope: &str) -> Result<()> {
         insert_diag(self.tx, checkout, d, scope).ctx(self.loc)
     }
@@ -738,6 +742,16 @@ impl Store for SqliteStore {
             })
             .ctx(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().ctx(&self.path)
+    }
+
+    fn parse_fingerprint(&mut self, checkout: &str) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut st| {
+                st.query_row([index_flow::fingerprint_key(checkout)], |r| r.get(0))
+                    .optional()
+            })
+            .ctx(&self.path)
     }
 
     fn apply_index(

@@ -128,6 +128,7 @@ conformance!(
     racing_transitions_leave_a_valid_journal,
     signoffs_are_immutable_and_gate_results_are_cached,
     a_first_index_settles_blocked_flags_as_later_passes_do,
+    the_parse_fingerprint_is_recorded_per_checkout_with_a_pass,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -237,6 +238,7 @@ fn index_with(
         reread,
         removed,
         walk_diagnostics: None,
+        parse_fingerprint: None,
     };
     store
         .apply_index(&batch, &mut changes.into_iter(), &ctx())
@@ -698,6 +700,66 @@ fn reads_answer_the_same_on_every_backend(b: Arc<dyn Backend>) {
         (0, 0, 0, 0)
     );
     assert_eq!(s.events(None, None).unwrap().len(), before);
+}
+
+fn the_parse_fingerprint_is_recorded_per_checkout_with_a_pass(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    assert_eq!(s.parse_fingerprint("main").unwrap(), None);
+    let pass = |s: &mut dyn Store, checkout: &str, fp: Option<&str>, changes: Vec<FileChange>| {
+        let batch = IndexBatch {
+            checkout: checkout.into(),
+            reread: changes
+                .iter()
+                .map(|c| match c {
+                    FileChange::Update(u) => u.path.clone(),
+                    FileChange::Touched(p, _) => p.clone(),
+                })
+                .collect(),
+            parse_fingerprint: fp.map(str::to_string),
+            ..Default::default()
+        };
+        s.apply_index(&batch, &mut changes.into_iter(), &ctx())
+            .unwrap();
+    };
+    pass(s, "main", Some("fp-1"), graph_fixture());
+    assert_eq!(
+        s.parse_fingerprint("main").unwrap().as_deref(),
+        Some("fp-1")
+    );
+    assert_eq!(s.parse_fingerprint("other").unwrap(), None);
+    // A pass that re-read nothing writes nothing, the fingerprint included.
+    pass(s, "main", Some("fp-2"), vec![]);
+    assert_eq!(
+        s.parse_fingerprint("main").unwrap().as_deref(),
+        Some("fp-1")
+    );
+    // A partial pass (no fingerprint) keeps it; a pass with one replaces it; checkouts are apart.
+    pass(s, "main", None, vec![update("A-1", status("done", 3))]);
+    assert_eq!(
+        s.parse_fingerprint("main").unwrap().as_deref(),
+        Some("fp-1")
+    );
+    pass(
+        s,
+        "main",
+        Some("fp-2"),
+        vec![update("A-1", status("done", 3))],
+    );
+    pass(
+        s,
+        "other",
+        Some("fp-9"),
+        vec![update("A-1", status("done", 3))],
+    );
+    assert_eq!(
+        s.parse_fingerprint("main").unwrap().as_deref(),
+        Some("fp-2")
+    );
+    assert_eq!(
+        s.parse_fingerprint("other").unwrap().as_deref(),
+        Some("fp-9")
+    );
 }
 
 fn removed_documents_remove_their_items(b: Arc<dyn Backend>) {

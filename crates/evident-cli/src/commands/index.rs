@@ -5,7 +5,7 @@ use evident_engine::index::{index, Progress};
 use evident_engine::{Result, Workspace};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::output::{print, print_json, Out};
+use crate::output::{count, print, print_json, Out};
 use crate::Outcome;
 
 const EXAMPLES: &str = "\
@@ -80,12 +80,26 @@ pub fn run(a: IndexArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
         );
     } else {
         let r = &o.report;
-        let mut s = format!(
-            "Indexed {} documents: {} read, {} parsed; items {} created, {} updated, {} removed",
-            o.scanned, o.read, o.parsed, r.created, r.updated, r.removed
-        );
+        let mut s = String::new();
+        if o.inputs_changed && !a.full {
+            s.push_str(
+                "The configuration's kinds, statuses or detection rules (or Evident's parser) changed since the last index: every document was parsed again.\n",
+            );
+        }
+        s.push_str(&format!(
+            "Indexed {}: {} read, {} parsed; items {} created, {} updated, {} removed",
+            count(o.scanned as u64, "document"),
+            o.read,
+            o.parsed,
+            r.created,
+            r.updated,
+            r.removed
+        ));
         if r.status_applied > 0 {
-            s.push_str(&format!(", {} status edits applied", r.status_applied));
+            s.push_str(&format!(
+                ", {} applied",
+                count(r.status_applied as u64, "status edit")
+            ));
         }
         s.push_str(".\n");
         s.push_str(&super::diagnostics::render(&diags, out));

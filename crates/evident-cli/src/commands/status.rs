@@ -4,7 +4,7 @@ use clap::Args;
 use evident_engine::ops::{self, StatusReport};
 use evident_engine::{Result, Workspace};
 
-use crate::output::{print, print_json, table, Out};
+use crate::output::{count, print, print_json, table, Out};
 use crate::Outcome;
 
 const EXAMPLES: &str = "\
@@ -116,8 +116,9 @@ fn render_text(r: &StatusReport, out: &Out) -> String {
     }
     if s_.diagnostics_errors + s_.diagnostics_warnings > 0 {
         s.push_str(&format!(
-            "\n{} errors, {} warnings in documents: run `evident diagnostics`.\n",
-            s_.diagnostics_errors, s_.diagnostics_warnings
+            "\n{}, {} in documents: run `evident diagnostics`.\n",
+            count(s_.diagnostics_errors, "error"),
+            count(s_.diagnostics_warnings, "warning")
         ));
     }
     s
@@ -195,8 +196,9 @@ fn render_markdown(r: &StatusReport) -> String {
     }
     if s_.diagnostics_errors + s_.diagnostics_warnings > 0 {
         s.push_str(&format!(
-            "\n{} errors, {} warnings in documents (`evident diagnostics` lists them).\n",
-            s_.diagnostics_errors, s_.diagnostics_warnings
+            "\n{}, {} in documents (`evident diagnostics` lists them).\n",
+            count(s_.diagnostics_errors, "error"),
+            count(s_.diagnostics_warnings, "warning")
         ));
     }
     s
