@@ -280,18 +280,20 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
         ws.config.project.roots.clone(),
         ws.config.project.exclude.clone(),
     );
-    let (states, (found, walk_diagnostics)) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || walk(&root, &roots, &exclude, stat));
-        let states = ws.store().file_states(&checkout);
-        let walked = walker.join().unwrap_or_default();
-        (states, walked)
-    });
-    let states = states?;
     // A new parser or a configuration edit can change what an unchanged document parses into:
-    // then every document is parsed again, as with `--full`.
-    let fingerprint = parse_fingerprint(&ws.config);
-    let inputs_changed = !states.is_empty()
-        && ws.store().parse_fingerprint(&checkout)?.as_deref() != Some(fingerprint.as_str());
+    // then every document is parsed again, as with `--full` (worked out during the walk).
+    let (stored, (found, walk_diagnostics)) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || walk(&root, &roots, &exclude, stat));
+        let fingerprint = parse_fingerprint(&ws.config);
+        let store = ws.store();
+        let stored = store
+            .file_states(&checkout)
+            .and_then(|st| Ok((fingerprint, store.parse_fingerprint(&checkout)?, st)));
+        let walked = walker.join().unwrap_or_default();
+        (stored, walked)
+    });
+    let (fingerprint, recorded, states) = stored?;
+    let inputs_changed = !states.is_empty() && recorded.as_deref() != Some(fingerprint.as_str());
     let full = full || inputs_changed;
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     seen.reserve(found.len());
