@@ -447,6 +447,9 @@ fn cleargate_repository_is_indexed_in_place() {
             ("STORY-007-01".into(), "story".into(), "ready".into()),
         ]
     );
+    // A bug's severity is its priority.
+    let j = e.ok(&["--json", "show", "BUG-001"], 0).json();
+    assert_eq!(j["item"]["priority"], "P1-High");
     let j = e.ok(&["--json", "show", "STORY-007-01"], 0).json();
     assert_eq!(j["item"]["parent"], "EPIC-007");
     assert_eq!(

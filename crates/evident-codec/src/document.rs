@@ -132,10 +132,10 @@ fn extract_fields(
         }
     };
     Fields {
-        priority: single(&["priority".to_string()]),
+        priority: single(&d.priority_fields),
         parent: single(&d.parent_fields),
         depends_on,
-        lane: single(&["lane".to_string()]),
+        lane: single(&d.lane_fields),
         owner: single(&d.owner_fields),
         labels,
     }

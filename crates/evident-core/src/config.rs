@@ -111,6 +111,8 @@ struct RawDetect {
     depends_fields: Option<Vec<String>>,
     owner_fields: Option<Vec<String>>,
     label_fields: Option<Vec<String>>,
+    priority_fields: Option<Vec<String>>,
+    lane_fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +247,10 @@ pub struct Detect {
     pub depends_fields: Vec<String>,
     pub owner_fields: Vec<String>,
     pub label_fields: Vec<String>,
+    /// Where the priority is read from, first present wins (ClearGate bugs and hotfixes carry a
+    /// `severity` such as `P1-High` instead).
+    pub priority_fields: Vec<String>,
+    pub lane_fields: Vec<String>,
 }
 
 /// A kind of work item.
@@ -398,6 +404,8 @@ impl Config {
             label_fields: d
                 .label_fields
                 .unwrap_or_else(|| strings(&["labels", "tags"])),
+            priority_fields: d.priority_fields.unwrap_or_else(|| strings(&["priority"])),
+            lane_fields: d.lane_fields.unwrap_or_else(|| strings(&["lane"])),
         };
         let mut workflows = BTreeMap::new();
         let mut signoffs: Vec<(String, String, Vec<String>)> = Vec::new();
