@@ -143,6 +143,85 @@ fn duplicate_ids_first_wins_until_it_is_gone() {
     assert_eq!(j["item"]["path"], "work/b.md");
 }
 
+/// Owner, status and the EV111 diagnostics (path, line, message) as the store has them.
+fn duplicate_state(e: &Env) -> (String, String, Vec<String>) {
+    let j = e.run(&["--json", "show", "DUP-1"]).json();
+    let d = e.run(&["--json", "diagnostics"]).json();
+    let mut diags: Vec<String> = d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{} {}:{} {}", d["code"], d["path"], d["line"], d["message"]))
+        .collect();
+    diags.sort();
+    (
+        j["item"]["path"].as_str().unwrap().to_string(),
+        j["item"]["status"].as_str().unwrap().to_string(),
+        diags,
+    )
+}
+
+#[test]
+fn a_duplicate_id_added_later_is_reported_and_the_first_by_path_keeps_it() {
+    // Whether the existing owner's document is re-read in the pass (its mtime is too recent to
+    // trust) or not read at all, the outcome is the one a full pass reaches.
+    for recent in [false, true] {
+        let e = Env::with_preset("basic");
+        e.write("work/b.md", &story("DUP-1", "todo", ""));
+        let age = |rel: &str| {
+            if !recent {
+                let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+                std::fs::File::options()
+                    .write(true)
+                    .open(e.path(rel))
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+        };
+        age("work/b.md");
+        e.ok(&["index"], 0);
+        // One sorts before the owner's document, one after.
+        e.write("work/a.md", &story("DUP-1", "in_progress", ""));
+        e.write("work/c.md", &story("DUP-1", "done", ""));
+        let r = e.ok(&["--json", "index"], 2);
+        let (path, status, diags) = duplicate_state(&e);
+        assert_eq!(
+            (path.as_str(), status.as_str()),
+            ("work/a.md", "in_progress"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(
+            diags,
+            [
+                "\"EV111\" \"work/b.md\":1 \"id DUP-1 is already declared by work/a.md; this one is not indexed\"",
+                "\"EV111\" \"work/c.md\":1 \"id DUP-1 is already declared by work/a.md; this one is not indexed\"",
+            ],
+            "recent mtimes: {recent}"
+        );
+        // Stable across passes, and what --full reaches.
+        age("work/a.md");
+        age("work/c.md");
+        e.ok(&["index"], 2);
+        assert_eq!(
+            duplicate_state(&e),
+            (path.clone(), status.clone(), diags.clone())
+        );
+        e.ok(&["index", "--full"], 2);
+        assert_eq!(duplicate_state(&e), (path, status, diags));
+        // The winner goes: the next by path takes the id over (never lowering its status).
+        std::fs::remove_file(e.path("work/a.md")).unwrap();
+        e.ok(&["index"], 2);
+        let (path, status, diags) = duplicate_state(&e);
+        assert_eq!(
+            (path.as_str(), status.as_str(), diags.len()),
+            ("work/b.md", "in_progress", 1),
+            "{diags:?}"
+        );
+    }
+}
+
 #[test]
 fn unknown_kind() {
     let e = Env::with_preset("basic");

@@ -47,6 +47,32 @@ pub(crate) fn fingerprint_key(checkout: &str) -> String {
     format!("parse_fingerprint:{checkout}")
 }
 
+fn duplicate_id(id: &str, path: &str, line: u32, other: &str) -> Diagnostic {
+    Diagnostic::new(
+        DiagCode::DuplicateId,
+        path,
+        line,
+        format!("id {id} is already declared by {other}; this one is not indexed"),
+        "give one of them a new id (ids must be unique across the repository)",
+    )
+    .with_item(id)
+}
+
+/// Tell a document that lost ids to one before it by path that those are not indexed, and have
+/// the next pass parse it again (as every document with a duplicate id is), so it takes an id
+/// back once the other declaration is gone.
+fn report_displaced(
+    w: &mut dyn IndexWriter,
+    checkout: &str,
+    path: &str,
+    lost: &[(String, u32, String)],
+) -> Result<()> {
+    for (id, line, winner) in lost {
+        w.insert_diagnostic(checkout, &duplicate_id(id, path, *line, winner), "file")?;
+    }
+    w.mark_recheck(checkout, path)
+}
+
 /// What the store holds for an item being re-indexed.
 pub(crate) struct Existing {
     pub status: String,
@@ -131,6 +157,8 @@ pub(crate) trait IndexWriter {
         recheck: bool,
     ) -> Result<()>;
     fn delete_file(&mut self, checkout: &str, path: &str) -> Result<()>;
+    /// Have the next pass parse `path` again whatever its bytes.
+    fn mark_recheck(&mut self, checkout: &str, path: &str) -> Result<()>;
     /// Delete an item and its edges; its status before, if it existed.
     fn remove_item(&mut self, id: &str) -> Result<Option<String>>;
     /// Whether some item depends on `id` or names it as parent.
@@ -342,14 +370,22 @@ pub(crate) fn apply_index(
     let mut graph_dirty = cold;
     let mut new_items: Vec<NewItem> = Vec::new();
     let mut cold_graph = ColdGraph::default();
+    // Documents that lost an id to a document before them by path (first by path wins, as in a
+    // full pass) and are not re-parsed by the time the pass learns it: (id, line, winner).
+    let mut displaced: FxHashMap<String, Vec<(String, u32, String)>> = FxHashMap::default();
     for change in changes {
         let mut up = match change {
             FileChange::Touched(p, st) => {
                 w.touch_file(checkout, &p, &st)?;
+                if let Some(lost) = displaced.remove(&p) {
+                    report_displaced(w, checkout, &p, &lost)?;
+                }
                 continue;
             }
             FileChange::Update(u) => u,
         };
+        // A document parsed again declares its ids anew (a broken one keeps none it lost).
+        displaced.remove(&up.path);
         let mut cold_path: Option<Arc<str>> = None;
         any_update = true;
         if !cold {
@@ -379,30 +415,34 @@ pub(crate) fn apply_index(
                     Some(first.to_string())
                 } else {
                     match &existing {
+                        // Another document of this checkout declared the id, is not gone and has
+                        // not given it up in this pass. The first by path keeps it: an earlier
+                        // one (unchanged, or re-read with the same bytes, or broken), or this
+                        // document, which takes it from a later one; that one is told (now, or
+                        // when the pass reaches it unchanged) unless it is parsed again.
                         Some(Existing {
                             checkout: c,
                             path: p,
+                            line,
                             ..
-                        }) if c == checkout
-                            && p != &up.path
-                            && !released.contains(id)
-                            && !batch.reread.contains(p.as_str()) =>
-                        {
-                            Some(p.clone())
+                        }) if c == checkout && p != &up.path && !released.contains(id) => {
+                            if p.as_str() < up.path.as_str() {
+                                Some(p.clone())
+                            } else {
+                                displaced.entry(p.clone()).or_default().push((
+                                    id.to_string(),
+                                    *line,
+                                    up.path.clone(),
+                                ));
+                                None
+                            }
                         }
                         _ => None,
                     }
                 };
                 if let Some(other) = duplicate_of {
                     recheck = true;
-                    let d = Diagnostic::new(
-                        DiagCode::DuplicateId,
-                        &up.path,
-                        it.item.line,
-                        format!("id {id} is already declared by {other}; this one is not indexed"),
-                        "give one of them a new id (ids must be unique across the repository)",
-                    )
-                    .with_item(id);
+                    let d = duplicate_id(id, &up.path, it.item.line, &other);
                     w.insert_diagnostic(checkout, &d, "file")?;
                     continue;
                 }
@@ -599,6 +639,12 @@ pub(crate) fn apply_index(
             }
         }
         w.upsert_file(checkout, &up.path, &up.state, up.broken, recheck)?;
+    }
+    // Documents that lost an id and were not read in this pass at all.
+    let mut displaced: Vec<(String, Vec<(String, u32, String)>)> = displaced.into_iter().collect();
+    displaced.sort();
+    for (p, lost) in displaced {
+        report_displaced(w, checkout, &p, &lost)?;
     }
     for p in &batch.removed {
         w.delete_file(checkout, p)?;

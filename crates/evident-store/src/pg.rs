@@ -561,6 +561,14 @@ impl IndexWriter for PgTx<'_> {
         .map(|_| ())
     }
 
+    fn mark_recheck(&mut self, checkout: &str, path: &str) -> Result<()> {
+        self.exec(
+            "UPDATE files SET recheck = TRUE WHERE checkout = $1 AND path = $2",
+            &[&checkout, &path],
+        )
+        .map(|_| ())
+    }
+
     fn remove_item(&mut self, id: &str) -> Result<Option<String>> {
         let status = self
             .opt("DELETE FROM items WHERE id = $1 RETURNING status", &[&id])?

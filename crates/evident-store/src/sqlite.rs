@@ -636,6 +636,13 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         )
     }
 
+    fn mark_recheck(&mut self, checkout: &str, path: &str) -> Result<()> {
+        self.exec(
+            "UPDATE files SET recheck = 1 WHERE checkout = ?1 AND path = ?2",
+            params![checkout, path],
+        )
+    }
+
     fn remove_item(&mut self, id: &str) -> Result<Option<String>> {
         let status: Option<String> = self
             .tx

@@ -129,6 +129,7 @@ conformance!(
     signoffs_are_immutable_and_gate_results_are_cached,
     a_first_index_settles_blocked_flags_as_later_passes_do,
     the_parse_fingerprint_is_recorded_per_checkout_with_a_pass,
+    a_duplicate_declared_before_the_owner_by_path_takes_the_id_and_tells_the_owner,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -760,6 +761,51 @@ fn the_parse_fingerprint_is_recorded_per_checkout_with_a_pass(b: Arc<dyn Backend
         s.parse_fingerprint("other").unwrap().as_deref(),
         Some("fp-9")
     );
+}
+
+/// `file(spec)`, but the document at `path`.
+fn file_at(path: &str, s: &Spec) -> FileChange {
+    match file(s) {
+        FileChange::Update(mut u) => {
+            u.path = path.into();
+            u.items[0].item.path = path.into();
+            FileChange::Update(u)
+        }
+        t => t,
+    }
+}
+
+fn a_duplicate_declared_before_the_owner_by_path_takes_the_id_and_tells_the_owner(
+    b: Arc<dyn Backend>,
+) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    let spec = |status: &'static str, rank| Spec {
+        id: "DUP-1",
+        status,
+        rank,
+        ..Default::default()
+    };
+    index(s, "main", vec![file_at("m.md", &spec("todo", 0))]);
+    // `a.md` sorts first and declares the id too; `m.md` is not read in this pass.
+    let r = index(s, "main", vec![file_at("a.md", &spec("doing", 1))]);
+    assert_eq!(r.status_applied, 1);
+    let it = s.get_item("DUP-1").unwrap().unwrap();
+    assert_eq!((it.path.as_str(), it.status.as_str()), ("a.md", "doing"));
+    let d: Vec<(String, String)> = s
+        .diagnostics()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.code.code().to_string(), d.path))
+        .collect();
+    assert_eq!(d, [("EV111".to_string(), "m.md".to_string())]);
+    // The owner that lost the id is parsed again next time, whatever its bytes.
+    assert!(s.file_states("main").unwrap()["m.md"].recheck);
+    // One after the owner by path is the duplicate itself.
+    index(s, "main", vec![file_at("z.md", &spec("done", 2))]);
+    let it = s.get_item("DUP-1").unwrap().unwrap();
+    assert_eq!((it.path.as_str(), it.status.as_str()), ("a.md", "doing"));
+    assert!(s.file_states("main").unwrap()["z.md"].recheck);
 }
 
 fn removed_documents_remove_their_items(b: Arc<dyn Backend>) {
