@@ -47,6 +47,13 @@ pub(crate) fn fingerprint_key(checkout: &str) -> String {
     format!("parse_fingerprint:{checkout}")
 }
 
+/// An id a document declares (at `line`) that `winner`, before it by path, took in a pass.
+struct LostId {
+    id: String,
+    line: u32,
+    winner: String,
+}
+
 fn duplicate_id(id: &str, path: &str, line: u32, other: &str) -> Diagnostic {
     Diagnostic::new(
         DiagCode::DuplicateId,
@@ -65,10 +72,14 @@ fn report_displaced(
     w: &mut dyn IndexWriter,
     checkout: &str,
     path: &str,
-    lost: &[(String, u32, String)],
+    lost: &[LostId],
 ) -> Result<()> {
-    for (id, line, winner) in lost {
-        w.insert_diagnostic(checkout, &duplicate_id(id, path, *line, winner), "file")?;
+    for l in lost {
+        w.insert_diagnostic(
+            checkout,
+            &duplicate_id(&l.id, path, l.line, &l.winner),
+            "file",
+        )?;
     }
     w.mark_recheck(checkout, path)
 }
@@ -371,8 +382,8 @@ pub(crate) fn apply_index(
     let mut new_items: Vec<NewItem> = Vec::new();
     let mut cold_graph = ColdGraph::default();
     // Documents that lost an id to a document before them by path (first by path wins, as in a
-    // full pass) and are not re-parsed by the time the pass learns it: (id, line, winner).
-    let mut displaced: FxHashMap<String, Vec<(String, u32, String)>> = FxHashMap::default();
+    // full pass) and are not re-parsed by the time the pass learns it.
+    let mut displaced: FxHashMap<String, Vec<LostId>> = FxHashMap::default();
     for change in changes {
         let mut up = match change {
             FileChange::Touched(p, st) => {
@@ -429,11 +440,11 @@ pub(crate) fn apply_index(
                             if p.as_str() < up.path.as_str() {
                                 Some(p.clone())
                             } else {
-                                displaced.entry(p.clone()).or_default().push((
-                                    id.to_string(),
-                                    *line,
-                                    up.path.clone(),
-                                ));
+                                displaced.entry(p.clone()).or_default().push(LostId {
+                                    id: id.to_string(),
+                                    line: *line,
+                                    winner: up.path.clone(),
+                                });
                                 None
                             }
                         }
@@ -641,8 +652,8 @@ pub(crate) fn apply_index(
         w.upsert_file(checkout, &up.path, &up.state, up.broken, recheck)?;
     }
     // Documents that lost an id and were not read in this pass at all.
-    let mut displaced: Vec<(String, Vec<(String, u32, String)>)> = displaced.into_iter().collect();
-    displaced.sort();
+    let mut displaced: Vec<(String, Vec<LostId>)> = displaced.into_iter().collect();
+    displaced.sort_by(|a, b| a.0.cmp(&b.0));
     for (p, lost) in displaced {
         report_displaced(w, checkout, &p, &lost)?;
     }
