@@ -223,6 +223,37 @@ fn a_duplicate_id_added_later_is_reported_and_the_first_by_path_keeps_it() {
 }
 
 #[test]
+fn an_unknown_id_is_an_error_and_a_removed_one_keeps_its_history() {
+    let e = Env::with_preset("basic");
+    e.write("work/s.md", &story("S-1", "todo", ""));
+    e.ok(&["index"], 0);
+    for args in [
+        &["show", "NOPE-1"][..],
+        &["log", "NOPE-1"],
+        &["move", "NOPE-1", "done"],
+        &["--json", "log", "NOPE-1"],
+    ] {
+        let r = e.ok(args, 1);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("no item with id `NOPE-1`") && r.stderr.contains("hint"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    std::fs::remove_file(e.path("work/s.md")).unwrap();
+    e.ok(&["index"], 0);
+    let log = e.ok(&["--json", "log", "S-1"], 0).json();
+    let actions: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ev| ev["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["removed", "created"]);
+}
+
+#[test]
 fn unknown_kind() {
     let e = Env::with_preset("basic");
     with_good_item(&e);

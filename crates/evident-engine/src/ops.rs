@@ -16,7 +16,8 @@ use crate::index::index_paths;
 use crate::workspace::CONFIG_FILE;
 use crate::{EngineError, Result, Workspace};
 
-pub(crate) fn not_found(id: &str) -> EngineError {
+/// The error for an id the store does not know.
+pub fn not_found(id: &str) -> EngineError {
     EngineError::user(format!("no item with id `{id}`"))
         .hint("`evident list` shows known ids; run `evident index` if the item was added recently")
 }

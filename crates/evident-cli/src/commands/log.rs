@@ -22,6 +22,12 @@ pub struct LogArgs {
 
 pub fn run(a: LogArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     let events = ws.store().events(a.id.as_deref(), Some(a.limit))?;
+    // A removed item still has its history; an id that never had any is a typo.
+    if let Some(id) = &a.id {
+        if events.is_empty() && !ws.store().item_exists(id)? {
+            return Err(evident_engine::ops::not_found(id));
+        }
+    }
     if out.json {
         #[derive(serde::Serialize)]
         struct Log<'a> {
