@@ -308,6 +308,53 @@ impl ConfigError {
         }
     }
 
+    /// Where in `text` (the evident.toml the error came from) a validation error lies, 1-based:
+    /// the TOML parser's line, or for a workflow or kind that is wrong as a whole, the line of
+    /// the status or table at fault, found in the text.
+    pub fn line_in(&self, text: &str) -> Option<usize> {
+        if let Some(l) = self.line() {
+            return Some(l);
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let header = |table: &str, name: &str| {
+            lines.iter().position(|l| {
+                let t: String = l
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                t == format!("[{table}.{name}]")
+            })
+        };
+        // The `nth` line at or after `from` that names `status` as a quoted string (in a status
+        // definition, `name = "…"`, when `defined`).
+        let quoted = |from: usize, status: &str, defined: bool, nth: usize| {
+            let q = format!("\"{status}\"");
+            lines
+                .iter()
+                .enumerate()
+                .skip(from)
+                .filter(|(_, l)| l.contains(&q) && (!defined || l.contains("name")))
+                .nth(nth)
+                .map(|(i, _)| i)
+        };
+        let found = match self {
+            ConfigError::Workflow(WorkflowError::DuplicateStatus { workflow, status }) => {
+                header("workflows", workflow).and_then(|h| quoted(h, status, true, 1))
+            }
+            ConfigError::Workflow(WorkflowError::UnknownStatus {
+                workflow, status, ..
+            }) => {
+                header("workflows", workflow).and_then(|h| quoted(h, status, false, 0).or(Some(h)))
+            }
+            ConfigError::Workflow(WorkflowError::Empty { workflow }) => {
+                header("workflows", workflow)
+            }
+            ConfigError::UnknownWorkflow { kind, .. } => header("kinds", kind),
+            _ => None,
+        };
+        found.map(|i| i + 1)
+    }
+
     /// The gate file the error is in, when it is not evident.toml itself.
     pub fn file(&self) -> Option<&str> {
         match self {
@@ -606,6 +653,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_errors_name_their_line() {
+        let base = preset("basic").unwrap();
+        let line_of = |text: &str| -> Option<usize> {
+            let e = Config::from_toml(text).err().expect("refused");
+            e.line_in(text)
+        };
+        let find = |text: &str, needle: &str, nth: usize| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains(needle))
+                .nth(nth)
+                .map(|(i, _)| i + 1)
+        };
+        // A status listed twice: the second listing.
+        let dup = base.replacen(
+            "{ name = \"done\"",
+            "{ name = \"todo\", rank = 5 },\n  { name = \"done\"",
+            1,
+        );
+        assert_eq!(line_of(&dup), find(&dup, "\"todo\"", 2));
+        assert!(line_of(&dup).unwrap() > 1);
+        // A kind naming a workflow that does not exist: the kind's table.
+        let unknown = base.replacen("[kinds.story]", "[kinds.story]\nworkflow = \"nope\"", 1);
+        assert_eq!(line_of(&unknown), find(&unknown, "[kinds.story]", 0));
+        // A TOML syntax error keeps the parser's line.
+        assert_eq!(line_of("[project]\nname = \n"), Some(2));
+    }
 
     #[test]
     fn every_preset_is_valid() {

@@ -150,7 +150,7 @@ impl Workspace {
                 )),
                 None => config_path
                     .as_ref()
-                    .map(|p| format!("{}:{}", p.display(), e.line().unwrap_or(1))),
+                    .map(|p| format!("{}:{}", p.display(), e.line_in(&text).unwrap_or(1))),
             };
             let err = EngineError::user(e.to_string())
                 .hint("fix evident.toml; `evident init --preset basic --force` writes a fresh one");
