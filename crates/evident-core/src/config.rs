@@ -327,13 +327,20 @@ impl ConfigError {
         };
         // The `nth` line at or after `from` that names `status` as a quoted string (in a status
         // definition, `name = "…"`, when `defined`).
+        // Spellings count as one status ("Todo", "todo"), as the workflow reads them.
         let quoted = |from: usize, status: &str, defined: bool, nth: usize| {
-            let q = format!("\"{status}\"");
+            let want = canonical_key(status);
             lines
                 .iter()
                 .enumerate()
                 .skip(from)
-                .filter(|(_, l)| l.contains(&q) && (!defined || l.contains("name")))
+                .filter(|(_, l)| {
+                    (!defined || l.contains("name"))
+                        && l.split('"')
+                            .skip(1)
+                            .step_by(2)
+                            .any(|q| canonical_key(q) == want)
+                })
                 .nth(nth)
                 .map(|(i, _)| i)
         };
@@ -658,7 +665,7 @@ mod tests {
     fn validation_errors_name_their_line() {
         let base = preset("basic").unwrap();
         let line_of = |text: &str| -> Option<usize> {
-            let e = Config::from_toml(text).err().expect("refused");
+            let e = Config::from_toml(text).expect_err("refused");
             e.line_in(text)
         };
         let find = |text: &str, needle: &str, nth: usize| {
@@ -676,6 +683,12 @@ mod tests {
         );
         assert_eq!(line_of(&dup), find(&dup, "\"todo\"", 2));
         assert!(line_of(&dup).unwrap() > 1);
+        let spelled = base.replacen(
+            "{ name = \"done\"",
+            "{ name = \"ToDo\", rank = 5 },\n  { name = \"done\"",
+            1,
+        );
+        assert_eq!(line_of(&spelled), find(&spelled, "\"ToDo\"", 0));
         // A kind naming a workflow that does not exist: the kind's table.
         let unknown = base.replacen("[kinds.story]", "[kinds.story]\nworkflow = \"nope\"", 1);
         assert_eq!(line_of(&unknown), find(&unknown, "[kinds.story]", 0));
