@@ -170,13 +170,7 @@ fn a_duplicate_id_added_later_is_reported_and_the_first_by_path_keeps_it() {
         e.write("work/b.md", &story("DUP-1", "todo", ""));
         let age = |rel: &str| {
             if !recent {
-                let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-                std::fs::File::options()
-                    .write(true)
-                    .open(e.path(rel))
-                    .unwrap()
-                    .set_modified(old)
-                    .unwrap();
+                e.age(rel);
             }
         };
         age("work/b.md");
@@ -278,15 +272,8 @@ fn a_configuration_fix_takes_effect_without_touching_the_documents() {
     diags(&e, "EV112");
     // Follow the hint: define the kind. The document's bytes are unchanged (and its mtime is
     // old enough to be trusted), yet the next index parses it again and indexes the item.
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    for p in ["x.md", "work/stories/GOOD-1.md"] {
-        std::fs::File::options()
-            .write(true)
-            .open(e.path(p))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
+    e.age("x.md");
+    e.age("work/stories/GOOD-1.md");
     e.ok(&["index"], 2);
     let mut toml = e.read("evident.toml");
     toml.push_str("\n[kinds.spaceship]\nprefix = \"SHIP\"\n");

@@ -69,6 +69,17 @@ impl Env {
         std::fs::write(p, content).expect("write");
     }
 
+    /// Set the file's mtime an hour back: old enough for an index to trust it (a recent mtime
+    /// makes the next pass compare the bytes again).
+    pub fn age(&self, rel: &str) {
+        std::fs::File::options()
+            .write(true)
+            .open(self.path(rel))
+            .expect("open")
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+            .expect("set mtime");
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).expect("read")
     }
