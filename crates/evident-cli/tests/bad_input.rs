@@ -248,6 +248,42 @@ fn an_unknown_id_is_an_error_and_a_removed_one_keeps_its_history() {
 }
 
 #[test]
+fn field_values_of_any_shape_are_written_as_valid_yaml() {
+    let e = Env::with_preset("basic");
+    let fields = [
+        ("note", "a: b # c", serde_json::json!("a: b # c")),
+        (
+            "hash",
+            "# not a comment",
+            serde_json::json!("# not a comment"),
+        ),
+        (
+            "quote",
+            "say \"hi\" 'there'",
+            serde_json::json!("say \"hi\" 'there'"),
+        ),
+        ("points", "3", serde_json::json!(3)),
+        ("flag", "true", serde_json::json!(true)),
+        ("tags", "[a, b]", serde_json::json!(["a", "b"])),
+        ("meta", "{x: 1}", serde_json::json!({"x": 1})),
+        ("dash", "- item", serde_json::json!("- item")),
+        ("star", "*alias", serde_json::json!("*alias")),
+    ];
+    let mut args = vec!["new".to_string(), "story".into(), "Shapes".into()];
+    for (k, v, _) in &fields {
+        args.push("--field".into());
+        args.push(format!("{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let id = e.ok(&args, 0).stdout.trim().to_string();
+    e.ok(&["index"], 0);
+    let j = e.ok(&["--json", "show", &id], 0).json();
+    for (k, _, want) in &fields {
+        assert_eq!(&j["fields"][k], want, "{k}: {j}");
+    }
+}
+
+#[test]
 fn unknown_kind() {
     let e = Env::with_preset("basic");
     with_good_item(&e);

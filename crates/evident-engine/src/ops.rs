@@ -527,9 +527,23 @@ fn parse_field(raw: &str) -> Result<(String, String)> {
             .hint("use the command's own argument or flag for it"));
     }
     let v = v.trim();
-    let rendered = match serde_yaml::from_str::<serde_yaml::Value>(v) {
-        Ok(serde_yaml::Value::String(_)) | Err(_) => yaml_scalar(v),
-        Ok(_) => v.to_string(),
+    // A number, boolean, `[list]` or `{map}` is written as typed, but only when `key: VALUE` on
+    // one line reads back as that same value (`a: b` alone is a mapping, yet not on a key's
+    // line); anything else is written as a quoted string.
+    let typed = match serde_yaml::from_str::<serde_yaml::Value>(v) {
+        Ok(serde_yaml::Value::String(_)) | Err(_) => None,
+        // `# text` also reads as null: only a null spelled out is one.
+        Ok(serde_yaml::Value::Null) if !["", "~", "null", "Null", "NULL"].contains(&v) => None,
+        Ok(value) => Some(value),
+    };
+    let inline_ok = |value: &serde_yaml::Value| {
+        serde_yaml::from_str::<serde_yaml::Mapping>(&format!("{k}: {v}\n"))
+            .ok()
+            .is_some_and(|m| m.len() == 1 && m.get(k) == Some(value))
+    };
+    let rendered = match typed {
+        Some(value) if inline_ok(&value) => v.to_string(),
+        _ => yaml_scalar(v),
     };
     Ok((k.to_string(), rendered))
 }
