@@ -284,6 +284,23 @@ fn field_values_of_any_shape_are_written_as_valid_yaml() {
 }
 
 #[test]
+fn an_empty_actor_is_refused_and_nothing_is_written() {
+    let e = Env::with_preset("basic");
+    e.write("work/s.md", &story("S-1", "todo", ""));
+    e.ok(&["index"], 0);
+    let before = e.read("work/s.md");
+    let r = e.ok(&["move", "S-1", "in_progress", "--as", "  "], 1);
+    assert!(r.stderr.contains("--as needs a name"), "{}", r.stderr);
+    assert_eq!(e.read("work/s.md"), before);
+    let log = e.ok(&["--json", "log", "S-1"], 0).json();
+    assert_eq!(log["events"].as_array().unwrap().len(), 1, "{log}");
+    // Surrounding blanks are not part of a name.
+    e.ok(&["move", "S-1", "in_progress", "--as", " ann "], 0);
+    let log = e.ok(&["--json", "log", "S-1"], 0).json();
+    assert_eq!(log["events"][0]["actor"], "ann");
+}
+
+#[test]
 fn unknown_kind() {
     let e = Env::with_preset("basic");
     with_good_item(&e);

@@ -191,6 +191,11 @@ impl Workspace {
 
     /// Open the workspace for the current directory (or `-C`).
     pub fn open(ov: &Overrides) -> Result<Workspace> {
+        // The journal names who acted: an empty name would record nobody.
+        if ov.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(EngineError::user("--as needs a name (it was empty)")
+                .hint("pass --as NAME, or leave it out to use EVIDENT_ACTOR or git's user.name"));
+        }
         let (cwd, root, config_path, config) = Self::load(ov)?;
         let store = Self::store_location_for(ov, &cwd, &root, &config)?.open()?;
         let machine = env("EVIDENT_MACHINE")
@@ -201,7 +206,11 @@ impl Workspace {
             config,
             config_path,
             store,
-            actor: ov.actor.clone().or_else(|| env("EVIDENT_ACTOR")),
+            actor: ov
+                .actor
+                .as_deref()
+                .map(|a| a.trim().to_string())
+                .or_else(|| env("EVIDENT_ACTOR").map(|a| a.trim().to_string())),
             machine,
             correlation_id: env("EVIDENT_CORRELATION_ID").unwrap_or_else(new_correlation_id),
         })
@@ -238,7 +247,9 @@ impl Workspace {
         if let Some(a) = &self.actor {
             return a.clone();
         }
-        let from_git = crate::git::user_name(&self.root).map(|s| s.trim().to_string());
+        let from_git = crate::git::user_name(&self.root)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
         let a = from_git
             .or_else(|| env("USER"))
             .unwrap_or_else(|| "unknown".to_string());
