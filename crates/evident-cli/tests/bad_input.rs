@@ -448,6 +448,21 @@ fn missing_id_and_invalid_field() {
         (f["path"].as_str(), f["line"].as_u64()),
         (Some("work/f.md"), Some(6))
     );
+    // A status that is a list is reported, not silently taken for the initial status.
+    e.write(
+        "work/t.md",
+        "---\nid: T-1\nkind: task\ntitle: t\nstatus: [done]\n---\n",
+    );
+    let t: Vec<_> = diags(&e, "EV118")
+        .into_iter()
+        .filter(|d| d["path"] == "work/t.md")
+        .collect();
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0]["line"], 5);
+    assert!(
+        t[0]["message"].as_str().unwrap().contains("`status`"),
+        "{t:?}"
+    );
     assert_good_item_lists(&e);
 }
 

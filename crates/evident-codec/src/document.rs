@@ -87,6 +87,33 @@ fn first_field<'a>(map: &'a Map<String, Value>, names: &[String]) -> Option<(&'a
         .find_map(|n| map.get_key_value(n.as_str()).map(|(k, v)| (k.as_str(), v)))
 }
 
+/// The status as written, or empty (the workflow's initial status) when there is none. A list
+/// or mapping is no status: reported, not silently taken for the initial one.
+fn status_value(
+    map: &Map<String, Value>,
+    line_of: &dyn Fn(&str) -> u32,
+    path: &str,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> String {
+    match map.get(STATUS_KEY) {
+        None | Some(Value::Null) => String::new(),
+        Some(v) => scalar_string(v).unwrap_or_else(|| {
+            diags.push(
+                Diagnostic::new(
+                    DiagCode::InvalidField,
+                    path,
+                    line_of(STATUS_KEY),
+                    format!("field `status` of {id} is not a single value; it is ignored"),
+                    "write the status as one value, e.g. `status: todo`",
+                )
+                .with_item(id),
+            );
+            String::new()
+        }),
+    }
+}
+
 fn extract_fields(
     map: &Map<String, Value>,
     config: &Config,
@@ -351,10 +378,7 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             })
         })
         .unwrap_or_else(|| id.clone());
-    let status = map
-        .get(STATUS_KEY)
-        .and_then(scalar_string)
-        .unwrap_or_default();
+    let status = status_value(&map, &fm_line, path, &id, &mut doc.diagnostics);
     let span = find_value_span(
         text,
         &ls,
@@ -506,10 +530,7 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
             .or(heading_title)
             .map(|t| strip_id_prefix(&t, &tid))
             .unwrap_or_else(|| tid.clone());
-        let status = tmap
-            .get(STATUS_KEY)
-            .and_then(scalar_string)
-            .unwrap_or_default();
+        let status = status_value(&tmap, &t_line, path, &tid, &mut doc.diagnostics);
         let span = find_value_span(
             text,
             &ls,
