@@ -341,28 +341,21 @@ pub fn parse_fingerprint(config: &Config) -> String {
 }
 
 /// Read and parse one planned document (no store access).
-pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize, full: bool) -> FileChange {
+pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize) -> FileChange {
     let f = &plan.found[i];
-    load(
-        &ws.root,
-        &ws.config,
-        f,
-        plan.states.get(&f.rel),
-        full || plan.full,
-    )
+    load(&ws.root, &ws.config, f, plan.states.get(&f.rel), plan.full)
 }
 
 /// Bring the store's index in step with the documents of this checkout.
 pub fn index(ws: &mut Workspace, full: bool, progress: &dyn Progress) -> Result<IndexOutcome> {
     let p = plan(ws, full)?;
-    index_planned(ws, p, full, progress)
+    index_planned(ws, p, progress)
 }
 
-/// Apply an index pass already planned (by [`plan`], with the same `full`).
+/// Apply an index pass already planned by [`plan`] (which decided whether it is a full one).
 pub fn index_planned(
     ws: &mut Workspace,
     plan: Plan,
-    full: bool,
     progress: &dyn Progress,
 ) -> Result<IndexOutcome> {
     let checkout = ws.checkout.clone();
@@ -375,11 +368,10 @@ pub fn index_planned(
         walk_diagnostics,
         scanned,
         walk_time: t_walk,
-        full: planned_full,
+        full,
         inputs_changed,
         fingerprint,
     } = plan;
-    let full = full || planned_full;
     let to_read: Vec<&Found> = to_read.iter().map(|&i| &found[i]).collect();
     let mut outcome = IndexOutcome {
         scanned,

@@ -173,7 +173,7 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
         let rel = p.found[i].rel.clone();
         // Touched but byte-identical documents say what the store remembers: the drift query
         // below covers them.
-        let FileChange::Update(up) = load_planned(ws, p, i, false) else {
+        let FileChange::Update(up) = load_planned(ws, p, i) else {
             continue;
         };
         reread.insert(rel.clone());
@@ -407,7 +407,7 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
         report.findings = findings;
         return Ok(report);
     }
-    report.index = Some(index_planned(ws, p, false, &NoProgress)?);
+    report.index = Some(index_planned(ws, p, &NoProgress)?);
     let mut after_index: Vec<Finding> = Vec::new();
     if opts.writeback {
         let checkout = ws.checkout.clone();
