@@ -440,6 +440,8 @@ fn check_reports_every_kind_of_difference() {
     assert_eq!(by_item("EV203"), vec!["PH-1", "PH-2"]);
     assert_eq!(by_item("EV206"), vec!["PH-3"]);
     assert_eq!(by_item("EV117"), vec!["PH-4"]);
+    // PH-4 holds Ready for Signoff in the store without the evidence its gate asks for.
+    assert_eq!(by_item("EV211"), vec!["PH-4"]);
     for f in r["findings"].as_array().unwrap() {
         for key in [
             "code", "name", "severity", "path", "line", "message", "action",
@@ -447,8 +449,9 @@ fn check_reports_every_kind_of_difference() {
             assert!(f.get(key).is_some(), "{f}");
         }
     }
-    // fix resolves all but the refused lowering, which it writes back.
-    let r = e.ok(&["--json", "fix"], 0).json();
+    // fix resolves all but the refused lowering, which it writes back. What it cannot resolve
+    // is the statuses these files claimed without the evidence their gates ask for.
+    let r = e.ok(&["--json", "fix"], 2).json();
     let actions: Vec<(String, String)> = r["findings"]
         .as_array()
         .unwrap()
@@ -477,7 +480,22 @@ fn check_reports_every_kind_of_difference() {
             .contains("status: Ready for Signoff"),
         "the refused lowering was written back"
     );
-    e.ok(&["check"], 0);
+    let r = e.ok(&["--json", "check"], 2).json();
+    let codes: Vec<(&str, &str)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["item"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("EV211", "PH-1"),
+            ("EV211", "PH-2"),
+            ("EV211", "PH-3"),
+            ("EV211", "PH-4")
+        ]
+    );
 }
 
 #[test]

@@ -250,6 +250,146 @@ fn a_phase_reaches_signed_off_only_with_real_evidence_and_signoffs() {
             .contains("expected 548f140a"),
         "{art}"
     );
+    // ... and `check` says the Signed Off claim is no longer backed.
+    let found = unbacked(&e, 2);
+    assert!(
+        found.len() == 1 && found[0].0 == "PH-1" && found[0].1.contains("artifact-evidence"),
+        "{found:?}"
+    );
+}
+
+/// The EV211 findings of `check`: (item, message).
+fn unbacked(e: &Env, code: i32) -> Vec<(String, String)> {
+    let r = e.ok(&["--json", "check"], code).json();
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "EV211")
+        .map(|f| {
+            (
+                f["item"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_status_held_without_its_gate_is_reported_until_met_reopened_or_overridden() {
+    let e = tracker();
+    assert!(unbacked(&e, 0).is_empty());
+    // Edited straight into the file: `move`'s guard never ran.
+    let text = e.read("phases/PH-1.md");
+    e.write(
+        "phases/PH-1.md",
+        &text.replace("status: Not Started", "status: Ready for Signoff"),
+    );
+    git(e.root(), &["commit", "-qam", "claim it"]);
+    e.ok(&["index"], 0);
+    let found = unbacked(&e, 2);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "PH-1");
+    assert!(
+        found[0].1.contains("`Ready for Signoff`")
+            && found[0].1.contains("phase-ready-for-signoff")
+            && found[0].1.contains("children-done")
+            && found[0].1.contains("doc-evidence"),
+        "{}",
+        found[0].1
+    );
+    let text = e.ok(&["check"], 2).stdout;
+    assert!(
+        text.contains("EV211 phases/PH-1.md:1") && text.contains("evident reopen PH-1"),
+        "{text}"
+    );
+    // `check` wrote no gate result: the first `gate check` evaluates everything.
+    let g = e.ok(&["gate", "check", "PH-1", "--json"], 1).json();
+    assert_eq!(g["cached"], 0, "{g}");
+    let held: Vec<(&str, bool, bool)> = g["items"][0]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["gate"].as_str().unwrap(),
+                g["held"].as_bool().unwrap(),
+                g["pass"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        held.contains(&("phase-ready-for-signoff", true, false))
+            && held.contains(&("phase-signed-off", false, false)),
+        "{held:?}"
+    );
+    let r = e.ok(&["readiness", "--scope", "PH-1", "--json"], 2).json();
+    assert!(
+        r["failing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["criterion"] == "doc-evidence" && f["held"] == true),
+        "{r}"
+    );
+    assert!(e
+        .ok(&["readiness", "--scope", "PH-1"], 2)
+        .stdout
+        .contains("[enforcing, status already held]"));
+
+    // The gate is met: nothing to report.
+    produce_evidence(&e);
+    e.ok(&["move", "TK-1", "done"], 0);
+    e.ok(&["move", "TK-2", "done"], 0);
+    git(e.root(), &["commit", "-qam", "tasks"]);
+    assert!(unbacked(&e, 0).is_empty());
+    // Evidence that stops verifying leaves the claim unbacked again.
+    std::fs::remove_file(e.path("docs/architecture.md")).unwrap();
+    git(e.root(), &["commit", "-qam", "lose the doc"]);
+    let found = unbacked(&e, 2);
+    assert!(
+        found.len() == 1
+            && found[0].1.contains("doc-evidence")
+            && !found[0].1.contains("children-done"),
+        "{found:?}"
+    );
+    // A journaled override is the accepted exception.
+    e.ok(
+        &["reopen", "PH-1", "In Progress", "--reason", "doc lost"],
+        0,
+    );
+    assert!(unbacked(&e, 0).is_empty());
+    e.ok(&["move", "PH-1", "Ready for Signoff"], 1);
+    e.ok(
+        &[
+            "move",
+            "PH-1",
+            "Ready for Signoff",
+            "--force",
+            "--reason",
+            "the doc is being rewritten; signed off by the lead",
+        ],
+        0,
+    );
+    assert!(unbacked(&e, 0).is_empty());
+    let g = e.ok(&["gate", "check", "PH-1", "--json"], 1).json();
+    let held = g["items"][0]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["held"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (held["pass"].as_bool(), held["overridden"].as_bool()),
+        (Some(false), Some(true)),
+        "{held}"
+    );
+    let text = e.ok(&["gate", "check", "PH-1"], 1).stdout;
+    assert!(
+        text.contains("held: ready_for_signoff entered by override"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -99,6 +99,8 @@ codes! {
         "Writing statuses back succeeded but the git commit failed; the rest of the run carried on.";
     PullFailed = "EV210", "pull-failed", Warning,
         "`fix --pull` could not fast-forward; the fix ran anyway, the pull gate still applies.";
+    UnbackedStatus = "EV211", "unbacked-status", Warning,
+        "An item holds a status whose enforcing gate it does not meet (the status was edited into a file, or its evidence stopped verifying); meet the gate or reopen.";
 }
 
 impl std::fmt::Display for DiagCode {

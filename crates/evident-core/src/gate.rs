@@ -392,9 +392,22 @@ pub struct GateResult {
     pub into: Vec<String>,
     pub pass: bool,
     pub criteria: Vec<CriterionResult>,
+    /// The gate guards the status the item already holds: it should still meet it (a status
+    /// edited into a file, or evidence that stopped verifying, leaves a claim unbacked).
+    #[serde(default)]
+    pub held: bool,
+    /// The item entered that status through a journaled override (`move --force --reason`), so a
+    /// failure here is the accepted exception, not an unbacked claim.
+    #[serde(default)]
+    pub overridden: bool,
 }
 
 impl GateResult {
+    /// A failure that counts: enforcing, and not a held status entered by an override.
+    pub fn blocks(&self) -> bool {
+        !self.pass && self.severity == Severity::Enforcing && !self.overridden
+    }
+
     /// Ids of the failing criteria.
     pub fn failing(&self) -> Vec<&str> {
         self.criteria
@@ -796,6 +809,8 @@ pub fn evaluate(gate: &GateDef, input: &GateInput<'_>) -> GateResult {
         into: gate.into.clone(),
         pass: criteria.iter().all(|c| c.pass),
         criteria,
+        held: false,
+        overridden: false,
     }
 }
 

@@ -299,15 +299,24 @@ fn run_gate(ws: &Workspace, gate: &GateDef, g: &Gathered, checks: &[EvidenceChec
 /// Which gates to check for an item.
 #[derive(Debug, Clone)]
 pub enum Which {
-    /// The gates guarding the statuses ahead of the item's current one.
+    /// The gates guarding the status the item holds (it should still meet them) and those
+    /// guarding the statuses ahead of it.
     Ahead,
+    /// Only the gates guarding the status the item holds: is its claim backed?
+    Held,
     /// The gates guarding entry into this status (any spelling).
     Into(String),
 }
 
-fn gates_for<'a>(ws: &'a Workspace, item: &ItemRow, which: &Which) -> Result<Vec<&'a GateDef>> {
+/// The gates to evaluate for an item, each with whether it guards the status the item holds.
+fn gates_for<'a>(
+    ws: &'a Workspace,
+    item: &ItemRow,
+    which: &Which,
+) -> Result<Vec<(&'a GateDef, bool)>> {
     let kind = kind_def(ws, &item.kind)?;
     let wf = ws.config.workflow_of(kind);
+    let holds = |g: &GateDef| g.into.contains(&item.status);
     Ok(match which {
         Which::Into(s) => {
             let st = wf.status(s).ok_or_else(|| {
@@ -320,8 +329,18 @@ fn gates_for<'a>(ws: &'a Workspace, item: &ItemRow, which: &Which) -> Result<Vec
                         .join(", ")
                 ))
             })?;
-            ws.config.gates_into(&kind.key, &st.key).collect()
+            ws.config
+                .gates_into(&kind.key, &st.key)
+                .map(|g| (g, false))
+                .collect()
         }
+        Which::Held => ws
+            .config
+            .gates
+            .iter()
+            .filter(|g| g.kind == kind.key && holds(g))
+            .map(|g| (g, true))
+            .collect(),
         Which::Ahead => {
             let rank = item.status_rank.unwrap_or(i64::MIN);
             ws.config
@@ -329,13 +348,35 @@ fn gates_for<'a>(ws: &'a Workspace, item: &ItemRow, which: &Which) -> Result<Vec
                 .iter()
                 .filter(|g| g.kind == kind.key)
                 .filter(|g| {
-                    g.into
-                        .iter()
-                        .any(|s| wf.status(s).is_some_and(|d| d.rank > rank))
+                    holds(g)
+                        || g.into
+                            .iter()
+                            .any(|s| wf.status(s).is_some_and(|d| d.rank > rank))
                 })
+                .map(|g| (g, holds(g)))
                 .collect()
         }
     })
+}
+
+/// Did the item enter the status it holds through a journaled override? Looked up only when a
+/// held gate fails (one query for that item).
+fn entered_by_override(ws: &mut Workspace, id: &str) -> Result<bool> {
+    use evident_store::action;
+    Ok(ws
+        .store()
+        .events(Some(id), None)?
+        .iter()
+        .find(|e| {
+            [
+                action::CREATED,
+                action::TRANSITION,
+                action::REOPEN,
+                action::OVERRIDE,
+            ]
+            .contains(&e.action.as_str())
+        })
+        .is_some_and(|e| e.action == action::OVERRIDE))
 }
 
 /// An item's gate results.
@@ -365,19 +406,40 @@ impl GateReport {
         self.items
             .iter()
             .flat_map(|i| &i.gates)
-            .filter(|g| !g.pass && g.severity == Severity::Enforcing)
+            .filter(|g| g.blocks())
             .count()
     }
 }
 
-/// Check gates for `ids` (or every item when `None`).
+/// Check gates for `ids` (or every item when `None`), caching each fresh result in the store.
 pub fn check(ws: &mut Workspace, ids: Option<&[String]>, which: &Which) -> Result<GateReport> {
+    evaluate_gates(ws, ids, which, true)
+}
+
+/// Check gates without writing anything (cached results are still read): for `evident check`,
+/// which never writes the store.
+pub fn check_read_only(
+    ws: &mut Workspace,
+    ids: Option<&[String]>,
+    which: &Which,
+) -> Result<GateReport> {
+    evaluate_gates(ws, ids, which, false)
+}
+
+fn evaluate_gates(
+    ws: &mut Workspace,
+    ids: Option<&[String]>,
+    which: &Which,
+    persist: bool,
+) -> Result<GateReport> {
     let (items, ctx) = match ids {
         None => {
             let ctx = Context::load_all(ws)?;
             let all = ws.store().list_items(&ItemFilter::default())?;
             (all.into_iter().map(|i| i.id).collect::<Vec<_>>(), Some(ctx))
         }
+        // Many items: the shared lookups cost less than a few queries per item.
+        Some(ids) if ids.len() > 64 => (ids.to_vec(), Some(Context::load_all(ws)?)),
         Some(ids) => (ids.to_vec(), None),
     };
     let mut report = GateReport {
@@ -388,7 +450,10 @@ pub fn check(ws: &mut Workspace, ids: Option<&[String]>, which: &Which) -> Resul
     let mut fresh: Vec<GateCacheEntry> = Vec::new();
     for id in items {
         let item = ws.store().get_item(&id)?.ok_or_else(|| not_found(&id))?;
-        let gates: Vec<GateDef> = gates_for(ws, &item, which)?.into_iter().cloned().collect();
+        let gates: Vec<(GateDef, bool)> = gates_for(ws, &item, which)?
+            .into_iter()
+            .map(|(g, held)| (g.clone(), held))
+            .collect();
         if gates.is_empty() && ids.is_none() {
             continue;
         }
@@ -403,7 +468,7 @@ pub fn check(ws: &mut Workspace, ids: Option<&[String]>, which: &Which) -> Resul
         let g = ctx.gather(item);
         let mut checks: Option<Vec<EvidenceCheck>> = None;
         let mut results = Vec::new();
-        for gate in &gates {
+        for (gate, held) in &gates {
             let key = input_key(ws, gate, &g, ctx.head.as_deref());
             let hit = ctx
                 .cache
@@ -429,11 +494,14 @@ pub fn check(ws: &mut Workspace, ids: Option<&[String]>, which: &Which) -> Resul
                     r
                 }
             };
-            results.push(r);
+            results.push(GateResult { held: *held, ..r });
         }
-        let pass = results
-            .iter()
-            .all(|r| r.pass || r.severity == Severity::Advisory);
+        if results.iter().any(|r| r.held && r.blocks()) && entered_by_override(ws, &g.item.id)? {
+            for r in results.iter_mut().filter(|r| r.held) {
+                r.overridden = true;
+            }
+        }
+        let pass = results.iter().all(|r| !r.blocks());
         report.items.push(ItemGates {
             id: g.item.id.clone(),
             kind: g.item.kind.clone(),
@@ -444,7 +512,9 @@ pub fn check(ws: &mut Workspace, ids: Option<&[String]>, which: &Which) -> Resul
             evidence: checks.unwrap_or_default(),
         });
     }
-    ws.store().put_gate_cache(&fresh)?;
+    if persist {
+        ws.store().put_gate_cache(&fresh)?;
+    }
     Ok(report)
 }
 
@@ -678,6 +748,8 @@ pub struct FailingCheck {
     pub severity: Severity,
     pub detail: String,
     pub hint: Option<String>,
+    /// The gate guards the status the item already holds: the claim is not backed.
+    pub held: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -745,7 +817,8 @@ pub fn readiness(ws: &mut Workspace, scope: &str) -> Result<Readiness> {
     let (mut passed, mut total) = (0, 0);
     let mut ready = true;
     for it in &report.items {
-        for g in &it.gates {
+        // A held status entered by a journaled override is the accepted exception: not scored.
+        for g in it.gates.iter().filter(|g| !g.overridden) {
             for c in &g.criteria {
                 let e = cats.entry(c.category.clone()).or_default();
                 e.1 += 1;
@@ -765,6 +838,7 @@ pub fn readiness(ws: &mut Workspace, scope: &str) -> Result<Readiness> {
                         severity: g.severity,
                         detail: c.detail.clone(),
                         hint: c.hint.clone(),
+                        held: g.held,
                     });
                 }
             }

@@ -807,8 +807,8 @@ fn examples_for(preset_name: &str) -> Vec<(&'static str, &'static str)> {
             "---\nid: WP-1\ntype: workplan\ntitle: \"Example workplan\"\nstatus: in_progress\n---\n\n# Example workplan\n\n## Tasks\n\n### T01 — Write the parser\n\n```task\nid: WP-1-T01\nstatus: done\npriority: high\n```\n\nParse the input format.\n\n### T02 — Wire the CLI\n\n```task\nid: WP-1-T02\nstatus: in_progress\npriority: medium\ndepends_on: [WP-1-T01]\n```\n\n### T03 — Document it\n\n```task\nid: WP-1-T03\nstatus: todo\npriority: low\ndepends_on: [WP-1-T02]\n```\n",
         )],
         "phases" => vec![
-            ("phases/PH-1.md", "---\nid: PH-1\nkind: phase\ntitle: \"Phase 1 — Architecture\"\nstatus: Signed Off\n---\n\n# Phase 1 — Architecture\n\n## Deliverables\n\n- [x] architecture document\n\n## Evidence\n\n- doc: docs/architecture.md\n\n## Signoff\n\n"),
-            ("phases/PH-2.md", "---\nid: PH-2\nkind: phase\ntitle: \"Phase 2 — Domain model\"\nstatus: In Progress\ndepends_on: [PH-1]\n---\n\n# Phase 2 — Domain model\n\n## Deliverables\n\n- [ ] state machines\n\n## Evidence\n\n## Signoff\n\n"),
+            ("phases/PH-1.md", "---\nid: PH-1\nkind: phase\ntitle: \"Phase 1 — Architecture\"\nstatus: In Progress\nevidence:\n  - {kind: doc, path: docs/architecture.md}\n---\n\n# Phase 1 — Architecture\n\n## Deliverables\n\n- [x] architecture document\n\n## Evidence\n\nThe architecture document, declared in `evidence:` above and verified by Evident once it exists.\n\n## Signoff\n\n"),
+            ("phases/PH-2.md", "---\nid: PH-2\nkind: phase\ntitle: \"Phase 2 — Domain model\"\nstatus: Not Started\ndepends_on: [PH-1]\n---\n\n# Phase 2 — Domain model\n\n## Deliverables\n\n- [ ] state machines\n\n## Evidence\n\n## Signoff\n\n"),
         ],
         "cleargate" => vec![
             (".cleargate/delivery/pending-sync/EPIC-001_Onboarding.md", "---\nepic_id: \"EPIC-001\"\nstatus: \"Active\"\nowner: \"you\"\n---\n\n# EPIC-001: Onboarding\n\n## 1. Problem & Value\n\n## 2. Scope\n"),

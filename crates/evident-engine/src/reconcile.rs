@@ -7,17 +7,19 @@
 //! then writeback of the drift that remains, skipping documents with uncommitted changes, and
 //! one commit. A second `fix` finds nothing to do: no write, no commit, no event (I4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use evident_codec::{apply_status_edit, parse_document, render_status_value, StatusEdit};
+use evident_core::gate::Severity as GateSeverity;
 use evident_core::truth::{merge_file_status, FileStatusDecision};
 use evident_core::workflow::TransitionCheck;
 use evident_core::{DiagCode, Severity, StatusDef};
-use evident_store::{action, Drift, FileChange, NewEvent};
+use evident_store::{action, Drift, FileChange, ItemFilter, NewEvent};
 use serde::Serialize;
 
 use crate::fsutil::atomic_write;
+use crate::gates::{self, Which};
 use crate::index::{
     index_paths, index_planned, load_planned, plan, IndexOutcome, NoProgress, Plan,
 };
@@ -144,6 +146,7 @@ pub fn check(ws: &mut Workspace) -> Result<Report> {
     }
     let p = plan(ws, false)?;
     findings.extend(compare(ws, &p)?);
+    findings.extend(unbacked(ws, false)?);
     Ok(Report {
         repo: ws.checkout.clone(),
         mode: "check",
@@ -390,6 +393,7 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
             f.action = "none (behind upstream)".into();
             f
         }));
+        findings.extend(unbacked(ws, false)?);
         report.findings = findings;
         return Ok(report);
     }
@@ -404,6 +408,7 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
             f.action = format!("would: {}", f.action.trim_start_matches("fix "));
             f
         }));
+        findings.extend(unbacked(ws, false)?);
         report.findings = findings;
         return Ok(report);
     }
@@ -544,8 +549,81 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
         findings.push(f);
     }
     findings.extend(after_index);
+    findings.extend(unbacked(ws, true)?);
     report.findings = findings;
     Ok(report)
+}
+
+/// EV211: items holding a status guarded by an enforcing gate they do not meet (a status edited
+/// into a file skips `move`'s guard; evidence can stop verifying after the move). Only items in
+/// guarded statuses are evaluated, through the gate cache, and none (no query at all) when no
+/// enforcing gate is configured. `persist` caches fresh results (`fix`); `check` writes nothing.
+fn unbacked(ws: &mut Workspace, persist: bool) -> Result<Vec<Finding>> {
+    let mut guarded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for g in ws
+        .config
+        .gates
+        .iter()
+        .filter(|g| g.severity == GateSeverity::Enforcing)
+    {
+        guarded
+            .entry(g.kind.clone())
+            .or_default()
+            .extend(g.into.iter().cloned());
+    }
+    let mut at: HashMap<String, (String, u32)> = HashMap::new();
+    let mut ids = Vec::new();
+    for (kind, statuses) in guarded {
+        let filter = ItemFilter {
+            kinds: vec![kind],
+            statuses: statuses.into_iter().collect(),
+            ..Default::default()
+        };
+        for it in ws.store().list_items(&filter)? {
+            at.insert(it.id.clone(), (it.path.clone(), it.line));
+            ids.push(it.id);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let report = if persist {
+        gates::check(ws, Some(&ids), &Which::Held)?
+    } else {
+        gates::check_read_only(ws, Some(&ids), &Which::Held)?
+    };
+    let mut out = Vec::new();
+    for it in report.items {
+        let failing: Vec<String> = it
+            .gates
+            .iter()
+            .filter(|g| g.blocks())
+            .map(|g| format!("{} ({})", g.gate, g.failing().join(", ")))
+            .collect();
+        if failing.is_empty() {
+            continue;
+        }
+        let (path, line) = at.remove(&it.id).unwrap_or_default();
+        let label = status_of(ws, &it.kind, &it.status)
+            .map(|s| s.label)
+            .unwrap_or_else(|| it.status.clone());
+        out.push(Finding::new(
+            DiagCode::UnbackedStatus,
+            Some(&it.id),
+            &path,
+            line,
+            format!(
+                "{} is `{label}` but does not meet its gate: {}",
+                it.id,
+                failing.join("; ")
+            ),
+            &format!(
+                "none: meet the gate (`evident gate check {}` lists what fails), or lower the status with `evident reopen {} STATUS --reason R`",
+                it.id, it.id
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// The drift a dry run would write back: the store-ahead findings, as drift rows.

@@ -8,7 +8,7 @@ use crate::Outcome;
 
 const EXAMPLES: &str = "\
 Examples:
-  evident gate check ST-12                        the gates ahead of ST-12's status
+  evident gate check ST-12                        the gates of ST-12's status and those ahead
   evident gate check ST-12 --transition done      the gates guarding done
   evident gate check --all --json                 every item (results cached by content)
   evident gate explain ST-12                      one line: pass, or fail and the failing ids
@@ -49,19 +49,29 @@ fn render(r: &GateReport, out: &Out) -> String {
     let mut s = String::new();
     for it in &r.items {
         if it.gates.is_empty() {
-            s.push_str(&format!("{}  no gates ahead of {}\n", it.id, it.status));
+            s.push_str(&format!(
+                "{}  no gates at or ahead of {}\n",
+                it.id, it.status
+            ));
             continue;
         }
         for g in &it.gates {
             let mark = if g.pass {
                 out.paint("32", "pass")
-            } else if g.severity == Severity::Advisory {
+            } else if g.severity == Severity::Advisory || g.overridden {
                 out.paint("33", "warn")
             } else {
                 out.paint("31", "FAIL")
             };
+            // A held gate guards the status the item already has: failing it, the claim is
+            // unbacked (unless the status was entered by a journaled override).
+            let held = match (g.held, g.overridden) {
+                (true, true) => format!(", held: {} entered by override", it.status),
+                (true, false) => format!(", held: {} already claimed", it.status),
+                _ => String::new(),
+            };
             s.push_str(&format!(
-                "{}  {} {} → {} ({})\n",
+                "{}  {} {} → {} ({}{held})\n",
                 out.bold(&it.id),
                 mark,
                 g.gate,
@@ -80,8 +90,8 @@ fn render(r: &GateReport, out: &Out) -> String {
         }
     }
     s.push_str(&out.dim(&format!(
-        "{} item(s); {} evaluated, {} from cache\n",
-        r.items.len(),
+        "{}; {} evaluated, {} from cache\n",
+        crate::output::count(r.items.len() as u64, "item"),
         r.evaluated,
         r.cached
     )));

@@ -1,20 +1,22 @@
 use clap::Args;
-use evident_engine::gates::{self, Readiness};
+use evident_engine::gates::{self, FailingCheck, Readiness};
 use evident_engine::{Result, Workspace};
 
-use crate::output::{print, print_json, Out};
+use crate::output::{count, print, print_json, Out};
 use crate::Outcome;
 
 const EXAMPLES: &str = "\
 Examples:
-  evident readiness                     every item's gates ahead: score, categories, actions
+  evident readiness                     every item's gates (the status it holds and those
+                                        ahead): score, categories, actions
   evident readiness --scope PH-2        one item and its descendants
   evident readiness --scope story --json
   evident readiness --markdown          for a handoff document
 
 Exit 2 when not ready (an enforcing criterion fails).";
 
-/// How ready the work is: every gate ahead, scored and explained.
+/// How ready the work is: every gate ahead (and the one guarding the status each item already
+/// holds), scored and explained.
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct ReadinessArgs {
@@ -30,8 +32,8 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
     let verdict = if r.ready { "ready" } else { "not ready" };
     if md {
         s.push_str(&format!(
-            "## Readiness: {} ({verdict})\n\n**{}/{}** criteria met across {} item(s).\n\n| category | met |\n|---|---:|\n",
-            r.scope, r.passed, r.total, r.items
+            "## Readiness: {} ({verdict})\n\n**{}/{}** criteria met across {}.\n\n| category | met |\n|---|---:|\n",
+            r.scope, r.passed, r.total, count(r.items as u64, "item")
         ));
         for c in &r.categories {
             s.push_str(&format!("| {} | {}/{} |\n", c.category, c.passed, c.total));
@@ -40,11 +42,12 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
             s.push_str("\n### Failing checks\n\n");
             for f in &r.failing {
                 s.push_str(&format!(
-                    "- **{}** `{}/{}` ({}): {}{}\n",
+                    "- **{}** `{}/{}` ({}{}): {}{}\n",
                     f.item,
                     f.gate,
                     f.criterion,
                     f.severity.as_str(),
+                    held(f),
                     f.detail,
                     f.hint
                         .as_ref()
@@ -57,10 +60,10 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
             s.push_str("\n### Top actions\n\n");
             for (i, a) in r.top_actions.iter().enumerate() {
                 s.push_str(&format!(
-                    "{}. {} ({} check(s))\n",
+                    "{}. {} ({})\n",
                     i + 1,
                     a.action,
-                    a.checks
+                    count(a.checks as u64, "check")
                 ));
             }
         }
@@ -79,11 +82,12 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
         s.push_str("\nFailing\n");
         for f in &r.failing {
             s.push_str(&format!(
-                "  {} {}/{} [{}]: {}\n",
+                "  {} {}/{} [{}{}]: {}\n",
                 f.item,
                 f.gate,
                 f.criterion,
                 f.severity.as_str(),
+                held(f),
                 f.detail
             ));
             if let Some(h) = &f.hint {
@@ -95,18 +99,29 @@ fn text(r: &Readiness, out: &Out, md: bool) -> String {
         s.push_str("\nTop actions\n");
         for (i, a) in r.top_actions.iter().enumerate() {
             s.push_str(&format!(
-                "  {}. {} ({} check(s))\n",
+                "  {}. {} ({})\n",
                 i + 1,
                 a.action,
-                a.checks
+                count(a.checks as u64, "check")
             ));
         }
     }
     s.push_str(&out.dim(&format!(
-        "{} item(s); {} evaluated, {} from cache\n",
-        r.items, r.evaluated, r.cached
+        "{}; {} evaluated, {} from cache\n",
+        count(r.items as u64, "item"),
+        r.evaluated,
+        r.cached
     )));
     s
+}
+
+/// Marks a check of the gate guarding the status the item already holds (an unbacked claim).
+fn held(f: &FailingCheck) -> &'static str {
+    if f.held {
+        ", status already held"
+    } else {
+        ""
+    }
 }
 
 pub fn run(a: ReadinessArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
