@@ -622,3 +622,29 @@ fn graph_checks_stay_right_as_items_arrive_one_by_one() {
         "{c:?}"
     );
 }
+
+#[test]
+fn a_limit_of_zero_or_not_a_number_is_refused() {
+    let e = Env::with_preset("basic");
+    e.write(
+        "work/stories/ST-1.md",
+        "---\nid: ST-1\nkind: story\ntitle: One\nstatus: todo\n---\n",
+    );
+    e.ok(&["index"], 0);
+    for args in [
+        &["list", "--limit", "0"][..],
+        &["--json", "ready", "--limit", "0"],
+        &["log", "--limit", "0"],
+        &["list", "--limit", "ten"],
+    ] {
+        let r = e.ok(args, 1);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("--limit") && r.stderr.contains("at least 1"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let j = e.ok(&["--json", "list", "--limit", "1"], 0).json();
+    assert_eq!(j["items"].as_array().unwrap().len(), 1);
+}

@@ -51,7 +51,8 @@ pub struct ListArgs {
     /// Reverse the sort order.
     #[arg(long)]
     pub desc: bool,
-    #[arg(long)]
+    /// At most this many items.
+    #[arg(long, value_parser = super::limit)]
     pub limit: Option<usize>,
 }
 

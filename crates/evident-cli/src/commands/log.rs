@@ -16,7 +16,8 @@ Examples:
 pub struct LogArgs {
     /// Only events of this item.
     pub id: Option<String>,
-    #[arg(long, default_value_t = 50)]
+    /// At most this many events, newest first.
+    #[arg(long, default_value_t = 50, value_parser = super::limit)]
     pub limit: usize,
 }
 

@@ -112,3 +112,12 @@ pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
         .collect();
     table(&header, &rows, out)
 }
+
+/// `--limit N`: a count of at least 1 (`--limit 0` would silently show nothing).
+pub fn limit(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (leave --limit out for no limit)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}: give a whole number of at least 1")),
+    }
+}

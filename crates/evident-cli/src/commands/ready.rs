@@ -16,7 +16,8 @@ Exit 2 when nothing is ready.";
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct ReadyArgs {
-    #[arg(long)]
+    /// At most this many items.
+    #[arg(long, value_parser = super::limit)]
     pub limit: Option<usize>,
     /// Leave out items another agent has a running claim on.
     #[arg(long)]
