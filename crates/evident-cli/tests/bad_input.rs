@@ -648,3 +648,24 @@ fn a_limit_of_zero_or_not_a_number_is_refused() {
     let j = e.ok(&["--json", "list", "--limit", "1"], 0).json();
     assert_eq!(j["items"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_duplicate_id_inside_one_workplan_names_the_first_line() {
+    let e = Env::with_preset("workplan");
+    let plan = "---\nid: WP-9\ntype: workplan\ntitle: Dup\nstatus: in_progress\n---\n\n### T1\n\n```task\nid: WP-9-T1\nstatus: todo\n```\n\n### T2\n\n```task\nid: WP-9-T1\nstatus: done\n```\n";
+    e.write("workplans/WP-9.md", plan);
+    let want = "workplans/WP-9.md:17: id WP-9-T1 is already declared by workplans/WP-9.md:10; this one is not indexed";
+    // A first index, an incremental pass over an edited document, and a full pass agree.
+    let r = e.ok(&["index"], 2);
+    assert!(r.stdout.contains(want), "{}", r.stdout);
+    e.write("workplans/WP-9.md", &format!("{plan}\nEdited.\n"));
+    let r = e.ok(&["index"], 2);
+    assert!(r.stdout.contains(want), "{}", r.stdout);
+    let r = e.ok(&["index", "--full"], 2);
+    assert!(r.stdout.contains(want), "{}", r.stdout);
+    let j = e.ok(&["--json", "show", "WP-9-T1"], 2).json();
+    assert_eq!(
+        (j["item"]["status"].as_str(), j["item"]["line"].as_u64()),
+        (Some("todo"), Some(10))
+    );
+}

@@ -282,9 +282,11 @@ impl ColdGraph {
                 }))
     }
 
-    /// The document that declared `id`, if it was indexed already.
-    fn declared_by(&self, id: &str) -> Option<&str> {
-        self.by_id.get(id).map(|&j| &*self.rows[j].path)
+    /// The document (and line) that declared `id`, if it was indexed already.
+    fn declared_at(&self, id: &str) -> Option<(&str, u32)> {
+        self.by_id
+            .get(id)
+            .map(|&j| (&*self.rows[j].path, self.rows[j].line))
     }
 
     fn push(&mut self, row: GraphRow, terminal: bool, status_blocked: bool, inserted: bool) {
@@ -371,7 +373,7 @@ pub(crate) fn apply_index(
     }
     // Which document declared each id first, for the duplicate check (a first index asks its
     // graph, which holds the same).
-    let mut claimed: FxHashMap<String, String> = FxHashMap::default();
+    let mut claimed: FxHashMap<String, (String, u32)> = FxHashMap::default();
     let cold_checkout: Arc<str> = Arc::from(checkout);
     // Items whose status or dependencies may have changed: their `blocked` flags (and their
     // dependents') are refreshed before commit.
@@ -418,12 +420,17 @@ pub(crate) fn apply_index(
                     w.existing(id, checkout)?
                 };
                 let first = if cold {
-                    cold_graph.declared_by(id)
+                    cold_graph.declared_at(id)
                 } else {
-                    claimed.get(id).map(String::as_str)
+                    claimed.get(id).map(|(p, l)| (p.as_str(), *l))
                 };
-                let duplicate_of = if let Some(first) = first {
-                    Some(first.to_string())
+                let duplicate_of = if let Some((first, line)) = first {
+                    // Two declarations in one document (two task blocks): name the line.
+                    Some(if first == up.path {
+                        format!("{first}:{line}")
+                    } else {
+                        first.to_string()
+                    })
                 } else {
                     match &existing {
                         // Another document of this checkout declared the id, is not gone and has
@@ -458,7 +465,7 @@ pub(crate) fn apply_index(
                     continue;
                 }
                 if !cold {
-                    claimed.insert(id.to_string(), up.path.clone());
+                    claimed.insert(id.to_string(), (up.path.clone(), it.item.line));
                 }
                 let deps_json = it.encoded.depends_on.as_str();
                 let shape_changed = match &existing {
