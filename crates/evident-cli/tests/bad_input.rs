@@ -669,3 +669,58 @@ fn a_duplicate_id_inside_one_workplan_names_the_first_line() {
         (Some("todo"), Some(10))
     );
 }
+
+#[test]
+fn a_damaged_or_foreign_store_is_refused_with_a_way_out_and_never_written() {
+    let e = Env::with_preset("basic");
+    e.write(
+        "work/stories/ST-1.md",
+        "---\nid: ST-1\nkind: story\ntitle: One\nstatus: todo\n---\n",
+    );
+    e.ok(&["index"], 0);
+    let db = e.path(".evident/evident.db");
+    // Garbage where the store was (a disk error, a bad copy).
+    for f in ["evident.db-wal", "evident.db-shm"] {
+        let _ = std::fs::remove_file(e.path(&format!(".evident/{f}")));
+    }
+    let garbage: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&db, &garbage).unwrap();
+    for args in [&["status"][..], &["index", "--full"], &["--json", "list"]] {
+        let r = e.ok(args, 1);
+        assert!(r.stdout.is_empty(), "{args:?}");
+        assert!(
+            r.stderr.contains("is damaged or is not an Evident store")
+                && r.stderr.contains("mv ")
+                && r.stderr.contains("evident index"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        garbage,
+        "the damaged file is kept as it was"
+    );
+    // Following the hint brings the items back from the files.
+    std::fs::rename(&db, e.path(".evident/evident.db.damaged")).unwrap();
+    e.ok(&["index"], 0);
+    let j = e.ok(&["--json", "list"], 0).json();
+    assert_eq!(j["items"][0]["id"], "ST-1");
+
+    // Another program's SQLite database is not filled with Evident's tables (nor switched to WAL).
+    let foreign = e.path("other.db");
+    {
+        let c = rusqlite::Connection::open(&foreign).unwrap();
+        c.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let store = foreign.to_str().unwrap().to_string();
+    let r = e.ok(&["--store", &store, "index"], 1);
+    assert!(
+        r.stderr.contains("another program") && r.stderr.contains("writes nothing"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+}

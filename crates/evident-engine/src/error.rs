@@ -79,8 +79,13 @@ impl EngineError {
                 Some("check the hub store URL (--store or EVIDENT_STORE) and that PostgreSQL answers there".into())
             }
             EngineError::Store(StoreError::Backend { .. }) => Some(
-                "check that the store path is writable and not used by an incompatible program; `evident index --full` rebuilds the index".into(),
+                "check that the store path is writable and not used by an incompatible program".into(),
             ),
+            // Nothing can open it, `index --full` included. The items come back from the files;
+            // the journal, sign-offs and claims lived only in the store, so it is kept.
+            EngineError::Store(StoreError::Damaged { location, .. }) => Some(format!(
+                "move it aside (`mv {location} {location}.damaged`) and run `evident index`: items are rebuilt from the files; keep the damaged file, the journal, sign-offs and claims were only in it"
+            )),
             EngineError::Store(StoreError::Behind { .. }) => {
                 Some("run `evident migrate` with the same --store to bring the hub store up to date".into())
             }

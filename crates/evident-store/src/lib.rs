@@ -23,6 +23,9 @@ pub const LATEST_SCHEMA: u32 = 5;
 pub enum StoreError {
     #[error("store {location}: {message}")]
     Backend { location: String, message: String },
+    /// The store file is not a SQLite database, or SQLite found it corrupt.
+    #[error("store {location} is damaged or is not an Evident store: {message}")]
+    Damaged { location: String, message: String },
     #[error("store {location} has schema version {found}, but this evident understands up to {supported}; upgrade evident (or point --store at another store)")]
     TooNew {
         location: String,

@@ -38,9 +38,15 @@ trait Ctx<T> {
 
 impl<T> Ctx<T> for std::result::Result<T, rusqlite::Error> {
     fn ctx(self, loc: &Path) -> Result<T> {
-        self.map_err(|e| StoreError::Backend {
-            location: loc.display().to_string(),
-            message: e.to_string(),
+        self.map_err(|e| {
+            let location = loc.display().to_string();
+            let message = e.to_string();
+            match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                    StoreError::Damaged { location, message }
+                }
+                _ => StoreError::Backend { location, message },
+            }
         })
     }
 }
@@ -210,6 +216,27 @@ fn switch_to_wal(conn: &Connection, path: &Path) -> Result<()> {
     }
 }
 
+/// Refuse a file that is not an Evident store before writing anything into it (not even the WAL
+/// switch): schema version 0 with tables in it is another program's database. A file SQLite
+/// cannot read at all fails here too, as [`StoreError::Damaged`].
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let v: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx(path)?;
+    if v == 0 {
+        let objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .ctx(path)?;
+        if objects > 0 {
+            return Err(StoreError::Damaged {
+                location: path.display().to_string(),
+                message: format!("a SQLite database of another program ({objects} schema objects, schema version 0); Evident writes nothing into it"),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the store at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -231,6 +258,7 @@ impl SqliteStore {
             conn.pragma_update(None, "page_size", 16384).ctx(path)?;
         }
         if !fresh {
+            refuse_foreign(&conn, path)?;
             switch_to_wal(&conn, path)?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
