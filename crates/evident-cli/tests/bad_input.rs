@@ -724,3 +724,33 @@ fn a_damaged_or_foreign_store_is_refused_with_a_way_out_and_never_written() {
     );
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
 }
+
+#[test]
+fn a_blank_reason_is_no_reason() {
+    let e = Env::with_preset("basic");
+    e.write(
+        "work/stories/ST-1.md",
+        "---\nid: ST-1\nkind: story\ntitle: One\nstatus: in_progress\n---\n",
+    );
+    e.ok(&["index"], 0);
+    let r = e.ok(&["reopen", "ST-1", "todo", "--reason", "  "], 1);
+    assert!(r.stderr.contains("needs --reason"), "{}", r.stderr);
+    let j = e
+        .ok(&["--json", "move", "ST-1", "done", "--reason", " \t "], 0)
+        .json();
+    assert_eq!(j["event"]["reason"], serde_json::Value::Null, "{j}");
+    let j = e
+        .ok(
+            &[
+                "--json",
+                "reopen",
+                "ST-1",
+                "todo",
+                "--reason",
+                "  QA found it ",
+            ],
+            0,
+        )
+        .json();
+    assert_eq!(j["event"]["reason"], "QA found it");
+}

@@ -103,6 +103,8 @@ pub fn move_item(
     mode: MoveMode,
     reason: Option<&str>,
 ) -> Result<MoveOutcome> {
+    // A blank reason is no reason: not journaled as "", and refused where one is needed.
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let mut attempt = 1;
     loop {
         match move_once(ws, id, to_spelling, mode, reason) {
