@@ -219,7 +219,8 @@ fn switch_to_wal(conn: &Connection, path: &Path) -> Result<()> {
 /// Refuse a file that is not an Evident store before writing anything into it (not even the WAL
 /// switch): schema version 0 with tables in it is another program's database. A file SQLite
 /// cannot read at all fails here too, as [`StoreError::Damaged`].
-fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+/// Returns the schema version it read, so opening reads it once.
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
     let v: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(path)?;
@@ -234,7 +235,7 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
     }
-    Ok(())
+    Ok(v)
 }
 
 impl SqliteStore {
@@ -257,10 +258,14 @@ impl SqliteStore {
             // time, and `status`, `list`, `show` and `ready` read fewer pages per query.
             conn.pragma_update(None, "page_size", 16384).ctx(path)?;
         }
-        if !fresh {
-            refuse_foreign(&conn, path)?;
+        // A new file is at schema 0.
+        let version = if fresh {
+            0
+        } else {
+            let v = refuse_foreign(&conn, path)?;
             switch_to_wal(&conn, path)?;
-        }
+            v
+        };
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx(path)?;
         // Sorts for index builds and large queries stay in memory (set before any transaction:
@@ -271,7 +276,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             fresh,
         };
-        store.migrate()?;
+        store.migrate(version)?;
         Ok(store)
     }
 
@@ -303,8 +308,8 @@ impl SqliteStore {
             .ctx(&self.path)
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        let v = self.version()?;
+    /// Bring the schema from `v` (read when the store was opened) up to date.
+    fn migrate(&mut self, v: u32) -> Result<()> {
         if v > LATEST_SCHEMA {
             return Err(StoreError::TooNew {
                 location: self.path.display().to_string(),
