@@ -877,6 +877,24 @@ fn guards_warn_when_advisory_and_refuse_when_enforcing() {
     );
     let r = e.ok(&["status"], 1);
     assert!(r.stderr.contains("gates/bugs.toml:4"), "{}", r.stderr);
+    // A gate that parses but is refused by validation: located in its gate file too.
+    e.write(
+        "gates/bugs.toml",
+        "[[gates]]\nid = \"bug-sev\"\nkind = \"bug\"\ninto = [\"done\"]\n\n[[gates.criteria]]\nid = \"sev\"\nfield = \"severity\"\n",
+    );
+    let r = e.ok(&["--json", "status"], 1);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    let err: serde_json::Value = serde_json::from_str(&r.stderr).unwrap();
+    let at = err["error"]["location"].as_str().unwrap();
+    assert!(at.ends_with("gates/bugs.toml:7"), "{at}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("criterion `sev`: `field = \"severity\"` needs exactly one test"),
+        "{err}"
+    );
+    e.write("gates/bugs.toml", "");
     e.write(
         "evident.toml",
         &cfg.replacen(
@@ -894,6 +912,18 @@ fn guards_warn_when_advisory_and_refuse_when_enforcing() {
         r.stderr
             .contains("gate `x` guards `shipped`, which is not a status of story"),
         "{}",
+        r.stderr
+    );
+    // ... at the line of the value at fault, not line 1.
+    let line = e
+        .read("evident.toml")
+        .lines()
+        .position(|l| l.contains("\"shipped\""))
+        .unwrap()
+        + 1;
+    assert!(
+        r.stderr.contains(&format!("evident.toml:{line}\n")),
+        "line {line}: {}",
         r.stderr
     );
 }

@@ -292,6 +292,9 @@ pub enum ConfigError {
     UnknownWorkflow { kind: String, workflow: String },
     #[error("invalid configuration: {0}")]
     Other(String),
+    /// A value refused by validation, with where it sits (see [`Place`]).
+    #[error("invalid configuration: {message}")]
+    At { message: String, place: Place },
     #[error("invalid gate file {file} at line {line}: {message}")]
     Included {
         file: String,
@@ -300,7 +303,148 @@ pub enum ConfigError {
     },
 }
 
+/// Where a value refused by validation sits in the TOML text, so the error can name its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// An entry of an array of tables (`[[gates]]`, `[[lanes]]`) by its `id`: the `nth` entry
+    /// with that id (0-based; 1 for "defined twice"), then its `criterion` (by id), then `key`.
+    Entry {
+        array: &'static str,
+        id: String,
+        nth: usize,
+        criterion: Option<String>,
+        key: Option<&'static str>,
+    },
+    /// A table (`[detect]`, `[workflows.default]`) and, when known, a key inside it.
+    Table {
+        header: String,
+        key: Option<&'static str>,
+    },
+}
+
+impl Place {
+    pub(crate) fn entry(array: &'static str, id: &str) -> Place {
+        Place::Entry {
+            array,
+            id: id.to_string(),
+            nth: 0,
+            criterion: None,
+            key: None,
+        }
+    }
+
+    pub(crate) fn key(mut self, k: &'static str) -> Place {
+        match &mut self {
+            Place::Entry { key, .. } | Place::Table { key, .. } => *key = Some(k),
+        }
+        self
+    }
+
+    /// The 1-based line of this place in `text`, when it is there (a gate may come from one of
+    /// `[project] gate_files` instead).
+    pub fn line_in(&self, text: &str) -> Option<usize> {
+        let lines: Vec<&str> = text.lines().collect();
+        // Whitespace and quotes do not matter: `id = "x"`, `id="x"`, `{ id = 'x' }`.
+        let norm = |l: &str| -> String {
+            let code = l.split('#').next().unwrap_or("");
+            code.chars()
+                .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+                .collect()
+        };
+        let has_key = |l: &str, key: &str| {
+            let n = norm(l);
+            n.starts_with(&format!("{key}="))
+                || n.contains(&format!("{{{key}="))
+                || n.contains(&format!(",{key}="))
+        };
+        let has_id = |l: &str, id: &str| {
+            let n = norm(l);
+            [
+                format!("id={id}"),
+                format!("{{id={id},"),
+                format!(",id={id},"),
+            ]
+            .iter()
+            .any(|p| n == *p || n.starts_with(p) || n.contains(p))
+                || n.ends_with(&format!("{{id={id}}}"))
+                || n.ends_with(&format!(",id={id}}}"))
+        };
+        let is_header = |l: &str| l.trim_start().starts_with('[');
+        // The lines of a block: from its header to the next header that is not one of its own
+        // sub-tables (`[[gates.criteria]]` belongs to the gate above it).
+        let block_end = |start: usize, own: &str| {
+            (start + 1..lines.len())
+                .find(|&i| {
+                    let t = norm(lines[i]);
+                    is_header(lines[i])
+                        && !t.starts_with(&format!("[[{own}."))
+                        && !t.starts_with(&format!("[{own}."))
+                })
+                .unwrap_or(lines.len())
+        };
+        let find_key =
+            |from: usize, to: usize, key: &str| (from..to).find(|&i| has_key(lines[i], key));
+        let found = match self {
+            Place::Entry {
+                array,
+                id,
+                nth,
+                criterion,
+                key,
+            } => {
+                let head = format!("[[{array}]]");
+                let mut blocks = (0..lines.len())
+                    .filter(|&i| norm(lines[i]) == head)
+                    .map(|h| (h, block_end(h, array)))
+                    .filter_map(|(h, end)| {
+                        (h..end)
+                            .find(|&i| has_id(lines[i], id))
+                            .map(|at| (h, at, end))
+                    });
+                let (_, at, end) = blocks.nth(*nth)?;
+                let at = match criterion {
+                    Some(c) => (at + 1..end).find(|&i| has_id(lines[i], c)).unwrap_or(at),
+                    None => at,
+                };
+                // The key, within the criterion's own line or the rest of the entry.
+                match key {
+                    Some(k) if has_key(lines[at], k) => Some(at),
+                    Some(k) if criterion.is_none() => {
+                        let h = (0..at).rev().find(|&i| is_header(lines[i])).unwrap_or(0);
+                        find_key(h, end, k).or(Some(at))
+                    }
+                    _ => Some(at),
+                }
+            }
+            Place::Table { header, key } => {
+                let head = format!("[{}]", norm(header));
+                let h = (0..lines.len()).find(|&i| norm(lines[i]) == head)?;
+                let end = (h + 1..lines.len())
+                    .find(|&i| is_header(lines[i]))
+                    .unwrap_or(lines.len());
+                key.and_then(|k| find_key(h + 1, end, k)).or(Some(h))
+            }
+        };
+        found.map(|i| i + 1)
+    }
+}
+
 impl ConfigError {
+    /// Validation with a message and a place.
+    pub(crate) fn at(place: Place, message: impl Into<String>) -> ConfigError {
+        ConfigError::At {
+            message: message.into(),
+            place,
+        }
+    }
+
+    pub fn place(&self) -> Option<&Place> {
+        match self {
+            ConfigError::At { place, .. } => Some(place),
+            _ => None,
+        }
+    }
+
     pub fn line(&self) -> Option<usize> {
         match self {
             ConfigError::Toml { line, .. } | ConfigError::Included { line, .. } => Some(*line),
@@ -357,6 +501,7 @@ impl ConfigError {
                 header("workflows", workflow)
             }
             ConfigError::UnknownWorkflow { kind, .. } => header("kinds", kind),
+            ConfigError::At { place, .. } => return place.line_in(text),
             _ => None,
         };
         found.map(|i| i + 1)
@@ -430,8 +575,12 @@ impl Config {
             gate_files: vec![],
         });
         if p.roots.is_empty() {
-            return Err(ConfigError::Other(
-                "[project] roots is empty; list at least one folder, e.g. roots = [\".\"]".into(),
+            return Err(ConfigError::at(
+                Place::Table {
+                    header: "project".into(),
+                    key: Some("roots"),
+                },
+                "[project] roots is empty; list at least one folder, e.g. roots = [\".\"]",
             ));
         }
         let d = raw.detect;
@@ -513,10 +662,16 @@ impl Config {
         }
         for ik in &detect.id_keys {
             if !kinds.contains_key(&ik.kind) {
-                return Err(ConfigError::Other(format!(
-                    "[detect] id_keys maps `{}` to kind `{}`, which is not defined under [kinds]",
-                    ik.key, ik.kind
-                )));
+                return Err(ConfigError::at(
+                    Place::Table {
+                        header: "detect".into(),
+                        key: Some("id_keys"),
+                    },
+                    format!(
+                        "[detect] id_keys maps `{}` to kind `{}`, which is not defined under [kinds]",
+                        ik.key, ik.kind
+                    ),
+                ));
             }
         }
         let kind_of = |k: &str| -> Option<String> {
@@ -527,20 +682,27 @@ impl Config {
             let k = kinds.get(kind)?;
             workflows.get(&k.workflow)?.status(s).map(|d| d.key.clone())
         };
-        let mut gates =
-            crate::gate::validate(raw.gates, &kind_of, &status_of).map_err(ConfigError::Other)?;
+        let mut gates = crate::gate::validate(raw.gates, &kind_of, &status_of)?;
         // A workflow's sign-off requirement is a gate on every kind that uses the workflow.
         for (wf, status, roles) in signoffs {
             let w = &workflows[&wf];
+            let at = || Place::Table {
+                header: format!("workflows.{wf}.signoff"),
+                key: None,
+            };
             let st = w.status(&status).ok_or_else(|| {
-                ConfigError::Other(format!(
-                    "workflow `{wf}` requires sign-offs for `{status}`, which is not one of its statuses"
-                ))
+                ConfigError::at(
+                    at(),
+                    format!(
+                        "workflow `{wf}` requires sign-offs for `{status}`, which is not one of its statuses"
+                    ),
+                )
             })?;
             if roles.is_empty() {
-                return Err(ConfigError::Other(format!(
-                    "workflow `{wf}`: signoff for `{status}` lists no roles"
-                )));
+                return Err(ConfigError::at(
+                    at(),
+                    format!("workflow `{wf}`: signoff for `{status}` lists no roles"),
+                ));
             }
             for k in kinds.values().filter(|k| k.workflow == wf) {
                 gates.push(crate::gate::GateDef {
@@ -564,23 +726,32 @@ impl Config {
         }
         let mut lanes: Vec<LaneDef> = Vec::new();
         for l in raw.lanes {
+            let place = || Place::entry("lanes", &l.id);
             if lanes.iter().any(|o| o.id == l.id) {
-                return Err(ConfigError::Other(format!(
-                    "lane `{}` is defined twice",
-                    l.id
-                )));
+                let mut twice = place();
+                if let Place::Entry { nth, .. } = &mut twice {
+                    *nth = 1;
+                }
+                return Err(ConfigError::at(
+                    twice,
+                    format!("lane `{}` is defined twice", l.id),
+                ));
             }
             if let Some(e) = &l.evidence {
-                e.validate()
-                    .map_err(|m| ConfigError::Other(format!("lane `{}`: {m}", l.id)))?;
+                e.validate().map_err(|m| {
+                    ConfigError::at(place().key("evidence"), format!("lane `{}`: {m}", l.id))
+                })?;
             }
             let cadence_secs = match &l.cadence {
                 None => None,
                 Some(c) => Some(parse_duration_secs(c).ok_or_else(|| {
-                    ConfigError::Other(format!(
-                        "lane `{}`: cadence `{c}` is not a duration; write it like 7d, 24h or 2w",
-                        l.id
-                    ))
+                    ConfigError::at(
+                        place().key("cadence"),
+                        format!(
+                            "lane `{}`: cadence `{c}` is not a duration; write it like 7d, 24h or 2w",
+                            l.id
+                        ),
+                    )
                 })?),
             };
             lanes.push(LaneDef {
@@ -694,6 +865,59 @@ mod tests {
         assert_eq!(line_of(&unknown), find(&unknown, "[kinds.story]", 0));
         // A TOML syntax error keeps the parser's line.
         assert_eq!(line_of("[project]\nname = \n"), Some(2));
+    }
+
+    #[test]
+    fn gate_and_lane_errors_name_the_line_of_the_value() {
+        let base = preset("workplan").unwrap();
+        let with = |extra: &str| format!("{base}\n{extra}");
+        let check = |text: &str, needle: &str, nth: usize| {
+            let e = Config::from_toml(text).expect_err("refused");
+            let want = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains(needle))
+                .nth(nth)
+                .map(|(i, _)| i + 1);
+            assert!(want.is_some(), "{needle} not in the text");
+            assert_eq!(e.line_in(text), want, "{e}");
+        };
+        let lane = "[[lanes]]\nid = \"ok\"\ncadence = \"1d\"\n\n[[lanes]]\nid = 'rel'\nowner_artifact = \"a.md\"\ncadence = \"banana\"\n";
+        check(&with(lane), "banana", 0);
+        let twice = "[[lanes]]\nid = \"rel\"\n[[lanes]]\nid = \"other\"\n[[lanes]]\nid = \"rel\"\n";
+        check(&with(twice), "\"rel\"", 1);
+        let evidence = "[[lanes]]\nid = \"rel\"\nevidence = { kind = \"nope\" }\n";
+        check(&with(evidence), "evidence =", 0);
+        let gate = |criteria: &str| {
+            with(&format!(
+                "[[gates]]\nid = \"g1\"\nkind = \"task\"\ninto = [\"done\"]\ncriteria = [{{ id = \"c1\", section = \"Description\" }}]\n\n[[gates]]\nid = \"g2\"\nkind = \"task\"\ninto = [\"done\"]\n{criteria}"
+            ))
+        };
+        // A criterion written inline, and as a sub-table.
+        check(
+            &gate("criteria = [\n  { id = \"c1\", section = \"Description\" },\n  { id = \"c2\", field = \"owner\" },\n]\n"),
+            "\"c2\"",
+            0,
+        );
+        check(
+            &gate("[[gates.criteria]]\nid = \"c1\"\nsection = \"Description\"\n\n[[gates.criteria]]\nid = \"c2\"\nmin = 3\n"),
+            "\"c2\"",
+            0,
+        );
+        // The key of the gate at fault, not the same key of the gate before it.
+        let status = gate("criteria = [{ id = \"c1\", section = \"Description\" }]\n")
+            .replacen(
+                "into = [\"done\"]\ncriteria",
+                "into = [\"finished\"]\ncriteria",
+                2,
+            )
+            .replacen("into = [\"finished\"]", "into = [\"done\"]", 1);
+        check(&status, "finished", 0);
+        let kind = with("[[gates]]\nid = \"g\"\nkind = \"nope\"\ninto = [\"done\"]\ncriteria = [{ id = \"c\", section = \"S\" }]\n");
+        check(&kind, "\"nope\"", 0);
+        // A table's key.
+        let roots = base.replacen("roots = [\".\"]", "roots = []", 1);
+        check(&roots, "roots = []", 0);
     }
 
     #[test]

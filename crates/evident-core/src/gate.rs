@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigError, Place};
 use crate::item::Section;
 use crate::status::canonical_key;
 
@@ -297,44 +298,73 @@ pub(crate) fn validate(
     raw: Vec<RawGate>,
     kind_of: &dyn Fn(&str) -> Option<String>,
     status_of: &dyn Fn(&str, &str) -> Option<String>,
-) -> Result<Vec<GateDef>, String> {
+) -> Result<Vec<GateDef>, ConfigError> {
     let mut out: Vec<GateDef> = Vec::new();
     for g in raw {
+        let place = || Place::entry("gates", &g.id);
+        let refuse = |place: Place, message: String| Err(ConfigError::at(place, message));
         if out.iter().any(|o| o.id == g.id) {
-            return Err(format!("gate `{}` is defined twice", g.id));
+            let mut twice = place();
+            if let Place::Entry { nth, .. } = &mut twice {
+                *nth = 1;
+            }
+            return refuse(twice, format!("gate `{}` is defined twice", g.id));
         }
-        let kind = kind_of(&g.kind).ok_or_else(|| {
-            format!(
-                "gate `{}` is for kind `{}`, which is not defined",
-                g.id, g.kind
-            )
-        })?;
+        let Some(kind) = kind_of(&g.kind) else {
+            return refuse(
+                place().key("kind"),
+                format!(
+                    "gate `{}` is for kind `{}`, which is not defined",
+                    g.id, g.kind
+                ),
+            );
+        };
         if g.into.is_empty() {
-            return Err(format!(
-                "gate `{}` guards no status; set into = [\"STATUS\"]",
-                g.id
-            ));
+            return refuse(
+                place().key("into"),
+                format!("gate `{}` guards no status; set into = [\"STATUS\"]", g.id),
+            );
         }
         let mut into = Vec::new();
         for s in &g.into {
-            into.push(status_of(&kind, s).ok_or_else(|| {
-                format!(
-                    "gate `{}` guards `{s}`, which is not a status of {kind}",
-                    g.id
-                )
-            })?);
+            match status_of(&kind, s) {
+                Some(k) => into.push(k),
+                None => {
+                    return refuse(
+                        place().key("into"),
+                        format!(
+                            "gate `{}` guards `{s}`, which is not a status of {kind}",
+                            g.id
+                        ),
+                    )
+                }
+            }
         }
         if g.criteria.is_empty() {
-            return Err(format!("gate `{}` has no criteria", g.id));
+            return refuse(place(), format!("gate `{}` has no criteria", g.id));
         }
         let mut criteria: Vec<Criterion> = Vec::new();
         for c in g.criteria {
+            let at_criterion = || {
+                let mut p = place();
+                if let Place::Entry { criterion, .. } = &mut p {
+                    *criterion = Some(c.id.clone());
+                }
+                p
+            };
             if criteria.iter().any(|o| o.id == c.id) {
-                return Err(format!("gate `{}` lists criterion `{}` twice", g.id, c.id));
+                return refuse(
+                    at_criterion(),
+                    format!("gate `{}` lists criterion `{}` twice", g.id, c.id),
+                );
             }
             let at = format!("gate `{}`, criterion `{}`", g.id, c.id);
+            let predicate = match predicate(c.predicate, &at) {
+                Ok(p) => p,
+                Err(m) => return refuse(at_criterion(), m),
+            };
             criteria.push(Criterion {
-                predicate: predicate(c.predicate, &at)?,
+                predicate,
                 category: c.category.unwrap_or_else(|| g.id.clone()),
                 id: c.id,
                 hint: c.hint,
@@ -859,6 +889,7 @@ mod tests {
                     .then(|| s.to_string())
             },
         )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
