@@ -955,6 +955,24 @@ id = "billing"
 owner_artifact = "docs/plan.md"
 evidence = { kind = "test", report = "reports/junit.xml", test = "refunds_twice" }
 next_action = "ST-2"
+
+[[lanes]]
+id = "blank"
+owner_artifact = "docs"
+evidence = { kind = "doc", path = "docs/plan.md" }
+next_action = "  "
+
+[[lanes]]
+id = "stale-id"
+owner_artifact = "docs/plan.md"
+evidence = { kind = "doc", path = "docs/plan.md" }
+next_action = "ST-99"
+
+[[lanes]]
+id = "text"
+owner_artifact = "docs/plan.md"
+evidence = { kind = "doc", path = "docs/plan.md" }
+next_action = "Ask ops for the restore drill date"
 "#,
     );
     e.write("evident.toml", &cfg);
@@ -978,6 +996,18 @@ next_action = "ST-2"
         .as_str()
         .unwrap()
         .contains("no next action"));
+    // A blank next action is none, and a folder is not an owner artifact.
+    assert_eq!(
+        by["blank"]["reasons"],
+        serde_json::json!(["owner artifact docs is not a file", "no next action"]),
+    );
+    // An item id that names no item is stale; plain text is a next action as it is.
+    assert_eq!(
+        by["stale-id"]["reasons"],
+        serde_json::json!(["next action ST-99 names no known item"]),
+    );
+    assert_eq!(by["text"]["current"], true, "{}", by["text"]);
+    assert_eq!(v["not_current"], 4);
     let billing = by["billing"]["reasons"].to_string();
     assert!(
         billing.contains("evidence not verified") && billing.contains("already done"),

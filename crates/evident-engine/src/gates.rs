@@ -912,6 +912,9 @@ pub fn lanes(ws: &mut Workspace) -> Result<Vec<LaneStatus>> {
                 Ok(full) if !full.exists() => {
                     reasons.push(format!("owner artifact {p} does not exist"))
                 }
+                Ok(full) if !full.is_file() => {
+                    reasons.push(format!("owner artifact {p} is not a file"))
+                }
                 Ok(full) => {
                     updated = git::last_commit_time(&ws.root, p).or_else(|| {
                         std::fs::metadata(&full)
@@ -942,16 +945,27 @@ pub fn lanes(ws: &mut Workspace) -> Result<Vec<LaneStatus>> {
             _ => {}
         }
         let mut next_action_status = None;
-        match &l.next_action {
-            None => reasons.push("no next action".to_string()),
-            Some(a) => {
-                if let Some(it) = ws.store().get_item(a.trim())? {
+        match l.next_action.as_deref().map(str::trim) {
+            None | Some("") => reasons.push("no next action".to_string()),
+            Some(a) => match ws.store().get_item(a)? {
+                Some(it) => {
                     if it.terminal {
                         reasons.push(format!("next action {} is already {}", it.id, it.status));
                     }
                     next_action_status = Some(it.status);
                 }
-            }
+                // Text is a next action too; an item id (a kind's prefix, a dash, no spaces)
+                // that names no item is stale or misspelt.
+                None if !a.contains(char::is_whitespace)
+                    && ws.config.kinds.values().any(|k| {
+                        a.strip_prefix(k.prefix.as_str())
+                            .is_some_and(|r| r.starts_with('-') && r.len() > 1)
+                    }) =>
+                {
+                    reasons.push(format!("next action {a} names no known item"))
+                }
+                None => {}
+            },
         }
         if let (Some(c), Some(u)) = (l.cadence_secs, updated) {
             let age = now - u;
