@@ -235,6 +235,20 @@ fn an_unknown_id_is_an_error_and_a_removed_one_keeps_its_history() {
             r.stderr
         );
     }
+    // An id typed in another case is named in the hint.
+    for args in [
+        &["show", "s-1"][..],
+        &["move", "s-1", "done"],
+        &["log", "s-1"],
+        &["gate", "check", "s-1"],
+    ] {
+        let r = e.ok(args, 1);
+        assert!(
+            r.stderr.contains("no item with id `s-1`") && r.stderr.contains("did you mean `S-1`?"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
     std::fs::remove_file(e.path("work/s.md")).unwrap();
     e.ok(&["index"], 0);
     let log = e.ok(&["--json", "log", "S-1"], 0).json();

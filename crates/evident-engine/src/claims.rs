@@ -60,7 +60,7 @@ fn rfc3339(ms: i64) -> String {
 pub fn claim(ws: &mut Workspace, id: &str, ttl: &str) -> Result<Claim> {
     let ttl = parse_ttl(ttl)?;
     let now = now_ms(ws)?;
-    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
     if item.terminal {
         return Err(EngineError::user(format!(
             "{id} is {}: there is no work left to claim",
@@ -84,7 +84,7 @@ pub fn claim(ws: &mut Workspace, id: &str, ttl: &str) -> Result<Claim> {
 pub fn release(ws: &mut Workspace, id: &str, force: bool) -> Result<Option<Claim>> {
     let now = now_ms(ws)?;
     if !ws.store().item_exists(id)? {
-        return Err(not_found(id));
+        return Err(not_found(ws, id));
     }
     let agent = ws.actor();
     let ctx = ws.event_context("cli");

@@ -449,7 +449,10 @@ fn evaluate_gates(
     };
     let mut fresh: Vec<GateCacheEntry> = Vec::new();
     for id in items {
-        let item = ws.store().get_item(&id)?.ok_or_else(|| not_found(&id))?;
+        let item = ws
+            .store()
+            .get_item(&id)?
+            .ok_or_else(|| not_found(ws, &id))?;
         let gates: Vec<(GateDef, bool)> = gates_for(ws, &item, which)?
             .into_iter()
             .map(|(g, held)| (g.clone(), held))
@@ -524,7 +527,7 @@ fn evaluate_gates(
 pub fn guard(ws: &mut Workspace, id: &str, to: &str) -> Result<Vec<GateResult>> {
     // No gate guards the status: nothing to read (no query, no git).
     let Some((kind, _)) = ws.store().kind_status(id)? else {
-        return Err(not_found(id));
+        return Err(not_found(ws, id));
     };
     let kind = kind_def(ws, &kind)?.key.clone();
     if ws.config.gates_into(&kind, to).next().is_none() {
@@ -561,7 +564,7 @@ pub fn verify_evidence(ws: &mut Workspace, id: Option<&str>) -> Result<Vec<Evide
     let mut out = Vec::new();
     let ctx = match id {
         Some(id) => {
-            let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+            let item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
             let ctx = Context::load_one(ws, &item)?;
             out.extend(verify_all(ws, &ctx.gather(item)));
             return Ok(out);
@@ -574,7 +577,7 @@ pub fn verify_evidence(ws: &mut Workspace, id: Option<&str>) -> Result<Vec<Evide
         let item = ws
             .store()
             .get_item(&row.id)?
-            .ok_or_else(|| not_found(&row.id))?;
+            .ok_or_else(|| not_found(ws, &row.id))?;
         if !has_store && !item.fields.contains_key("evidence") {
             continue;
         }
@@ -596,7 +599,7 @@ pub fn add_evidence(ws: &mut Workspace, id: &str, spec: &EvidenceSpec) -> Result
         })?;
     }
     if !ws.store().item_exists(id)? {
-        return Err(not_found(id));
+        return Err(not_found(ws, id));
     }
     let json = serde_json::to_string(spec).unwrap_or_default();
     let ctx = ws.event_context("cli");
@@ -642,7 +645,7 @@ pub fn signoff(
     role: &str,
     note: Option<&str>,
 ) -> Result<evident_store::Signoff> {
-    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
     let kind = kind_def(ws, &item.kind)?.key.clone();
     let roles = known_roles(ws, &kind);
     let role_key = evident_core::status::canonical_key(role);
@@ -683,7 +686,7 @@ pub fn review(ws: &mut Workspace, id: &str, gaps: &str, to: Option<&str>) -> Res
         return Err(EngineError::user("--gaps is empty")
             .hint("list the specific gaps the owner must address"));
     }
-    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
     let kind = kind_def(ws, &item.kind)?.clone();
     let wf = ws.config.workflow_of(&kind).clone();
     let cur = wf.status(&item.status).cloned().ok_or_else(|| {

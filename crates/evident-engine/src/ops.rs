@@ -16,10 +16,29 @@ use crate::index::index_paths;
 use crate::workspace::CONFIG_FILE;
 use crate::{EngineError, Result, Workspace};
 
-/// The error for an id the store does not know.
-pub fn not_found(id: &str) -> EngineError {
-    EngineError::user(format!("no item with id `{id}`"))
-        .hint("`evident list` shows known ids; run `evident index` if the item was added recently")
+/// The error for an id the store does not know; when the store knows it in another case
+/// (`ph-1` for `PH-1`), the hint names it.
+pub fn not_found(ws: &mut Workspace, id: &str) -> EngineError {
+    let err = EngineError::user(format!("no item with id `{id}`"));
+    let typed = id.split('-').next().unwrap_or(id);
+    let mut prefixes = vec![
+        typed.to_uppercase(),
+        typed.to_lowercase(),
+        typed.to_string(),
+    ];
+    prefixes.dedup();
+    let other_case = prefixes
+        .iter()
+        .filter(|p| !p.is_empty() && id.contains('-'))
+        .filter_map(|p| ws.store().ids_with_prefix(p).ok())
+        .flatten()
+        .find(|k| k.eq_ignore_ascii_case(id));
+    match other_case {
+        Some(k) => err.hint(format!("ids are case-sensitive: did you mean `{k}`?")),
+        None => err.hint(
+            "`evident list` shows known ids; run `evident index` if the item was added recently",
+        ),
+    }
 }
 
 /// Resolve a kind spelling or fail listing the kinds.
@@ -126,10 +145,10 @@ fn move_once(
     reason: Option<&str>,
 ) -> Result<MoveOutcome> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
     // Merge any pending edit of the item's document before acting on it.
     index_paths(ws, std::slice::from_ref(&item.path), "file")?;
-    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
     let warnings: Vec<Diagnostic> = ws
         .store()
         .diagnostics()?
@@ -715,7 +734,7 @@ pub struct ShowResult {
 }
 
 pub fn show(ws: &mut Workspace, id: &str) -> Result<ShowResult> {
-    let mut item = ws.store().get_item(id)?.ok_or_else(|| not_found(id))?;
+    let mut item = ws.store().get_item(id)?.ok_or_else(|| not_found(ws, id))?;
     let fields = std::mem::take(&mut item.fields);
     let sections = std::mem::take(&mut item.sections);
     let mut dependencies = Vec::new();

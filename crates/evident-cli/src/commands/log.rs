@@ -26,7 +26,7 @@ pub fn run(a: LogArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     // A removed item still has its history; an id that never had any is a typo.
     if let Some(id) = &a.id {
         if events.is_empty() && !ws.store().item_exists(id)? {
-            return Err(evident_engine::ops::not_found(id));
+            return Err(evident_engine::ops::not_found(ws, id));
         }
     }
     if out.json {

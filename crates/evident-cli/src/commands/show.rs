@@ -101,10 +101,12 @@ pub fn run(a: ShowArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     if !r.sections.is_empty() {
         s.push_str("\nSections\n");
         for sec in &r.sections {
-            let lines = sec.text.lines().count();
+            let lines = sec.text.lines().count() as u64;
             s.push_str(&format!(
-                "  ## {} ({} lines, line {})\n",
-                sec.name, lines, sec.line
+                "  ## {} ({}, line {})\n",
+                sec.name,
+                crate::output::count(lines, "line"),
+                sec.line
             ));
         }
     }

@@ -63,9 +63,9 @@ fn render_text(r: &StatusReport, out: &Out) -> String {
         );
     }
     let mut s = format!(
-        "{} — {} items, {} done, {} ready, {} blocked\n\n",
+        "{} — {}, {} done, {} ready, {} blocked\n\n",
         out.bold(&r.project),
-        s_.total,
+        crate::output::count(s_.total, "item"),
         s_.terminal,
         s_.ready,
         s_.blocked
@@ -131,9 +131,9 @@ fn md_escape(s: &str) -> String {
 fn render_markdown(r: &StatusReport) -> String {
     let s_ = &r.summary;
     let mut s = format!(
-        "# Status: {}\n\n{} items · {} done · {} ready · {} blocked\n\n## By kind and status\n\n",
+        "# Status: {}\n\n{} · {} done · {} ready · {} blocked\n\n## By kind and status\n\n",
         md_escape(&r.project),
-        s_.total,
+        crate::output::count(s_.total, "item"),
         s_.terminal,
         s_.ready,
         s_.blocked
