@@ -768,3 +768,88 @@ fn a_blank_reason_is_no_reason() {
         .json();
     assert_eq!(j["event"]["reason"], "QA found it");
 }
+
+#[test]
+fn a_field_that_new_writes_itself_is_refused_with_the_way_to_set_it() {
+    let e = Env::with_preset("cleargate");
+    e.write(
+        ".cleargate/delivery/pending-sync/EPIC-007_Payments.md",
+        "---\nepic_id: \"EPIC-007\"\nstatus: \"Active\"\n---\n\n# EPIC-007: Payments\n",
+    );
+    e.ok(&["index"], 0);
+    let new = |field: &str| {
+        e.ok(
+            &[
+                "new", "story", "Refunds", "--parent", "EPIC-007", "--field", field,
+            ],
+            1,
+        )
+    };
+    // The id key, the parent key and a key the template writes: each named for what it is
+    // (these reached the file before, and the template was blamed for the duplicate key).
+    for (field, hint) in [
+        ("story_id=STORY-9-9", "ids are allocated by Evident"),
+        ("parent_epic_ref=EPIC-001", "use --parent ID"),
+        (
+            "created_at=yesterday",
+            "the story template writes `created_at` itself",
+        ),
+        ("status=Ready", "starts at `Draft`; move it afterwards"),
+        ("title=Other", "the title is the command's second argument"),
+    ] {
+        let r = new(field);
+        let key = field.split('=').next().unwrap();
+        assert!(
+            r.stderr.contains(&format!("--field cannot set `{key}`")) && r.stderr.contains(hint),
+            "{field}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("template of kind"), "{}", r.stderr);
+    }
+    let r = e.ok(
+        &[
+            "new",
+            "story",
+            "Refunds",
+            "--parent",
+            "EPIC-007",
+            "--field",
+            "lane=fast",
+            "--field",
+            "lane=standard",
+        ],
+        1,
+    );
+    assert!(
+        r.stderr.contains("--field `lane` is given twice"),
+        "{}",
+        r.stderr
+    );
+    // Nothing was written; a field of its own is still welcome.
+    let files = std::fs::read_dir(e.path(".cleargate/delivery/pending-sync"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 1);
+    let id = e.ok(
+        &[
+            "new",
+            "story",
+            "Refunds",
+            "--parent",
+            "EPIC-007",
+            "--field",
+            "lane=fast",
+        ],
+        0,
+    );
+    assert_eq!(id.stdout.trim(), "STORY-007-01");
+    // The basic preset: its detect fields (`type` is a kind field) are refused as well.
+    let e = Env::with_preset("basic");
+    let r = e.ok(&["new", "story", "x", "--field", "type=bug"], 1);
+    assert!(
+        r.stderr
+            .contains("the kind is the command's first argument"),
+        "{}",
+        r.stderr
+    );
+}

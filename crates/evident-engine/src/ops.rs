@@ -525,6 +525,67 @@ fn render_template(
     }
 }
 
+/// `--field` may add fields, never set one that `new` writes itself (the id, kind, title,
+/// status, parent, or a key the kind's template writes) nor the same key twice: the file would
+/// hold the key twice, which no YAML reader accepts.
+fn refuse_taken_fields(
+    ws: &Workspace,
+    kind: &KindDef,
+    status: &StatusDef,
+    fields: &[(String, String)],
+) -> Result<()> {
+    let d = &ws.config.detect;
+    let is = |list: &[String], k: &str| list.iter().any(|f| f == k);
+    let template_keys: Vec<String> = match &kind.template {
+        Some(_) => {
+            let text = render_template(kind, status, "ID", "Title", None, &[], "");
+            text.lines()
+                .skip(1)
+                .take_while(|l| l.trim_end() != "---")
+                .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
+                .filter_map(|l| {
+                    l.split_once(':')
+                        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                })
+                .collect()
+        }
+        None => vec![],
+    };
+    for (i, (k, _)) in fields.iter().enumerate() {
+        let why: Option<String> = if k == "status" {
+            Some(format!(
+                "a new {} starts at `{}`; move it afterwards with `evident move ID STATUS`",
+                kind.key, status.name
+            ))
+        } else if k == "title" {
+            Some("the title is the command's second argument".into())
+        } else if k == "id" || *k == d.id_field || d.id_keys.iter().any(|ik| ik.key == *k) {
+            Some(format!(
+                "ids are allocated by Evident ({}-…, [project] id_scheme)",
+                kind.prefix
+            ))
+        } else if k == "kind" || is(&d.kind_fields, k) {
+            Some("the kind is the command's first argument".into())
+        } else if k == "parent" || is(&d.parent_fields, k) {
+            Some("use --parent ID".into())
+        } else if template_keys.iter().any(|t| t == k) {
+            Some(format!(
+                "the {} template writes `{k}` itself ([kinds.{}] template)",
+                kind.key, kind.key
+            ))
+        } else if fields[..i].iter().any(|(o, _)| o == k) {
+            return Err(EngineError::user(format!("--field `{k}` is given twice"))
+                .hint("give each field once"));
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(EngineError::user(format!("--field cannot set `{k}`")).hint(why));
+        }
+    }
+    Ok(())
+}
+
 fn parse_field(raw: &str) -> Result<(String, String)> {
     let (k, v) = raw.split_once('=').ok_or_else(|| {
         EngineError::user(format!("--field `{raw}` is not KEY=VALUE"))
@@ -542,10 +603,6 @@ fn parse_field(raw: &str) -> Result<(String, String)> {
             EngineError::user(format!("--field key `{k}` is not a valid field name"))
                 .hint("use letters, digits, _ and -"),
         );
-    }
-    if ["id", "kind", "type", "title", "status", "parent"].contains(&k) {
-        return Err(EngineError::user(format!("--field cannot set `{k}`"))
-            .hint("use the command's own argument or flag for it"));
     }
     let v = v.trim();
     // A number, boolean, `[list]` or `{map}` is written as typed, but only when `key: VALUE` on
@@ -595,6 +652,7 @@ pub fn new_item(
         .iter()
         .map(|f| parse_field(f))
         .collect::<Result<_>>()?;
+    refuse_taken_fields(ws, &kind, &status, &fields)?;
     let now = ws.now();
     let dir = ws.abs(&kind.dir);
     std::fs::create_dir_all(&dir)
