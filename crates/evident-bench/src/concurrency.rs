@@ -91,6 +91,7 @@ fn seed(store: &mut dyn Store, items: usize) -> Result<()> {
         removed: vec![],
         walk_diagnostics: None,
         parse_fingerprint: None,
+        statuses: Default::default(),
     };
     store.apply_index(&batch, &mut changes.into_iter(), &ctx())?;
     Ok(())

@@ -180,6 +180,63 @@ fn file_status_edits_are_applied_forward_and_reported_backward() {
 }
 
 #[test]
+fn a_document_removed_and_restored_from_an_older_copy_never_regresses_status() {
+    let e = Env::new();
+    e.ok(&["init", "--preset", "workplan"], 0);
+    git(e.root(), &["add", "-A"]);
+    git(e.root(), &["commit", "-qm", "plan"]);
+    e.ok(&["index"], 0);
+    let old = e.read("workplans/WP-1.md");
+    e.ok(&["move", "WP-1-T02", "done"], 0);
+    // The document goes away (a branch without it, a rebase), then an older copy comes back.
+    std::fs::remove_file(e.path("workplans/WP-1.md")).unwrap();
+    assert_eq!(index_counts(&e, &[])["removed"], 4);
+    e.write("workplans/WP-1.md", &old);
+    assert_eq!(index_counts(&e, &[])["created"], 4);
+    let status = |id: &str| e.ok(&["--json", "show", id], 0).json()["item"]["status"].clone();
+    assert_eq!(status("WP-1-T02"), "done", "restored at the status it had");
+    let ev = &e
+        .ok(&["--json", "log", "WP-1-T02", "--limit", "1"], 0)
+        .json()["events"][0];
+    assert_eq!(
+        (ev["action"].as_str(), ev["to"].as_str()),
+        (Some("created"), Some("done"))
+    );
+    // The older copy lags the store: `check` says so, `fix` writes the status back.
+    let r = e.ok(&["--json", "check"], 2);
+    let codes: Vec<String> = r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["code"].as_str().unwrap(),
+                f["item"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(codes, ["EV204 WP-1-T02"], "{codes:?}");
+    e.ok(&["fix"], 0);
+    let now = e.read("workplans/WP-1.md");
+    assert_eq!(diff_middle(&old, &now).1, "in_progress");
+    assert_eq!(diff_middle(&old, &now).2, "done");
+    e.ok(&["check"], 0);
+    // Only a reopen lowers it.
+    e.ok(
+        &[
+            "reopen",
+            "WP-1-T02",
+            "in_progress",
+            "--reason",
+            "not done after all",
+        ],
+        0,
+    );
+    assert_eq!(status("WP-1-T02"), "in_progress");
+}
+
+#[test]
 fn a_stale_checkout_sharing_the_store_never_regresses_status() {
     let a = Env::with_preset("workplan");
     a.write("wp.md", "---\nid: WP-1\ntype: workplan\nstatus: in_progress\n---\n\n```task\nid: T-1\nstatus: todo\n```\n\n```task\nid: T-2\nstatus: todo\n```\n");

@@ -340,6 +340,17 @@ pub fn parse_fingerprint(config: &Config) -> String {
     h.finalize().to_hex()[..32].to_string()
 }
 
+/// Each kind's statuses, for the index pass (see [`IndexBatch::statuses`]).
+fn kind_statuses(
+    config: &Config,
+) -> std::collections::HashMap<String, Vec<evident_core::StatusDef>> {
+    config
+        .kinds
+        .values()
+        .map(|k| (k.key.clone(), config.workflow_of(k).statuses.clone()))
+        .collect()
+}
+
 /// Read and parse one planned document (no store access).
 pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize) -> FileChange {
     let f = &plan.found[i];
@@ -387,6 +398,7 @@ pub fn index_planned(
         removed,
         walk_diagnostics: Some(walk_diagnostics),
         parse_fingerprint: Some(fingerprint),
+        statuses: kind_statuses(&ws.config),
     };
     // Resolving the actor may spawn git; an unchanged repository records no event, so skip it.
     let ctx = if batch.is_empty() {
@@ -450,6 +462,7 @@ pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result
     let states = ws.store().file_states(&checkout)?;
     let mut batch = IndexBatch {
         checkout,
+        statuses: kind_statuses(&ws.config),
         ..Default::default()
     };
     let mut changes = Vec::new();

@@ -175,6 +175,9 @@ pub(crate) trait IndexWriter {
     /// Whether some item depends on `id` or names it as parent.
     fn is_referenced(&mut self, id: &str) -> Result<bool>;
     fn item_known(&mut self, id: &str) -> Result<bool>;
+    /// The status an item had when it was removed, if the journal's latest event for it is
+    /// its removal (its document went away and it was not declared again since).
+    fn removed_status(&mut self, id: &str) -> Result<Option<String>>;
     /// Recompute `blocked` for `ids` and their dependents, or for every item.
     fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()>;
     /// Set one item's `blocked` flag, decided by the caller.
@@ -491,10 +494,20 @@ pub(crate) fn apply_index(
                     graph_dirty |= shape_changed;
                 }
                 released.remove(id);
-                // Merge the file's status with the effective one (the truth model).
+                // Merge the file's status with the effective one (the truth model). An item that
+                // comes back after its removal is merged with the status it had then, as if
+                // this checkout had never read it: a lower status in the file is a stale copy
+                // (kept at the old status, the file drifts until `fix`), never a regression.
+                let restored = match (&existing, &it.status) {
+                    (None, Some(_)) if !cold => w
+                        .removed_status(id)?
+                        .and_then(|s| batch.status_def(&it.item.kind, &s).cloned()),
+                    _ => None,
+                };
                 let eff = existing
                     .as_ref()
-                    .and_then(|e| status_of_row(&e.status, e.rank, e.terminal));
+                    .and_then(|e| status_of_row(&e.status, e.rank, e.terminal))
+                    .or_else(|| restored.clone());
                 let (status, rank, terminal, file_status) = match &it.status {
                     None => match &existing {
                         Some(e) => (
@@ -517,8 +530,33 @@ pub(crate) fn apply_index(
                             ),
                         };
                         match decision {
+                            FileStatusDecision::Keep | FileStatusDecision::RefuseRegression
+                                if existing.is_none() =>
+                            {
+                                // Restored (see above) at the status it had.
+                                let r = restored.clone().unwrap_or_else(|| fs.clone());
+                                let lower = r.key != fs.key;
+                                let e = NewEvent {
+                                    item: id,
+                                    action: action::CREATED,
+                                    from: None,
+                                    to: Some(&r.key),
+                                    reason: lower.then_some(
+                                        "declared again after its removal; kept at the status it had (its file's is lower, and only a reopen lowers a status)",
+                                    ),
+                                };
+                                w.insert_event(&e, ctx)?;
+                                report.created += 1;
+                                (
+                                    r.key.clone(),
+                                    Some(r.rank),
+                                    r.terminal,
+                                    Some(fs.key.clone()),
+                                )
+                            }
                             FileStatusDecision::Create | FileStatusDecision::Apply => {
-                                let created = decision == FileStatusDecision::Create;
+                                let created =
+                                    decision == FileStatusDecision::Create || existing.is_none();
                                 let (act, from, reason) = if created {
                                     (action::CREATED, None, None)
                                 } else {

@@ -98,9 +98,18 @@ pub struct IndexBatch {
     /// transaction; the next pass re-parses every document when it differs. `None` (a pass over
     /// a few files) leaves the recorded one.
     pub parse_fingerprint: Option<String>,
+    /// Each kind's statuses (by canonical key), so an item that comes back after its removal is
+    /// merged with the status it had then (its journal holds the key, not the rank). An item
+    /// whose kind or old status is not here is created as its file says.
+    pub statuses: std::collections::HashMap<String, Vec<StatusDef>>,
 }
 
 impl IndexBatch {
+    /// The definition of `status` (a canonical key) in the workflow of `kind`.
+    pub fn status_def(&self, kind: &str, status: &str) -> Option<&StatusDef> {
+        self.statuses.get(kind)?.iter().find(|s| s.key == status)
+    }
+
     /// Nothing was re-read and nothing removed.
     pub fn is_empty(&self) -> bool {
         self.reread.is_empty() && self.removed.is_empty()

@@ -359,7 +359,10 @@ impl PgTx<'_> {
 
 impl IndexWriter for PgTx<'_> {
     fn store_is_empty(&mut self) -> Result<bool> {
-        self.flag("SELECT NOT EXISTS (SELECT 1 FROM items)", &[])
+        self.flag(
+            "SELECT NOT EXISTS (SELECT 1 FROM items) AND NOT EXISTS (SELECT 1 FROM events)",
+            &[],
+        )
     }
 
     fn bulk_load(&mut self, _starting: bool) -> Result<()> {
@@ -586,6 +589,20 @@ impl IndexWriter for PgTx<'_> {
 
     fn item_known(&mut self, id: &str) -> Result<bool> {
         self.flag("SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)", &[&id])
+    }
+
+    fn removed_status(&mut self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .opt(
+                "SELECT action, from_status FROM events WHERE item = $1 ORDER BY seq DESC LIMIT 1",
+                &[&id],
+            )?
+            .and_then(|r| {
+                let a: String = r.get(0);
+                (a == action::REMOVED)
+                    .then(|| r.get::<_, Option<String>>(1))
+                    .flatten()
+            }))
     }
 
     fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()> {

@@ -454,7 +454,12 @@ impl<'a> SqliteIndexTx<'a, '_> {
 
 impl IndexWriter for SqliteIndexTx<'_, '_> {
     fn store_is_empty(&mut self) -> Result<bool> {
-        self.flag("SELECT NOT EXISTS (SELECT 1 FROM items)", [])
+        // A journal without items (every document was removed) is not a first index: items
+        // that come back are merged with the status they had.
+        self.flag(
+            "SELECT NOT EXISTS (SELECT 1 FROM items) AND NOT EXISTS (SELECT 1 FROM events)",
+            [],
+        )
     }
 
     fn bulk_load(&mut self, starting: bool) -> Result<()> {
@@ -696,6 +701,21 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
 
     fn item_known(&mut self, id: &str) -> Result<bool> {
         self.flag("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)", [id])
+    }
+
+    fn removed_status(&mut self, id: &str) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached(
+                "SELECT action, from_status FROM events WHERE item = ?1 ORDER BY seq DESC LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row([id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .optional()
+            })
+            .map(|last| last.and_then(|(a, from)| (a == action::REMOVED).then_some(from).flatten()))
+            .ctx(self.loc)
     }
 
     fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()> {

@@ -122,6 +122,7 @@ conformance!(
     indexing_never_lowers_a_rank_and_per_checkout_memory_tells_stale_from_edited,
     reads_answer_the_same_on_every_backend,
     removed_documents_remove_their_items,
+    an_item_declared_again_after_its_removal_is_merged_with_the_status_it_had,
     claims_are_leases,
     moves_respect_leases_and_finishing_ends_them,
     agents_never_take_the_same_item_twice,
@@ -240,6 +241,11 @@ fn index_with(
         removed,
         walk_diagnostics: None,
         parse_fingerprint: None,
+        statuses: [(
+            "task".to_string(),
+            vec![status("todo", 0), status("doing", 1), status("done", 2)],
+        )]
+        .into(),
     };
     store
         .apply_index(&batch, &mut changes.into_iter(), &ctx())
@@ -842,6 +848,73 @@ fn removed_documents_remove_their_items(b: Arc<dyn Backend>) {
         .collect();
     assert_eq!(removed, ["removed C-2", "removed A-1"]);
     assert_eq!(s.file_states("main").unwrap().len(), 6);
+}
+
+fn an_item_declared_again_after_its_removal_is_merged_with_the_status_it_had(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    let spec = |id: &'static str, st: &'static str, rank: i64| Spec {
+        id,
+        status: st,
+        rank,
+        ..Default::default()
+    };
+    let status_of = |s: &mut dyn Store, id: &str| s.get_item(id).unwrap().map(|i| i.status);
+    index(
+        s,
+        "main",
+        vec![
+            file(&spec("X-1", "doing", 1)),
+            file(&spec("Y-1", "todo", 0)),
+        ],
+    );
+    index_with(s, "main", vec![], vec!["X-1.md".into()]);
+    assert_eq!(status_of(s, "X-1"), None);
+    // Back with a lower status (an older copy of its document): kept at `doing`, the file drifts.
+    let r = index(s, "main", vec![file(&spec("X-1", "todo", 0))]);
+    assert_eq!((r.created, r.status_applied), (1, 0));
+    assert_eq!(status_of(s, "X-1").as_deref(), Some("doing"));
+    let last = &s.events(Some("X-1"), Some(1)).unwrap()[0];
+    assert_eq!(
+        (last.action.as_str(), last.to.as_deref()),
+        ("created", Some("doing"))
+    );
+    assert!(last
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("kept at the status it had"));
+    let drift: Vec<String> = s.drift("main").unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(drift, ["X-1"]);
+    // Back with a higher status: taken as the file says.
+    index_with(s, "main", vec![], vec!["X-1.md".into()]);
+    index(s, "main", vec![file(&spec("X-1", "done", 2))]);
+    assert_eq!(status_of(s, "X-1").as_deref(), Some("done"));
+    assert!(s.drift("main").unwrap().is_empty());
+    // Every document removed leaves a journal without items: not a first index.
+    index_with(s, "main", vec![], vec!["X-1.md".into(), "Y-1.md".into()]);
+    assert!(s.list_items(&ItemFilter::default()).unwrap().is_empty());
+    index(
+        s,
+        "main",
+        vec![file(&spec("X-1", "todo", 0)), file(&spec("Y-1", "todo", 0))],
+    );
+    assert_eq!(status_of(s, "X-1").as_deref(), Some("done"));
+    assert_eq!(status_of(s, "Y-1").as_deref(), Some("todo"));
+    // A reopen lowers it, as for any item.
+    let req = TransitionRequest {
+        id: "X-1".into(),
+        from: "done".into(),
+        to: status("todo", 0),
+        action: action::REOPEN,
+        reason: Some("redo".into()),
+        file_status: Some(("main".into(), "todo".into())),
+        now_ms: 0,
+        break_claim: false,
+    };
+    s.transition(&req, &ctx()).unwrap();
+    assert_eq!(status_of(s, "X-1").as_deref(), Some("todo"));
+    assert!(s.drift("main").unwrap().is_empty());
 }
 
 fn claim_req(id: &str, agent: &str, now: i64, ttl: i64) -> ClaimRequest {
