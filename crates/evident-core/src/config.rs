@@ -344,30 +344,29 @@ impl Place {
     /// `[project] gate_files` instead).
     pub fn line_in(&self, text: &str) -> Option<usize> {
         let lines: Vec<&str> = text.lines().collect();
-        // Whitespace and quotes do not matter: `id = "x"`, `id="x"`, `{ id = 'x' }`.
+        // Whitespace and quotes do not matter: `id = "x"`, `id="x"`, `{ id = 'x' }`. A line is
+        // read as its `key=value` pieces (split at the braces, brackets and commas of inline
+        // tables and arrays).
         let norm = |l: &str| -> String {
             let code = l.split('#').next().unwrap_or("");
             code.chars()
                 .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
                 .collect()
         };
+        let pieces = |l: &str| -> Vec<String> {
+            norm(l)
+                .split(['{', '}', ',', '[', ']'])
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
         let has_key = |l: &str, key: &str| {
-            let n = norm(l);
-            n.starts_with(&format!("{key}="))
-                || n.contains(&format!("{{{key}="))
-                || n.contains(&format!(",{key}="))
+            let want = format!("{key}=");
+            pieces(l).iter().any(|p| p.starts_with(&want))
         };
         let has_id = |l: &str, id: &str| {
-            let n = norm(l);
-            [
-                format!("id={id}"),
-                format!("{{id={id},"),
-                format!(",id={id},"),
-            ]
-            .iter()
-            .any(|p| n == *p || n.starts_with(p) || n.contains(p))
-                || n.ends_with(&format!("{{id={id}}}"))
-                || n.ends_with(&format!(",id={id}}}"))
+            let want = format!("id={id}");
+            pieces(l).iter().any(|p| *p == want)
         };
         let is_header = |l: &str| l.trim_start().starts_with('[');
         // The lines of a block: from its header to the next header that is not one of its own
@@ -893,11 +892,12 @@ mod tests {
                 "[[gates]]\nid = \"g1\"\nkind = \"task\"\ninto = [\"done\"]\ncriteria = [{{ id = \"c1\", section = \"Description\" }}]\n\n[[gates]]\nid = \"g2\"\nkind = \"task\"\ninto = [\"done\"]\n{criteria}"
             ))
         };
-        // A criterion written inline, and as a sub-table.
+        // A criterion written inline, and as a sub-table; an id is matched whole (`c1` is not
+        // `c10`).
         check(
-            &gate("criteria = [\n  { id = \"c1\", section = \"Description\" },\n  { id = \"c2\", field = \"owner\" },\n]\n"),
-            "\"c2\"",
-            0,
+            &gate("criteria = [\n  { id = \"c10\", section = \"Description\" },\n  { id = \"c1\", field = \"owner\" },\n]\n"),
+            "id = \"c1\",",
+            1,
         );
         check(
             &gate("[[gates.criteria]]\nid = \"c1\"\nsection = \"Description\"\n\n[[gates.criteria]]\nid = \"c2\"\nmin = 3\n"),
