@@ -366,7 +366,7 @@ impl Place {
         };
         let has_id = |l: &str, id: &str| {
             let want = format!("id={id}");
-            pieces(l).iter().any(|p| *p == want)
+            pieces(l).contains(&want)
         };
         let is_header = |l: &str| l.trim_start().starts_with('[');
         // The lines of a block: from its header to the next header that is not one of its own
