@@ -546,6 +546,7 @@ impl Config {
             .as_ref()
             .map(|p| p.gate_files.clone())
             .unwrap_or_default();
+        let mut included: Vec<(String, String)> = Vec::new();
         for f in files {
             let t = read(&f).map_err(|message| ConfigError::Included {
                 file: f.clone(),
@@ -559,8 +560,23 @@ impl Config {
             })?;
             raw.gates.extend(extra.gates);
             raw.lanes.extend(extra.lanes);
+            included.push((f, t));
         }
-        Self::from_raw(raw)
+        Self::from_raw(raw).map_err(|e| match &e {
+            // A gate or lane refused by validation that is not in evident.toml is in the gate
+            // file that holds it.
+            ConfigError::At { message, place } if place.line_in(text).is_none() => included
+                .iter()
+                .find_map(|(file, t)| {
+                    place.line_in(t).map(|line| ConfigError::Included {
+                        file: file.clone(),
+                        line,
+                        message: message.clone(),
+                    })
+                })
+                .unwrap_or(e),
+            _ => e,
+        })
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {

@@ -142,35 +142,15 @@ impl Workspace {
             std::fs::read_to_string(&full).map_err(|e| format!("cannot read {rel}: {e}"))
         };
         let mut config = Config::from_toml_with(&text, &read_gate_file).map_err(|e| {
-            // A gate or lane refused by validation may come from one of the gate files.
-            let in_gate_file = || -> Option<(String, usize)> {
-                let place = e.place()?;
-                let files: Vec<String> = toml::from_str::<toml::Table>(&text)
-                    .ok()?
-                    .get("project")?
-                    .get("gate_files")?
-                    .as_array()?
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                files.into_iter().find_map(|f| {
-                    let t = read_gate_file(&f).ok()?;
-                    place.line_in(&t).map(|l| (f, l))
-                })
-            };
             let loc = match e.file() {
                 Some(f) => Some(format!(
                     "{}:{}",
                     root.join(f).display(),
                     e.line().unwrap_or(1)
                 )),
-                None => config_path.as_ref().map(|p| match e.line_in(&text) {
-                    Some(l) => format!("{}:{l}", p.display()),
-                    None => match in_gate_file() {
-                        Some((f, l)) => format!("{}:{l}", root.join(f).display()),
-                        None => format!("{}:1", p.display()),
-                    },
-                }),
+                None => config_path
+                    .as_ref()
+                    .map(|p| format!("{}:{}", p.display(), e.line_in(&text).unwrap_or(1))),
             };
             let err = EngineError::user(e.to_string()).hint(
                 "fix the value at the line named above (the README's Configuration section lists \

@@ -42,6 +42,11 @@ pub(crate) const UPSERT_FILE: &str =
 pub(crate) const SET_META: &str =
     "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
+/// The status an item had when it was removed, when the journal's latest event for it is that
+/// removal (see [`IndexWriter::removed_status`]); no row otherwise.
+pub(crate) const REMOVED_STATUS: &str = "SELECT from_status FROM events
+     WHERE seq = (SELECT max(seq) FROM events WHERE item = $1) AND action = 'removed'";
+
 /// The `meta` key of a checkout's parse fingerprint.
 pub(crate) fn fingerprint_key(checkout: &str) -> String {
     format!("parse_fingerprint:{checkout}")

@@ -593,16 +593,8 @@ impl IndexWriter for PgTx<'_> {
 
     fn removed_status(&mut self, id: &str) -> Result<Option<String>> {
         Ok(self
-            .opt(
-                "SELECT action, from_status FROM events WHERE item = $1 ORDER BY seq DESC LIMIT 1",
-                &[&id],
-            )?
-            .and_then(|r| {
-                let a: String = r.get(0);
-                (a == action::REMOVED)
-                    .then(|| r.get::<_, Option<String>>(1))
-                    .flatten()
-            }))
+            .opt(index_flow::REMOVED_STATUS, &[&id])?
+            .and_then(|r| r.get(0)))
     }
 
     fn refresh_blocked(&mut self, ids: Option<&[String]>) -> Result<()> {

@@ -705,16 +705,9 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
 
     fn removed_status(&mut self, id: &str) -> Result<Option<String>> {
         self.tx
-            .prepare_cached(
-                "SELECT action, from_status FROM events WHERE item = ?1 ORDER BY seq DESC LIMIT 1",
-            )
-            .and_then(|mut st| {
-                st.query_row([id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-                })
-                .optional()
-            })
-            .map(|last| last.and_then(|(a, from)| (a == action::REMOVED).then_some(from).flatten()))
+            .prepare_cached(index_flow::REMOVED_STATUS)
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
+            .map(Option::flatten)
             .ctx(self.loc)
     }
 
