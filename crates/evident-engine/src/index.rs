@@ -267,6 +267,12 @@ pub struct Plan {
     pub fingerprint: String,
 }
 
+/// A walk on a thread of its own (started with the workspace) or of this scope.
+enum Walker<'s, T> {
+    Started(std::thread::JoinHandle<T>),
+    Scoped(std::thread::ScopedJoinHandle<'s, T>),
+}
+
 /// Walk the roots and compare with the stored file states; nothing is written.
 pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     let checkout = ws.checkout.clone();
@@ -282,14 +288,24 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     );
     // A new parser or a configuration edit can change what an unchanged document parses into:
     // then every document is parsed again, as with `--full` (worked out during the walk).
+    // A walk started while the workspace opened serves, unless it skipped the stat-s this
+    // store needs (its file appeared in between).
+    let prewalk = ws.take_prewalk().filter(|p| p.stat || !stat);
     let (stored, (found, walk_diagnostics)) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || walk(&root, &roots, &exclude, stat));
+        let walker = match prewalk {
+            Some(p) => Walker::Started(p.handle),
+            None => Walker::Scoped(scope.spawn(move || walk(&root, &roots, &exclude, stat))),
+        };
         let fingerprint = parse_fingerprint(&ws.config);
         let store = ws.store();
         let stored = store
             .file_states(&checkout)
             .and_then(|st| Ok((fingerprint, store.parse_fingerprint(&checkout)?, st)));
-        let walked = walker.join().unwrap_or_default();
+        let walked = match walker {
+            Walker::Started(h) => h.join(),
+            Walker::Scoped(h) => h.join(),
+        }
+        .unwrap_or_default();
         (stored, walked)
     });
     let (fingerprint, recorded, states) = stored?;

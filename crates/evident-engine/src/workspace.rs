@@ -28,12 +28,23 @@ pub struct Workspace {
     /// `None` when running on built-in defaults.
     pub config_path: Option<PathBuf>,
     store: Box<dyn Store>,
+    /// A walk of the document roots started before the store was opened (see
+    /// [`Workspace::open_walking`]), taken by the first index plan.
+    prewalk: Option<Prewalk>,
     actor: Option<String>,
     machine: String,
     correlation_id: String,
 }
 
 pub const CONFIG_FILE: &str = "evident.toml";
+
+/// A walk running on its own thread while the store opens.
+pub(crate) struct Prewalk {
+    /// Whether it stat-s documents: it does unless the store file did not exist yet (a first
+    /// index reads every document anyway, see [`crate::walk::walk`]).
+    pub stat: bool,
+    pub handle: std::thread::JoinHandle<(Vec<crate::walk::Found>, Vec<evident_core::Diagnostic>)>,
+}
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -193,13 +204,41 @@ impl Workspace {
 
     /// Open the workspace for the current directory (or `-C`).
     pub fn open(ov: &Overrides) -> Result<Workspace> {
+        Self::open_with(ov, false)
+    }
+
+    /// Open the workspace for an index pass that comes next: the walk of the document roots
+    /// starts as soon as the configuration is read, on its own thread, so opening the store
+    /// (and reading what it saw last time) overlaps it instead of preceding it. For `evident
+    /// index`, whose no-change pass is little more than that walk.
+    pub fn open_walking(ov: &Overrides) -> Result<Workspace> {
+        Self::open_with(ov, true)
+    }
+
+    fn open_with(ov: &Overrides, walking: bool) -> Result<Workspace> {
         // The journal names who acted: an empty name would record nobody.
         if ov.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
             return Err(EngineError::user("--as needs a name (it was empty)")
                 .hint("pass --as NAME, or leave it out to use EVIDENT_ACTOR or git's user.name"));
         }
         let (cwd, root, config_path, config) = Self::load(ov)?;
-        let store = Self::store_location_for(ov, &cwd, &root, &config)?.open()?;
+        let location = Self::store_location_for(ov, &cwd, &root, &config)?;
+        let prewalk = walking.then(|| {
+            let stat = match &location {
+                StoreLocation::Sqlite(p) => p.exists(),
+                StoreLocation::Postgres(_) => true,
+            };
+            let (r, roots, exclude) = (
+                root.clone(),
+                config.project.roots.clone(),
+                config.project.exclude.clone(),
+            );
+            Prewalk {
+                stat,
+                handle: std::thread::spawn(move || crate::walk::walk(&r, &roots, &exclude, stat)),
+            }
+        });
+        let store = location.open()?;
         let machine = env("EVIDENT_MACHINE")
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         Ok(Workspace {
@@ -208,6 +247,7 @@ impl Workspace {
             config,
             config_path,
             store,
+            prewalk,
             actor: ov
                 .actor
                 .as_deref()
@@ -241,6 +281,11 @@ impl Workspace {
 
     pub fn store(&mut self) -> &mut dyn Store {
         self.store.as_mut()
+    }
+
+    /// The walk started by [`Workspace::open_walking`], once.
+    pub(crate) fn take_prewalk(&mut self) -> Option<Prewalk> {
+        self.prewalk.take()
     }
 
     /// Who is acting: `--as`, `EVIDENT_ACTOR`, git's `user.name`, `$USER`, in that order.

@@ -34,10 +34,13 @@ pub struct ListArgs {
     /// Only these statuses, any spelling (repeatable or comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub status: Vec<String>,
+    /// Only items in this lane.
     #[arg(long)]
     pub lane: Option<String>,
+    /// Only items with this owner.
     #[arg(long)]
     pub owner: Option<String>,
+    /// Only items carrying this label.
     #[arg(long)]
     pub label: Option<String>,
     /// Only children of this item.
@@ -46,6 +49,7 @@ pub struct ListArgs {
     /// Only items whose id or title contains TEXT (case-insensitive).
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+    /// Sort by this key.
     #[arg(long, value_enum, default_value = "id")]
     pub sort: Sort,
     /// Reverse the sort order.

@@ -30,11 +30,12 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
     let cmd = match cmd {
         Command::Init(a) => return init::run(a, ov, out),
         Command::Migrate(a) => return migrate::run(a, ov, out),
+        Command::Index(a) => return index::run(a, &mut Workspace::open_walking(ov)?, out),
         other => other,
     };
     let mut ws = Workspace::open(ov)?;
     match cmd {
-        Command::Init(_) | Command::Migrate(_) => Ok(Outcome::Ok),
+        Command::Init(_) | Command::Migrate(_) | Command::Index(_) => Ok(Outcome::Ok),
         Command::Claim(a) => claim::run_claim(a, &mut ws, out),
         Command::Release(a) => claim::run_release(a, &mut ws, out),
         Command::Claims(a) => claim::run_claims(a, &mut ws, out),
@@ -44,7 +45,6 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
         Command::Review(a) => signoff::run_review(a, &mut ws, out),
         Command::Readiness(a) => readiness::run(a, &mut ws, out),
         Command::Lanes(a) => lanes::run(a, &mut ws, out),
-        Command::Index(a) => index::run(a, &mut ws, out),
         Command::List(a) => list::run(a, &mut ws, out),
         Command::Show(a) => show::run(a, &mut ws, out),
         Command::New(a) => new::run(a, &mut ws, out),
