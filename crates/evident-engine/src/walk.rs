@@ -48,14 +48,15 @@ const PARALLEL_AFTER: usize = 1000;
 /// Ignore matchers in effect for a folder, outermost first.
 type Stack = Vec<Arc<Gitignore>>;
 
-struct Ctx<'a> {
+struct Ctx {
     /// Entries seen so far: small trees are walked on one thread (starting a thread pool costs
     /// more than it saves), large ones fan out.
     seen: std::sync::atomic::AtomicUsize,
-    root: &'a Path,
     canon_root: PathBuf,
-    /// `[project] exclude` and Evident's own store folder.
-    excludes: Gitignore,
+    /// `[project] exclude`, when it has patterns (matching costs, per entry).
+    excludes: Option<Gitignore>,
+    /// Evident's own store folder, never walked.
+    store_dir: PathBuf,
     /// Stat each document (size and mtime, for change detection).
     stat: bool,
 }
@@ -120,30 +121,44 @@ fn ignored(stack: &Stack, path: &Path, is_dir: bool) -> bool {
     false
 }
 
-impl Ctx<'_> {
+impl Ctx {
     fn excluded(&self, path: &Path, is_dir: bool) -> bool {
-        matches!(self.excludes.matched(path, is_dir), Match::Ignore(_))
+        (is_dir && path == self.store_dir)
+            || self
+                .excludes
+                .as_ref()
+                .is_some_and(|g| matches!(g.matched(path, is_dir), Match::Ignore(_)))
     }
 
-    fn walk_dir(&self, dir: &Path, stack: &Stack, ancestors: &[PathBuf]) -> Output {
+    /// Walk `dir`, whose path from the repository root is `rel_dir` (`/`-separated, empty for
+    /// the root itself): documents are named by joining names to it, not by stripping prefixes.
+    fn walk_dir(&self, dir: &Path, rel_dir: &str, stack: &Stack, ancestors: &[PathBuf]) -> Output {
         let mut out = Output::default();
         let rd = match std::fs::read_dir(dir) {
             Ok(rd) => rd,
             Err(e) => {
-                let rel = rel_of(self.root, dir).unwrap_or_default();
                 out.diags
-                    .push(unreadable(&rel, format!("cannot read folder: {e}")));
+                    .push(unreadable(rel_dir, format!("cannot read folder: {e}")));
                 return out;
             }
         };
-        let entries: Vec<std::fs::DirEntry> = rd.filter_map(|e| e.ok()).collect();
+        let entries: Vec<(std::fs::DirEntry, String)> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let name = e.file_name();
+                let name = name
+                    .into_string()
+                    .unwrap_or_else(|n| n.to_string_lossy().into_owned());
+                (e, name)
+            })
+            .collect();
         self.seen
             .fetch_add(entries.len(), std::sync::atomic::Ordering::Relaxed);
-        let names: Vec<String> = entries
+        let name_refs: Vec<&str> = entries
             .iter()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .map(|(_, n)| n.as_str())
+            .filter(|n| n.starts_with('.'))
             .collect();
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let stack: Stack = match matcher_for(dir, &name_refs) {
             Some(g) => {
                 let mut s = stack.clone();
@@ -152,15 +167,19 @@ impl Ctx<'_> {
             }
             None => stack.clone(),
         };
-        let mut subdirs: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
-        for (entry, name) in entries.iter().zip(names.iter()) {
+        let mut subdirs: Vec<(PathBuf, String, Vec<PathBuf>)> = Vec::new();
+        for (entry, name) in &entries {
             if name.starts_with('.') {
                 continue;
             }
             let path = entry.path();
+            let rel = if rel_dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel_dir}/{name}")
+            };
             let Ok(ft) = entry.file_type() else { continue };
             let (is_dir, is_file, linked_ancestors) = if ft.is_symlink() {
-                let rel = rel_of(self.root, &path).unwrap_or_default();
                 let target = match path.canonicalize() {
                     Ok(t) if t.starts_with(&self.canon_root) => t,
                     _ => {
@@ -201,14 +220,15 @@ impl Ctx<'_> {
                 if ignored(&stack, &path, true) || self.excluded(&path, true) {
                     continue;
                 }
-                subdirs.push((path, linked_ancestors.unwrap_or_else(|| ancestors.to_vec())));
+                subdirs.push((
+                    path,
+                    rel,
+                    linked_ancestors.unwrap_or_else(|| ancestors.to_vec()),
+                ));
             } else if is_file && is_markdown(name) {
                 if ignored(&stack, &path, false) || self.excluded(&path, false) {
                     continue;
                 }
-                let Some(rel) = rel_of(self.root, &path) else {
-                    continue;
-                };
                 if !self.stat && !ft.is_symlink() {
                     out.found.push(Found {
                         rel,
@@ -233,18 +253,18 @@ impl Ctx<'_> {
                 }
             }
         }
-        for (i, (d, anc)) in subdirs.iter().enumerate() {
+        for (i, (d, rel, anc)) in subdirs.iter().enumerate() {
             let remaining = &subdirs[i..];
             if remaining.len() > 1
                 && self.seen.load(std::sync::atomic::Ordering::Relaxed) > PARALLEL_AFTER
             {
                 let rest = remaining
                     .par_iter()
-                    .map(|(d, anc)| self.walk_dir(d, &stack, anc))
+                    .map(|(d, rel, anc)| self.walk_dir(d, rel, &stack, anc))
                     .reduce(Output::default, Output::merge);
                 return out.merge(rest);
             }
-            out = out.merge(self.walk_dir(d, &stack, anc));
+            out = out.merge(self.walk_dir(d, rel, &stack, anc));
         }
         out
     }
@@ -261,17 +281,18 @@ pub fn walk(
     stat: bool,
 ) -> (Vec<Found>, Vec<Diagnostic>) {
     let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut eb = GitignoreBuilder::new(root);
-    let _ = eb.add_line(None, "/.evident/");
-    for e in exclude {
-        let _ = eb.add_line(None, e);
-    }
-    let excludes = eb.build().unwrap_or_else(|_| Gitignore::empty());
+    let excludes = (!exclude.is_empty()).then(|| {
+        let mut eb = GitignoreBuilder::new(root);
+        for e in exclude {
+            let _ = eb.add_line(None, e);
+        }
+        eb.build().unwrap_or_else(|_| Gitignore::empty())
+    });
     let ctx = Ctx {
         seen: std::sync::atomic::AtomicUsize::new(0),
-        root,
         canon_root,
         excludes,
+        store_dir: root.join(".evident"),
         stat,
     };
     // Rules that apply everywhere: .git/info/exclude.
@@ -312,7 +333,10 @@ pub fn walk(
                 }
             }
             let canon = start.canonicalize().unwrap_or_else(|_| start.clone());
-            ctx.walk_dir(&start, &stack, &[canon])
+            let rel = rel_of(root, &start)
+                .filter(|r| r != ".")
+                .unwrap_or_default();
+            ctx.walk_dir(&start, &rel, &stack, &[canon])
         })
         .fold(Output::default(), Output::merge);
     let mut diags = out.diags;
@@ -371,5 +395,13 @@ mod tests {
             vec!["docs/c.markdown", "docs/keep.draft.md"]
         );
         assert_eq!(rels(r, &[".hidden"], &[]), vec![".hidden/h.md"]);
+        // Documents are named from the repository root however deep the root, and an exclude
+        // pattern may name files as well as folders.
+        write(r, "docs/deep/er/d.md", "");
+        assert_eq!(rels(r, &["docs/deep/er"], &[]), vec!["docs/deep/er/d.md"]);
+        assert_eq!(
+            rels(r, &["./docs"], &["c.markdown"]),
+            vec!["docs/deep/er/d.md", "docs/keep.draft.md"]
+        );
     }
 }
