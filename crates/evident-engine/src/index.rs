@@ -10,7 +10,7 @@ use evident_store::{FileChange, FileState, FileUpdate, IndexBatch, IndexReport, 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::walk::{self, walk, Found};
+use crate::walk::{self, Found, Walk};
 use crate::{Result, Workspace};
 
 /// Progress of a long index, reported to whoever renders it.
@@ -267,12 +267,6 @@ pub struct Plan {
     pub fingerprint: String,
 }
 
-/// A walk on a thread of its own (started with the workspace) or of this scope.
-enum Walker<'s, T> {
-    Started(std::thread::JoinHandle<T>),
-    Scoped(std::thread::ScopedJoinHandle<'s, T>),
-}
-
 /// Walk the roots and compare with the stored file states; nothing is written.
 pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     let checkout = ws.checkout.clone();
@@ -289,24 +283,30 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     // A new parser or a configuration edit can change what an unchanged document parses into:
     // then every document is parsed again, as with `--full` (worked out during the walk).
     // A walk started while the workspace opened serves, unless it skipped the stat-s this
-    // store needs (its file appeared in between).
-    let prewalk = ws.take_prewalk().filter(|p| p.stat || !stat);
+    // store needs (its file appeared in between). Either way this thread joins the walk once it
+    // has read what the store saw last time.
+    let (walk, started) = match ws.take_prewalk().filter(|p| p.stat || !stat) {
+        Some(p) => (p.walk, Some(p.worker)),
+        None => (
+            std::sync::Arc::new(Walk::new(&root, &roots, &exclude, stat)),
+            None,
+        ),
+    };
     let (stored, (found, walk_diagnostics)) = std::thread::scope(|scope| {
-        let walker = match prewalk {
-            Some(p) => Walker::Started(p.handle),
-            None => Walker::Scoped(scope.spawn(move || walk(&root, &roots, &exclude, stat))),
-        };
+        let scoped = started.is_none().then(|| scope.spawn(|| walk.work()));
         let fingerprint = parse_fingerprint(&ws.config);
         let store = ws.store();
         let stored = store
             .file_states(&checkout)
             .and_then(|st| Ok((fingerprint, store.parse_fingerprint(&checkout)?, st)));
-        let walked = match walker {
-            Walker::Started(h) => h.join(),
-            Walker::Scoped(h) => h.join(),
+        walk.work();
+        if let Some(h) = scoped {
+            let _ = h.join();
         }
-        .unwrap_or_default();
-        (stored, walked)
+        if let Some(h) = started {
+            let _ = h.join();
+        }
+        (stored, walk.finish())
     });
     let (fingerprint, recorded, states) = stored?;
     let inputs_changed = !states.is_empty() && recorded.as_deref() != Some(fingerprint.as_str());

@@ -6,7 +6,8 @@
 //! Our own walker rather than a general one because the warm index is bound by it: each folder
 //! is read once, its ignore files are spotted among the entries already read (no extra system
 //! calls where there are none), only Markdown files are stat-ed (and none at all when the caller
-//! is going to read every one anyway: a first index), and sub-folders are walked in parallel.
+//! is going to read every one anyway: a first index), and folders (and large folders' documents)
+//! are shared out between threads through one queue.
 //! Ignore rules are matched with the `ignore` crate's gitignore matcher.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use evident_core::{DiagCode, Diagnostic};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
-use rayon::prelude::*;
 
 /// A document found on disk.
 #[derive(Debug, Clone)]
@@ -42,16 +42,10 @@ impl Output {
     }
 }
 
-/// Folders are walked in parallel once this many entries have been seen.
-const PARALLEL_AFTER: usize = 1000;
-
 /// Ignore matchers in effect for a folder, outermost first.
 type Stack = Vec<Arc<Gitignore>>;
 
 struct Ctx {
-    /// Entries seen so far: small trees are walked on one thread (starting a thread pool costs
-    /// more than it saves), large ones fan out.
-    seen: std::sync::atomic::AtomicUsize,
     canon_root: PathBuf,
     /// `[project] exclude`, when it has patterns (matching costs, per entry).
     excludes: Option<Gitignore>,
@@ -121,6 +115,51 @@ fn ignored(stack: &Stack, path: &Path, is_dir: bool) -> bool {
     false
 }
 
+/// A folder waiting to be read.
+struct Folder {
+    dir: PathBuf,
+    /// Repository-relative, `/`-separated; empty for the repository root.
+    rel: String,
+    stack: Stack,
+    /// Canonical folders on the way down (a symlink back to one of them is a loop).
+    ancestors: Vec<PathBuf>,
+}
+
+/// A document to stat: its folder entry and name from the repository root.
+struct Doc {
+    entry: std::fs::DirEntry,
+    rel: String,
+    /// Followed to its target (the entry's own metadata would describe the link).
+    link: bool,
+}
+
+enum Task {
+    Folder(Folder),
+    Stat(Vec<Doc>),
+}
+
+/// A folder with more documents than this has them stat-ed in chunks of this size, so a
+/// second worker can share one large folder.
+const STAT_CHUNK: usize = 64;
+
+#[derive(Default)]
+struct Queue {
+    tasks: Vec<Task>,
+    /// Workers running a task (which may add more).
+    busy: usize,
+    out: Output,
+}
+
+/// A walk that any number of threads work on together: every folder, and every chunk of a large
+/// folder's documents, is a task in one queue. `evident index` starts one worker while the
+/// store opens, and the thread that opened it joins in as soon as it has read the store's file
+/// states (see [`crate::index::plan`]), so both cores walk without a thread pool's start-up.
+pub struct Walk {
+    ctx: Ctx,
+    queue: std::sync::Mutex<Queue>,
+    wake: std::sync::Condvar,
+}
+
 impl Ctx {
     fn excluded(&self, path: &Path, is_dir: bool) -> bool {
         (is_dir && path == self.store_dir)
@@ -130,16 +169,22 @@ impl Ctx {
                 .is_some_and(|g| matches!(g.matched(path, is_dir), Match::Ignore(_)))
     }
 
-    /// Walk `dir`, whose path from the repository root is `rel_dir` (`/`-separated, empty for
-    /// the root itself): documents are named by joining names to it, not by stripping prefixes.
-    fn walk_dir(&self, dir: &Path, rel_dir: &str, stack: &Stack, ancestors: &[PathBuf]) -> Output {
-        let mut out = Output::default();
-        let rd = match std::fs::read_dir(dir) {
+    /// Read one folder: its documents (stat-ed here, or returned as tasks when there are many)
+    /// and its sub-folders, as tasks. Documents are named by joining names to the folder's
+    /// repository-relative path, not by stripping prefixes.
+    fn read_folder(&self, f: Folder, out: &mut Output, tasks: &mut Vec<Task>) {
+        let Folder {
+            dir,
+            rel: rel_dir,
+            stack,
+            ancestors,
+        } = f;
+        let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) => {
                 out.diags
-                    .push(unreadable(rel_dir, format!("cannot read folder: {e}")));
-                return out;
+                    .push(unreadable(&rel_dir, format!("cannot read folder: {e}")));
+                return;
             }
         };
         let entries: Vec<(std::fs::DirEntry, String)> = rd
@@ -152,23 +197,21 @@ impl Ctx {
                 (e, name)
             })
             .collect();
-        self.seen
-            .fetch_add(entries.len(), std::sync::atomic::Ordering::Relaxed);
-        let name_refs: Vec<&str> = entries
+        let hidden: Vec<&str> = entries
             .iter()
             .map(|(_, n)| n.as_str())
             .filter(|n| n.starts_with('.'))
             .collect();
-        let stack: Stack = match matcher_for(dir, &name_refs) {
+        let stack: Stack = match matcher_for(&dir, &hidden) {
             Some(g) => {
                 let mut s = stack.clone();
                 s.push(g);
                 s
             }
-            None => stack.clone(),
+            None => stack,
         };
-        let mut subdirs: Vec<(PathBuf, String, Vec<PathBuf>)> = Vec::new();
-        for (entry, name) in &entries {
+        let mut docs: Vec<Doc> = Vec::new();
+        for (entry, name) in entries {
             if name.starts_with('.') {
                 continue;
             }
@@ -195,7 +238,7 @@ impl Ctx {
                 };
                 if target.is_dir() {
                     // A link back to a folder on the current path would loop forever.
-                    let here = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                    let here = dir.canonicalize().unwrap_or_else(|_| dir.clone());
                     if here.starts_with(&target) || ancestors.iter().any(|a| a == &target) {
                         // Both named from the repository root, as every other diagnostic path.
                         let back = rel_of(&self.canon_root, &target)
@@ -207,7 +250,7 @@ impl Ctx {
                         ));
                         continue;
                     }
-                    let mut anc = ancestors.to_vec();
+                    let mut anc = ancestors.clone();
                     anc.push(target);
                     (true, false, Some(anc))
                 } else {
@@ -220,12 +263,13 @@ impl Ctx {
                 if ignored(&stack, &path, true) || self.excluded(&path, true) {
                     continue;
                 }
-                subdirs.push((
-                    path,
+                tasks.push(Task::Folder(Folder {
+                    dir: path,
                     rel,
-                    linked_ancestors.unwrap_or_else(|| ancestors.to_vec()),
-                ));
-            } else if is_file && is_markdown(name) {
+                    stack: stack.clone(),
+                    ancestors: linked_ancestors.unwrap_or_else(|| ancestors.clone()),
+                }));
+            } else if is_file && is_markdown(&name) {
                 if ignored(&stack, &path, false) || self.excluded(&path, false) {
                     continue;
                 }
@@ -237,80 +281,79 @@ impl Ctx {
                     });
                     continue;
                 }
-                // Relative to the open folder (no full path walk), following the link if it is one.
-                let meta = if ft.is_symlink() {
-                    std::fs::metadata(&path)
-                } else {
-                    entry.metadata()
-                };
-                match meta {
-                    Ok(m) => out.found.push(Found {
-                        rel,
-                        size: m.len(),
-                        mtime_ns: mtime_ns(&m),
-                    }),
-                    Err(e) => out.diags.push(unreadable(&rel, e.to_string())),
-                }
+                docs.push(Doc {
+                    entry,
+                    rel,
+                    link: ft.is_symlink(),
+                });
             }
         }
-        for (i, (d, rel, anc)) in subdirs.iter().enumerate() {
-            let remaining = &subdirs[i..];
-            if remaining.len() > 1
-                && self.seen.load(std::sync::atomic::Ordering::Relaxed) > PARALLEL_AFTER
-            {
-                let rest = remaining
-                    .par_iter()
-                    .map(|(d, rel, anc)| self.walk_dir(d, rel, &stack, anc))
-                    .reduce(Output::default, Output::merge);
-                return out.merge(rest);
+        if docs.len() > STAT_CHUNK {
+            while docs.len() > STAT_CHUNK {
+                let rest = docs.split_off(STAT_CHUNK);
+                tasks.push(Task::Stat(std::mem::replace(&mut docs, rest)));
             }
-            out = out.merge(self.walk_dir(d, rel, &stack, anc));
+            tasks.push(Task::Stat(docs));
+        } else {
+            stat_docs(docs, out);
         }
-        out
     }
 }
 
-/// Walk `roots` (relative to `root`), returning documents in no particular order (possibly
-/// twice when roots overlap), and diagnostics for what could not be walked. With `stat` false,
-/// documents are listed from their folders' entries alone, without their size and mtime: for a
-/// caller that reads every one of them (a first index saves a system call per document).
-pub fn walk(
-    root: &Path,
-    roots: &[String],
-    exclude: &[String],
-    stat: bool,
-) -> (Vec<Found>, Vec<Diagnostic>) {
-    let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let excludes = (!exclude.is_empty()).then(|| {
-        let mut eb = GitignoreBuilder::new(root);
-        for e in exclude {
-            let _ = eb.add_line(None, e);
-        }
-        eb.build().unwrap_or_else(|_| Gitignore::empty())
-    });
-    let ctx = Ctx {
-        seen: std::sync::atomic::AtomicUsize::new(0),
-        canon_root,
-        excludes,
-        store_dir: root.join(".evident"),
-        stat,
-    };
-    // Rules that apply everywhere: .git/info/exclude.
-    let mut base: Stack = Vec::new();
-    let info_exclude = root.join(".git/info/exclude");
-    if info_exclude.is_file() {
-        let mut b = GitignoreBuilder::new(root);
-        let _ = b.add(&info_exclude);
-        if let Ok(g) = b.build() {
-            base.push(Arc::new(g));
+/// Stat documents: relative to their open folder (no walk of the full path), following a link.
+fn stat_docs(docs: Vec<Doc>, out: &mut Output) {
+    for d in docs {
+        let meta = if d.link {
+            std::fs::metadata(d.entry.path())
+        } else {
+            d.entry.metadata()
+        };
+        match meta {
+            Ok(m) => out.found.push(Found {
+                rel: d.rel,
+                size: m.len(),
+                mtime_ns: mtime_ns(&m),
+            }),
+            Err(e) => out.diags.push(unreadable(&d.rel, e.to_string())),
         }
     }
-    let out = roots
-        .iter()
-        .map(|r| {
+}
+
+impl Walk {
+    /// Prepare a walk of `roots` (relative to `root`); nothing is read until a thread calls
+    /// [`Walk::work`]. With `stat` false, documents are listed from their folders' entries
+    /// alone, without their size and mtime: for a caller that reads every one of them (a first
+    /// index saves a system call per document).
+    pub fn new(root: &Path, roots: &[String], exclude: &[String], stat: bool) -> Walk {
+        let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let excludes = (!exclude.is_empty()).then(|| {
+            let mut eb = GitignoreBuilder::new(root);
+            for e in exclude {
+                let _ = eb.add_line(None, e);
+            }
+            eb.build().unwrap_or_else(|_| Gitignore::empty())
+        });
+        let ctx = Ctx {
+            canon_root,
+            excludes,
+            store_dir: root.join(".evident"),
+            stat,
+        };
+        // Rules that apply everywhere: .git/info/exclude.
+        let mut base: Stack = Vec::new();
+        let info_exclude = root.join(".git/info/exclude");
+        if info_exclude.is_file() {
+            let mut b = GitignoreBuilder::new(root);
+            let _ = b.add(&info_exclude);
+            if let Ok(g) = b.build() {
+                base.push(Arc::new(g));
+            }
+        }
+        let mut tasks = Vec::new();
+        for r in roots {
             let start = root.join(r);
             if !start.is_dir() {
-                return Output::default();
+                continue;
             }
             // Ignore files between the repository root and a nested root apply too.
             let mut stack = base.clone();
@@ -336,13 +379,88 @@ pub fn walk(
             let rel = rel_of(root, &start)
                 .filter(|r| r != ".")
                 .unwrap_or_default();
-            ctx.walk_dir(&start, &rel, &stack, &[canon])
-        })
-        .fold(Output::default(), Output::merge);
-    let mut diags = out.diags;
-    diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
-    diags.dedup_by(|a, b| a.path == b.path && a.message == b.message);
-    (out.found, diags)
+            tasks.push(Task::Folder(Folder {
+                dir: start,
+                rel,
+                stack,
+                ancestors: vec![canon],
+            }));
+        }
+        Walk {
+            ctx,
+            queue: std::sync::Mutex::new(Queue {
+                tasks,
+                ..Default::default()
+            }),
+            wake: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Work on the walk until no task is left and no other worker is running one (which could
+    /// add more). Any number of threads may call this at once.
+    pub fn work(&self) {
+        let Ok(mut q) = self.queue.lock() else { return };
+        loop {
+            if let Some(task) = q.tasks.pop() {
+                q.busy += 1;
+                drop(q);
+                let mut out = Output::default();
+                let mut tasks = Vec::new();
+                match task {
+                    Task::Folder(f) => self.ctx.read_folder(f, &mut out, &mut tasks),
+                    Task::Stat(docs) => stat_docs(docs, &mut out),
+                }
+                q = match self.queue.lock() {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+                q.busy -= 1;
+                if !tasks.is_empty() {
+                    q.tasks.append(&mut tasks);
+                    self.wake.notify_all();
+                }
+                let done = std::mem::take(&mut q.out);
+                q.out = done.merge(out);
+            } else if q.busy == 0 {
+                self.wake.notify_all();
+                return;
+            } else {
+                q = match self.wake.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+        }
+    }
+
+    /// What the walk found, once every worker has returned from [`Walk::work`]: documents in no
+    /// particular order (possibly twice when roots overlap), and diagnostics for what could not
+    /// be walked.
+    pub fn finish(&self) -> (Vec<Found>, Vec<Diagnostic>) {
+        let out = match self.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut q.out),
+            Err(_) => Output::default(),
+        };
+        let mut diags = out.diags;
+        diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
+        diags.dedup_by(|a, b| a.path == b.path && a.message == b.message);
+        (out.found, diags)
+    }
+}
+
+/// Walk `roots` (relative to `root`) on this thread and one more; see [`Walk`].
+pub fn walk(
+    root: &Path,
+    roots: &[String],
+    exclude: &[String],
+    stat: bool,
+) -> (Vec<Found>, Vec<Diagnostic>) {
+    let w = Walk::new(root, roots, exclude, stat);
+    std::thread::scope(|s| {
+        s.spawn(|| w.work());
+        w.work();
+    });
+    w.finish()
 }
 
 #[cfg(test)]
@@ -403,5 +521,36 @@ mod tests {
             rels(r, &["./docs"], &["c.markdown"]),
             vec!["docs/deep/er/d.md", "docs/keep.draft.md"]
         );
+    }
+
+    /// Large folders are stat-ed in chunks by whichever worker is free: every document is found
+    /// once, with its own size, however many threads work on the walk.
+    #[test]
+    fn any_number_of_workers_find_each_document_once() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = t.path();
+        let mut expected: Vec<(String, u64)> = Vec::new();
+        for d in 0..3 {
+            for i in 0..(STAT_CHUNK * 2 + 7) {
+                let rel = format!("f{d}/sub/n{i}.md");
+                write(r, &rel, &"x".repeat(i));
+                expected.push((rel, i as u64));
+            }
+        }
+        expected.sort();
+        for workers in [1, 2, 4] {
+            let w = Walk::new(r, &[".".to_string()], &[], true);
+            std::thread::scope(|s| {
+                for _ in 1..workers {
+                    s.spawn(|| w.work());
+                }
+                w.work();
+            });
+            let (found, diags) = w.finish();
+            let mut got: Vec<(String, u64)> = found.into_iter().map(|f| (f.rel, f.size)).collect();
+            got.sort();
+            assert_eq!(got, expected, "{workers} workers");
+            assert!(diags.is_empty());
+        }
     }
 }

@@ -41,9 +41,11 @@ pub const CONFIG_FILE: &str = "evident.toml";
 /// A walk running on its own thread while the store opens.
 pub(crate) struct Prewalk {
     /// Whether it stat-s documents: it does unless the store file did not exist yet (a first
-    /// index reads every document anyway, see [`crate::walk::walk`]).
+    /// index reads every document anyway, see [`crate::walk::Walk::new`]).
     pub stat: bool,
-    pub handle: std::thread::JoinHandle<(Vec<crate::walk::Found>, Vec<evident_core::Diagnostic>)>,
+    pub walk: std::sync::Arc<crate::walk::Walk>,
+    /// The thread that started it.
+    pub worker: std::thread::JoinHandle<()>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -228,14 +230,13 @@ impl Workspace {
                 StoreLocation::Sqlite(p) => p.exists(),
                 StoreLocation::Postgres(_) => true,
             };
-            let (r, roots, exclude) = (
-                root.clone(),
-                config.project.roots.clone(),
-                config.project.exclude.clone(),
-            );
+            let (roots, exclude) = (&config.project.roots, &config.project.exclude);
+            let walk = std::sync::Arc::new(crate::walk::Walk::new(&root, roots, exclude, stat));
+            let w = walk.clone();
             Prewalk {
                 stat,
-                handle: std::thread::spawn(move || crate::walk::walk(&r, &roots, &exclude, stat)),
+                walk,
+                worker: std::thread::spawn(move || w.work()),
             }
         });
         let store = location.open()?;
