@@ -428,37 +428,43 @@ pub fn index_planned(
     } else {
         ws.event_context("file")
     };
-    let root = ws.root.clone();
-    let config = ws.config.clone();
     let parsed = std::sync::atomic::AtomicUsize::new(0);
     let t_read_start = t0.elapsed();
-    let report = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(2);
-        let to_read = &to_read;
-        let states = &states;
-        let config = &config;
-        let root = &root;
-        let parsed = &parsed;
-        scope.spawn(move || {
-            for chunk in to_read.chunks(CHUNK) {
-                let loaded: Vec<Loaded> = chunk
-                    .par_iter()
-                    .map(|f| load(root, config, f, states.get(&f.rel), full))
-                    .collect();
-                let n = loaded
-                    .iter()
-                    .filter(|l| matches!(l, FileChange::Update(_)))
-                    .count();
-                parsed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                progress.advance(chunk.len() as u64);
-                if tx.send(loaded).is_err() {
-                    break;
+    let report = if to_read.is_empty() {
+        // Nothing to read (a no-change pass): no reader thread to start.
+        ws.store()
+            .apply_index(&batch, &mut std::iter::empty(), &ctx)?
+    } else {
+        let root = ws.root.clone();
+        let config = ws.config.clone();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(2);
+            let to_read = &to_read;
+            let states = &states;
+            let config = &config;
+            let root = &root;
+            let parsed = &parsed;
+            scope.spawn(move || {
+                for chunk in to_read.chunks(CHUNK) {
+                    let loaded: Vec<Loaded> = chunk
+                        .par_iter()
+                        .map(|f| load(root, config, f, states.get(&f.rel), full))
+                        .collect();
+                    let n = loaded
+                        .iter()
+                        .filter(|l| matches!(l, FileChange::Update(_)))
+                        .count();
+                    parsed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    progress.advance(chunk.len() as u64);
+                    if tx.send(loaded).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
-        let mut stream = rx.into_iter().flatten();
-        ws.store().apply_index(&batch, &mut stream, &ctx)
-    })?;
+            });
+            let mut stream = rx.into_iter().flatten();
+            ws.store().apply_index(&batch, &mut stream, &ctx)
+        })?
+    };
     progress.finish();
     outcome.parsed = parsed.into_inner();
     outcome.report = report;
