@@ -30,12 +30,15 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
     let cmd = match cmd {
         Command::Init(a) => return init::run(a, ov, out),
         Command::Migrate(a) => return migrate::run(a, ov, out),
-        Command::Index(a) => return index::run(a, &mut Workspace::open_walking(ov)?, out),
         other => other,
     };
-    let mut ws = Workspace::open(ov)?;
+    let mut ws = if walks_first(&cmd) {
+        Workspace::open_walking(ov)?
+    } else {
+        Workspace::open(ov)?
+    };
     match cmd {
-        Command::Init(_) | Command::Migrate(_) | Command::Index(_) => Ok(Outcome::Ok),
+        Command::Init(_) | Command::Migrate(_) => Ok(Outcome::Ok),
         Command::Claim(a) => claim::run_claim(a, &mut ws, out),
         Command::Release(a) => claim::run_release(a, &mut ws, out),
         Command::Claims(a) => claim::run_claims(a, &mut ws, out),
@@ -45,6 +48,7 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
         Command::Review(a) => signoff::run_review(a, &mut ws, out),
         Command::Readiness(a) => readiness::run(a, &mut ws, out),
         Command::Lanes(a) => lanes::run(a, &mut ws, out),
+        Command::Index(a) => index::run(a, &mut ws, out),
         Command::List(a) => list::run(a, &mut ws, out),
         Command::Show(a) => show::run(a, &mut ws, out),
         Command::New(a) => new::run(a, &mut ws, out),
@@ -58,6 +62,17 @@ pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
         Command::Fix(a) => reconcile::run_fix(a, &mut ws, ov, out),
         Command::Repo(a) => repo::run(a, &mut ws, out),
         Command::MergeDriver(a) => merge_driver::run(a, &mut ws, out),
+    }
+}
+
+/// Verbs whose first step is an index pass over this checkout: they open the workspace with the
+/// walk already running (see [`Workspace::open_walking`]). Not `check` and `fix`, which may fetch
+/// from the upstream first (for up to 20 s): their walk must see the files as they are after it.
+fn walks_first(cmd: &Command) -> bool {
+    match cmd {
+        Command::Index(_) => true,
+        Command::Status(a) => a.index,
+        _ => false,
     }
 }
 
