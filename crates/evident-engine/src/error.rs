@@ -22,6 +22,15 @@ pub enum EngineError {
     },
 }
 
+impl From<crate::walk::WalkFailed> for EngineError {
+    fn from(_: crate::walk::WalkFailed) -> EngineError {
+        EngineError::user(
+            "the walk of the document roots stopped before the end (an internal error); nothing was indexed",
+        )
+        .hint("run the command again; if it happens again, report it with the message printed above")
+    }
+}
+
 impl EngineError {
     pub fn user(message: impl Into<String>) -> EngineError {
         EngineError::User {

@@ -274,25 +274,20 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     // A store this process just created has seen nothing: every document will be read (and
     // stat-ed then), so the walk only lists them.
     let stat = !ws.store().is_new();
-    // Walk the tree while the store loads what it saw last time.
-    let (root, roots, exclude) = (
-        ws.root.clone(),
-        ws.config.project.roots.clone(),
-        ws.config.project.exclude.clone(),
-    );
-    // A new parser or a configuration edit can change what an unchanged document parses into:
-    // then every document is parsed again, as with `--full` (worked out during the walk).
-    // A walk started while the workspace opened serves, unless it skipped the stat-s this
-    // store needs (its file appeared in between). Either way this thread joins the walk once it
-    // has read what the store saw last time.
+    // Walk the tree while the store loads what it saw last time: a walk started while the
+    // workspace opened serves, unless it skipped the stat-s this store needs (its file appeared
+    // in between). This thread joins the walk once it has read the file states.
     let (walk, started) = match ws.take_prewalk().filter(|p| p.stat || !stat) {
         Some(p) => (p.walk, Some(p.worker)),
-        None => (
-            std::sync::Arc::new(Walk::new(&root, &roots, &exclude, stat)),
-            None,
-        ),
+        None => {
+            let p = &ws.config.project;
+            let w = Walk::new(&ws.root, &p.roots, &p.exclude, stat);
+            (std::sync::Arc::new(w), None)
+        }
     };
-    let (stored, (found, walk_diagnostics)) = std::thread::scope(|scope| {
+    // A new parser or a configuration edit can change what an unchanged document parses into:
+    // then every document is parsed again, as with `--full` (worked out during the walk).
+    let (stored, walked) = std::thread::scope(|scope| {
         let scoped = started.is_none().then(|| scope.spawn(|| walk.work()));
         let fingerprint = parse_fingerprint(&ws.config);
         let store = ws.store();
@@ -308,6 +303,7 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
         }
         (stored, walk.finish())
     });
+    let (found, walk_diagnostics) = walked?;
     let (fingerprint, recorded, states) = stored?;
     let inputs_changed = !states.is_empty() && recorded.as_deref() != Some(fingerprint.as_str());
     let full = full || inputs_changed;

@@ -947,7 +947,7 @@ pub fn init(dir: &Path, preset_name: &str, force: bool, examples: bool) -> Resul
     if examples {
         let cfg =
             evident_core::Config::from_toml(&text).map_err(|e| EngineError::user(e.to_string()))?;
-        let (found, _) = crate::walk::walk(&root, &cfg.project.roots, &cfg.project.exclude, false);
+        let (found, _) = crate::walk::walk(&root, &cfg.project.roots, &cfg.project.exclude, false)?;
         let has_items = found.iter().any(|f| {
             std::fs::read_to_string(root.join(&f.rel))
                 .map(|t| !parse_document(&f.rel, &t, &cfg).items.is_empty())

@@ -147,7 +147,32 @@ struct Queue {
     tasks: Vec<Task>,
     /// Workers running a task (which may add more).
     busy: usize,
+    /// A task unwound (a bug): what was found is incomplete and must not be taken for the tree.
+    failed: bool,
     out: Output,
+}
+
+/// The walk could not finish: a worker stopped on a bug. What it found is incomplete, and an
+/// index pass must not read the missing documents as deleted.
+#[derive(Debug)]
+pub struct WalkFailed;
+
+/// Held while a worker runs a task: if the task unwinds, the walk is marked failed and the other
+/// workers are woken, so none waits for a task that will never report back.
+struct Running<'a> {
+    walk: &'a Walk,
+    finished: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut q = self.walk.queue();
+            q.busy -= 1;
+            q.failed = true;
+            self.walk.wake.notify_all();
+        }
+    }
 }
 
 /// A walk that any number of threads work on together: every folder, and every chunk of a large
@@ -179,6 +204,10 @@ impl Ctx {
             stack,
             ancestors,
         } = f;
+        #[cfg(test)]
+        if rel_dir.ends_with("a-worker-panics-here") {
+            panic!("test: a walk worker stops on a bug");
+        }
         let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) => {
@@ -396,24 +425,35 @@ impl Walk {
         }
     }
 
+    /// The queue, whatever a thread that panicked while holding it left (its counters stay
+    /// meaningful: every critical section is a few assignments).
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Work on the walk until no task is left and no other worker is running one (which could
     /// add more). Any number of threads may call this at once.
     pub fn work(&self) {
-        let Ok(mut q) = self.queue.lock() else { return };
+        let mut q = self.queue();
         loop {
+            if q.failed {
+                return;
+            }
             if let Some(task) = q.tasks.pop() {
                 q.busy += 1;
                 drop(q);
+                let mut running = Running {
+                    walk: self,
+                    finished: false,
+                };
                 let mut out = Output::default();
                 let mut tasks = Vec::new();
                 match task {
                     Task::Folder(f) => self.ctx.read_folder(f, &mut out, &mut tasks),
                     Task::Stat(docs) => stat_docs(docs, &mut out),
                 }
-                q = match self.queue.lock() {
-                    Ok(q) => q,
-                    Err(_) => return,
-                };
+                running.finished = true;
+                q = self.queue();
                 q.busy -= 1;
                 if !tasks.is_empty() {
                     q.tasks.append(&mut tasks);
@@ -425,10 +465,7 @@ impl Walk {
                 self.wake.notify_all();
                 return;
             } else {
-                q = match self.wake.wait(q) {
-                    Ok(q) => q,
-                    Err(_) => return,
-                };
+                q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         }
     }
@@ -436,15 +473,18 @@ impl Walk {
     /// What the walk found, once every worker has returned from [`Walk::work`]: documents in no
     /// particular order (possibly twice when roots overlap), and diagnostics for what could not
     /// be walked.
-    pub fn finish(&self) -> (Vec<Found>, Vec<Diagnostic>) {
-        let out = match self.queue.lock() {
-            Ok(mut q) => std::mem::take(&mut q.out),
-            Err(_) => Output::default(),
+    pub fn finish(&self) -> Result<(Vec<Found>, Vec<Diagnostic>), WalkFailed> {
+        let out = {
+            let mut q = self.queue();
+            if q.failed || q.busy > 0 || !q.tasks.is_empty() {
+                return Err(WalkFailed);
+            }
+            std::mem::take(&mut q.out)
         };
         let mut diags = out.diags;
         diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
         diags.dedup_by(|a, b| a.path == b.path && a.message == b.message);
-        (out.found, diags)
+        Ok((out.found, diags))
     }
 }
 
@@ -454,7 +494,7 @@ pub fn walk(
     roots: &[String],
     exclude: &[String],
     stat: bool,
-) -> (Vec<Found>, Vec<Diagnostic>) {
+) -> Result<(Vec<Found>, Vec<Diagnostic>), WalkFailed> {
     let w = Walk::new(root, roots, exclude, stat);
     std::thread::scope(|s| {
         s.spawn(|| w.work());
@@ -477,6 +517,7 @@ mod tests {
         let roots: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
         let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
         let mut v: Vec<String> = walk(root, &roots, &exclude, true)
+            .unwrap_or_else(|_| panic!("the walk failed"))
             .0
             .into_iter()
             .map(|f| f.rel)
@@ -546,11 +587,32 @@ mod tests {
                 }
                 w.work();
             });
-            let (found, diags) = w.finish();
+            let (found, diags) = w.finish().unwrap_or_else(|_| panic!("the walk failed"));
             let mut got: Vec<(String, u64)> = found.into_iter().map(|f| (f.rel, f.size)).collect();
             got.sort();
             assert_eq!(got, expected, "{workers} workers");
             assert!(diags.is_empty());
         }
+    }
+
+    /// A worker that stops on a bug neither leaves the others waiting forever nor lets its
+    /// partial result pass for the whole tree (an index would read the missing documents as
+    /// deleted).
+    #[test]
+    fn a_worker_that_panics_fails_the_walk_instead_of_hanging_it() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = t.path();
+        for i in 0..200 {
+            write(r, &format!("docs/n{i}.md"), "x");
+        }
+        write(r, "docs/a-worker-panics-here/p.md", "x");
+        let w = Walk::new(r, &[".".to_string()], &[], true);
+        let panicked = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2).map(|_| s.spawn(|| w.work())).collect();
+            handles.into_iter().map(|h| h.join().is_err()).filter(|e| *e).count() > 0
+                || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.work())).is_err()
+        });
+        assert!(panicked);
+        assert!(w.finish().is_err());
     }
 }
