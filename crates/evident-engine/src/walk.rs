@@ -609,7 +609,12 @@ mod tests {
         let w = Walk::new(r, &[".".to_string()], &[], true);
         let panicked = std::thread::scope(|s| {
             let handles: Vec<_> = (0..2).map(|_| s.spawn(|| w.work())).collect();
-            handles.into_iter().map(|h| h.join().is_err()).filter(|e| *e).count() > 0
+            handles
+                .into_iter()
+                .map(|h| h.join().is_err())
+                .filter(|e| *e)
+                .count()
+                > 0
                 || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.work())).is_err()
         });
         assert!(panicked);
