@@ -368,6 +368,33 @@ fn config_errors_name_the_line_and_store_too_new_is_refused() {
     );
 }
 
+/// `index` walks the documents while another thread opens the store: a store it must refuse
+/// stops the walk and is reported, with nothing on stdout and nothing written into it.
+#[test]
+fn a_store_newer_than_the_binary_is_refused_by_index_while_it_walks() {
+    let e = Env::with_preset("basic");
+    e.ok(&["index"], 0);
+    let db = e.path(".evident/evident.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.pragma_update(None, "user_version", 999).unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["index"][..], &["--json", "index"], &["status", "--index"]] {
+        let r = e.ok(args, 1);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("schema version 999") && r.stderr.contains("upgrade evident"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the refused store was written"
+    );
+}
+
 #[test]
 fn help_has_examples_for_every_verb() {
     for verb in [

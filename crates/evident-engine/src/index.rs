@@ -274,37 +274,31 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     // A store this process just created has seen nothing: every document will be read (and
     // stat-ed then), so the walk only lists them.
     let stat = !ws.store().is_new();
-    // Walk the tree while the store loads what it saw last time: a walk started while the
-    // workspace opened serves, unless it skipped the stat-s this store needs (its file appeared
-    // in between). This thread joins the walk once it has read the file states.
-    let (walk, started) = match ws.take_prewalk().filter(|p| p.stat || !stat) {
-        Some(p) => (p.walk, Some(p.worker)),
-        None => {
-            let p = &ws.config.project;
-            let w = Walk::new(&ws.root, &p.roots, &p.exclude, stat);
-            (std::sync::Arc::new(w), None)
-        }
-    };
+    // A walk that ran while the workspace opened serves, unless it skipped the stat-s this store
+    // needs (its file appeared in between). Otherwise walk now, on two threads, while this one
+    // loads what the store saw last time and then joins the walk.
     // A new parser or a configuration edit can change what an unchanged document parses into:
     // then every document is parsed again, as with `--full` (worked out during the walk).
-    let (stored, walked) = std::thread::scope(|scope| {
-        let scoped = started.is_none().then(|| scope.spawn(|| walk.work()));
-        let fingerprint = parse_fingerprint(&ws.config);
-        let store = ws.store();
-        let stored = store
-            .file_states(&checkout)
-            .and_then(|st| Ok((fingerprint, store.parse_fingerprint(&checkout)?, st)));
-        walk.work();
-        if let Some(h) = scoped {
-            let _ = h.join();
+    let fingerprint = parse_fingerprint(&ws.config);
+    let (stored, walked) = match ws.take_prewalk().filter(|p| p.stat || !stat) {
+        Some(p) => (p.seen, p.walk.finish()),
+        None => {
+            let p = &ws.config.project;
+            let walk = Walk::new(&ws.root, &p.roots, &p.exclude, stat);
+            std::thread::scope(|scope| {
+                let helper = scope.spawn(|| walk.work());
+                let store = ws.store();
+                let stored = store
+                    .file_states(&checkout)
+                    .and_then(|st| Ok((st, store.parse_fingerprint(&checkout)?)));
+                walk.work();
+                let _ = helper.join();
+                (stored, walk.finish())
+            })
         }
-        if let Some(h) = started {
-            let _ = h.join();
-        }
-        (stored, walk.finish())
-    });
+    };
     let (found, walk_diagnostics) = walked?;
-    let (fingerprint, recorded, states) = stored?;
+    let (states, recorded) = stored?;
     let inputs_changed = !states.is_empty() && recorded.as_deref() != Some(fingerprint.as_str());
     let full = full || inputs_changed;
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();

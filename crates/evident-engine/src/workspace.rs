@@ -38,15 +38,22 @@ pub struct Workspace {
 
 pub const CONFIG_FILE: &str = "evident.toml";
 
-/// A walk running on its own thread while the store opens.
+/// A walk of the document roots that ran while the store opened (see
+/// [`Workspace::open_walking`]), with what the store saw of this checkout last time.
 pub(crate) struct Prewalk {
-    /// Whether it stat-s documents: it does unless the store file did not exist yet (a first
+    /// Whether it stat-ed documents: it did unless the store file did not exist yet (a first
     /// index reads every document anyway, see [`crate::walk::Walk::new`]).
     pub stat: bool,
-    pub walk: std::sync::Arc<crate::walk::Walk>,
-    /// The thread that started it.
-    pub worker: std::thread::JoinHandle<()>,
+    /// The walk, finished.
+    pub walk: crate::walk::Walk,
+    /// The store's file states and recorded parse fingerprint for this checkout, read on the
+    /// opening thread.
+    pub seen: evident_store::Result<Seen>,
 }
+
+/// What a store saw of a checkout at its last index pass: its documents' states and the parse
+/// fingerprint it recorded.
+pub(crate) type Seen = (evident_store::FileStates, Option<String>);
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -210,9 +217,9 @@ impl Workspace {
     }
 
     /// Open the workspace for an index pass that comes next: the walk of the document roots
-    /// starts as soon as the configuration is read, on its own thread, so opening the store
-    /// (and reading what it saw last time) overlaps it instead of preceding it. For `evident
-    /// index`, whose no-change pass is little more than that walk.
+    /// starts on this thread as soon as the configuration is read, while another opens the
+    /// store (and reads what it saw last time), so the two overlap instead of one preceding the
+    /// other. For `evident index`, whose no-change pass is little more than that walk.
     pub fn open_walking(ov: &Overrides) -> Result<Workspace> {
         Self::open_with(ov, true)
     }
@@ -225,25 +232,17 @@ impl Workspace {
         }
         let (cwd, root, config_path, config) = Self::load(ov)?;
         let location = Self::store_location_for(ov, &cwd, &root, &config)?;
-        let prewalk = walking.then(|| {
-            let stat = match &location {
-                StoreLocation::Sqlite(p) => p.exists(),
-                StoreLocation::Postgres(_) => true,
-            };
-            let (roots, exclude) = (&config.project.roots, &config.project.exclude);
-            let walk = std::sync::Arc::new(crate::walk::Walk::new(&root, roots, exclude, stat));
-            let w = walk.clone();
-            Prewalk {
-                stat,
-                walk,
-                worker: std::thread::spawn(move || w.work()),
-            }
-        });
-        let store = location.open()?;
+        let checkout = root.display().to_string();
+        let (store, prewalk) = if walking {
+            let (store, prewalk) = Self::open_while_walking(location, &root, &checkout, &config)?;
+            (store, Some(prewalk))
+        } else {
+            (location.open()?, None)
+        };
         let machine = env("EVIDENT_MACHINE")
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         Ok(Workspace {
-            checkout: root.display().to_string(),
+            checkout,
             root,
             config,
             config_path,
@@ -257,6 +256,47 @@ impl Workspace {
             machine,
             correlation_id: env("EVIDENT_CORRELATION_ID").unwrap_or_else(new_correlation_id),
         })
+    }
+
+    /// Walk the document roots on this thread while another opens the store and reads what it
+    /// saw of this checkout, then joins the walk. The walk starts at once (no thread start-up
+    /// before it), and a store that fails to open stops it.
+    fn open_while_walking(
+        location: StoreLocation,
+        root: &Path,
+        checkout: &str,
+        config: &Config,
+    ) -> Result<(Box<dyn Store>, Prewalk)> {
+        let stat = match &location {
+            StoreLocation::Sqlite(p) => p.exists(),
+            StoreLocation::Postgres(_) => true,
+        };
+        let p = &config.project;
+        let walk = crate::walk::Walk::new(root, &p.roots, &p.exclude, stat);
+        let opened = std::thread::scope(|scope| {
+            let walk = &walk;
+            let opener = scope.spawn(move || {
+                let opened = location.open().map(|mut store| {
+                    let seen = store
+                        .file_states(checkout)
+                        .and_then(|states| Ok((states, store.parse_fingerprint(checkout)?)));
+                    (store, seen)
+                });
+                if opened.is_ok() {
+                    walk.work();
+                } else {
+                    walk.cancel();
+                }
+                opened
+            });
+            walk.work();
+            opener.join()
+        });
+        let (store, seen) = opened.map_err(|_| {
+            EngineError::user("opening the store stopped on a bug; nothing was indexed")
+                .hint("run the command again; if it recurs, report it with the store's location")
+        })??;
+        Ok((store, Prewalk { stat, walk, seen }))
     }
 
     /// Where the store is: `--store` > `EVIDENT_STORE` > `store` in evident.toml >
