@@ -184,9 +184,9 @@ impl Drop for Running<'_> {
 }
 
 /// A walk that any number of threads work on together: every folder, and every chunk of a large
-/// folder's documents, is a task in one queue. `evident index` walks on its main thread while a
-/// second one opens the store, reads the store's file states and then joins in (see
-/// [`crate::Workspace::open_walking`]), so both cores walk without a thread pool's start-up.
+/// folder's documents, is a task in one queue. `evident index` starts one worker while its main
+/// thread opens the store and reads the store's file states, and the main thread then joins in
+/// (see [`crate::Workspace::open_walking`]), so both cores walk without a thread pool's start-up.
 pub struct Walk {
     ctx: Ctx,
     queue: std::sync::Mutex<Queue>,
