@@ -100,7 +100,13 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let cli = match parse(std::env::args_os().collect()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // A verb whose first step is a walk gets its walk thread now, so the thread has started by
+    // the time the configuration is read (see `WalkHelper`).
+    let helper = walks_first_args(&args)
+        .then(evident_engine::WalkHelper::start)
+        .flatten();
+    let cli = match parse(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -114,7 +120,7 @@ fn main() -> ExitCode {
         store: cli.global.store.clone(),
         actor: cli.global.actor.clone(),
     };
-    match commands::run(cli.command, &ov, &out) {
+    match commands::run(cli.command, &ov, &out, helper) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::NeedsAttention) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(1),
@@ -158,6 +164,16 @@ fn parse_hot(args: &[OsString]) -> Option<Cli> {
     let cmd = GlobalArgs::augment_args(clap::Command::new("evident")).subcommand(sub);
     let matches = cmd.try_get_matches_from(args).ok()?;
     Cli::from_arg_matches(&matches).ok()
+}
+
+/// Whether the command line names a verb that walks first, `index` or `status --index`, as far
+/// as the raw arguments tell (a wrong guess only starts a thread that ends unused).
+fn walks_first_args(args: &[OsString]) -> bool {
+    match verb_of(args) {
+        Some("index") => true,
+        Some("status") => args.iter().any(|a| a == "--index"),
+        _ => false,
+    }
 }
 
 /// The verb: the first argument that is neither a global flag nor a global flag's value.

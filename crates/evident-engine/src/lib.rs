@@ -18,6 +18,7 @@ mod workspace;
 
 pub use error::EngineError;
 pub use evident_store::{Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary};
+pub use walk::WalkHelper;
 pub use workspace::{Overrides, StoreLocation, Workspace};
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -178,7 +178,7 @@ impl Drop for Running<'_> {
             let mut q = self.walk.queue();
             q.busy -= 1;
             q.failed = true;
-            self.walk.wake.notify_all();
+            self.walk.wake_all();
         }
     }
 }
@@ -191,6 +191,9 @@ pub struct Walk {
     ctx: Ctx,
     queue: std::sync::Mutex<Queue>,
     wake: std::sync::Condvar,
+    /// Counts changes that may let a waiting worker go on (see [`Walk::wait_for_task`]), so
+    /// it can poll for one without taking the queue.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx {
@@ -495,6 +498,7 @@ impl Walk {
                 ..Default::default()
             }),
             wake: std::sync::Condvar::new(),
+            changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -530,24 +534,58 @@ impl Walk {
                 q.busy -= 1;
                 if !tasks.is_empty() {
                     q.tasks.append(&mut tasks);
-                    self.wake.notify_all();
+                    self.wake_all();
                 }
                 let done = std::mem::take(&mut q.out);
                 q.out = done.merge(out);
             } else if q.busy == 0 {
-                self.wake.notify_all();
+                self.wake_all();
                 return;
             } else {
-                q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                q = self.wait_for_task(q);
             }
         }
+    }
+
+    /// Wait until another worker adds a task or finishes. Poll for a while first, then sleep:
+    /// a worker put to sleep on an idle core of a virtual machine is woken up to half a
+    /// millisecond late, often longer than what is left of the walk.
+    fn wait_for_task<'a>(
+        &'a self,
+        q: std::sync::MutexGuard<'a, Queue>,
+    ) -> std::sync::MutexGuard<'a, Queue> {
+        let seen = self.changes.load(std::sync::atomic::Ordering::Acquire);
+        drop(q);
+        let polling = std::time::Instant::now();
+        while polling.elapsed() < HELPER_POLL {
+            // Yield rather than spin: on a busy machine another thread may need this core.
+            std::thread::yield_now();
+            if self.changes.load(std::sync::atomic::Ordering::Acquire) != seen {
+                return self.queue();
+            }
+        }
+        let q = self.queue();
+        // Every change is made holding the queue, so none can slip in between this check and
+        // the wait.
+        if self.changes.load(std::sync::atomic::Ordering::Acquire) != seen {
+            return q;
+        }
+        self.wake.wait(q).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tell waiting workers the queue changed. Called holding the queue.
+    fn wake_all(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.wake.notify_all();
     }
 
     /// Stop the walk: workers return after their current task, and [`Walk::finish`] reports it
     /// incomplete (for a caller that will not use it, such as when the store failed to open).
     pub fn cancel(&self) {
-        self.queue().failed = true;
-        self.wake.notify_all();
+        let mut q = self.queue();
+        q.failed = true;
+        self.wake_all();
     }
 
     /// What the walk found, once every worker has returned from [`Walk::work`]: documents in no
@@ -565,6 +603,54 @@ impl Walk {
         diags.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
         diags.dedup_by(|a, b| a.path == b.path && a.message == b.message);
         Ok((out.found, diags))
+    }
+}
+
+/// A thread started before there is anything to walk (before the command line is even parsed),
+/// that joins the first walk handed to it: starting a thread takes longer than reading the
+/// configuration, so a walk handed to a thread started only then begins late. Dropped unused,
+/// it ends.
+pub struct WalkHelper(std::sync::mpsc::Sender<Arc<Walk>>);
+
+/// How long a [`WalkHelper`] polls for its walk, and a worker for a task, before it sleeps.
+const HELPER_POLL: std::time::Duration = std::time::Duration::from_millis(3);
+
+impl WalkHelper {
+    /// Start the thread (`None` if the system refuses one: the walk then runs without it).
+    pub fn start() -> Option<WalkHelper> {
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<Walk>>();
+        std::thread::Builder::new()
+            .name("walk".into())
+            .spawn(move || {
+                // Poll before sleeping: a thread woken on an idle core of a virtual machine
+                // starts up to half a millisecond later, longer than a small walk takes. The
+                // walk arrives within a millisecond or two (once the configuration is read).
+                let polling = std::time::Instant::now();
+                let walk = loop {
+                    match rx.try_recv() {
+                        Ok(w) => break Some(w),
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => break None,
+                        Err(std::sync::mpsc::TryRecvError::Empty)
+                            if polling.elapsed() < HELPER_POLL =>
+                        {
+                            std::thread::yield_now()
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break rx.recv().ok(),
+                    }
+                };
+                if let Some(w) = walk {
+                    w.work();
+                }
+            })
+            .ok()?;
+        Some(WalkHelper(tx))
+    }
+
+    /// Hand the walk over. Nobody waits for the thread: a caller's own [`Walk::work`] returns
+    /// only once no task is left and no worker is running one, so the walk is complete then
+    /// whether this thread took part, is still starting, or has stopped.
+    pub(crate) fn join(self, walk: &Arc<Walk>) {
+        let _ = self.0.send(walk.clone());
     }
 }
 
@@ -739,6 +825,34 @@ mod tests {
             Some(FileType::Directory),
             "a reported type is taken as it is"
         );
+    }
+
+    /// A walk handed to a helper started earlier is complete once the caller's own `work`
+    /// returns, however far the helper got; a helper never handed one ends.
+    #[test]
+    fn a_helper_started_early_shares_the_walk() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = t.path();
+        let mut expected = Vec::new();
+        for i in 0..(STAT_CHUNK * 3) {
+            let rel = format!("d{}/n{i}.md", i % 4);
+            write(r, &rel, "x");
+            expected.push(rel);
+        }
+        expected.sort();
+        for _ in 0..20 {
+            let w = Arc::new(Walk::new(r, &[".".to_string()], &[], true));
+            if let Some(h) = WalkHelper::start() {
+                h.join(&w);
+            }
+            w.work();
+            let (found, diags) = w.finish().unwrap_or_else(|_| panic!("the walk failed"));
+            let mut got: Vec<String> = found.into_iter().map(|f| f.rel).collect();
+            got.sort();
+            assert_eq!(got, expected);
+            assert!(diags.is_empty());
+        }
+        drop(WalkHelper::start());
     }
 
     /// A cancelled walk (its store failed to open) stops its workers and is never taken for the

@@ -3,6 +3,7 @@
 //! including the hot read paths, starts here.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use evident_core::config::{Config, IdScheme};
 use evident_store::{EventContext, PgStore, PgTarget, SqliteStore, Store};
@@ -45,7 +46,7 @@ pub(crate) struct Prewalk {
     /// index reads every document anyway, see [`crate::walk::Walk::new`]).
     pub stat: bool,
     /// The walk, finished.
-    pub walk: crate::walk::Walk,
+    pub walk: Arc<crate::walk::Walk>,
     /// The store's file states and recorded parse fingerprint for this checkout, read on the
     /// opening thread.
     pub seen: evident_store::Result<Seen>,
@@ -213,18 +214,20 @@ impl Workspace {
 
     /// Open the workspace for the current directory (or `-C`).
     pub fn open(ov: &Overrides) -> Result<Workspace> {
-        Self::open_with(ov, false)
+        Self::open_with(ov, None)
     }
 
     /// Open the workspace for an index pass that comes next: the walk of the document roots
     /// starts on its own thread as soon as the configuration is read, while this one opens the
     /// store (and reads what it saw last time), so the two overlap instead of one preceding the
     /// other. For `evident index`, whose no-change pass is little more than that walk.
-    pub fn open_walking(ov: &Overrides) -> Result<Workspace> {
-        Self::open_with(ov, true)
+    /// `helper`, a [`crate::WalkHelper`] started early, takes the walk; without one a thread is
+    /// started for it here.
+    pub fn open_walking(ov: &Overrides, helper: Option<crate::WalkHelper>) -> Result<Workspace> {
+        Self::open_with(ov, Some(helper))
     }
 
-    fn open_with(ov: &Overrides, walking: bool) -> Result<Workspace> {
+    fn open_with(ov: &Overrides, walking: Option<Option<crate::WalkHelper>>) -> Result<Workspace> {
         // The journal names who acted: an empty name would record nobody.
         if ov.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
             return Err(EngineError::user("--as needs a name (it was empty)")
@@ -233,8 +236,9 @@ impl Workspace {
         let (cwd, root, config_path, config) = Self::load(ov)?;
         let location = Self::store_location_for(ov, &cwd, &root, &config)?;
         let checkout = root.display().to_string();
-        let (store, prewalk) = if walking {
-            let (store, prewalk) = Self::open_while_walking(location, &root, &checkout, &config)?;
+        let (store, prewalk) = if let Some(helper) = walking {
+            let (store, prewalk) =
+                Self::open_while_walking(location, &root, &checkout, &config, helper)?;
             (store, Some(prewalk))
         } else {
             (location.open()?, None)
@@ -267,32 +271,34 @@ impl Workspace {
         root: &Path,
         checkout: &str,
         config: &Config,
+        helper: Option<crate::WalkHelper>,
     ) -> Result<(Box<dyn Store>, Prewalk)> {
         let stat = match &location {
             StoreLocation::Sqlite(p) => p.exists(),
             StoreLocation::Postgres(_) => true,
         };
         let p = &config.project;
-        let walk = crate::walk::Walk::new(root, &p.roots, &p.exclude, stat);
-        let opened = std::thread::scope(|scope| {
-            let walk = &walk;
-            let walker = scope.spawn(move || walk.work());
-            let opened = location.open().map(|mut store| {
-                let seen = store
-                    .file_states(checkout)
-                    .and_then(|states| Ok((states, store.parse_fingerprint(checkout)?)));
-                (store, seen)
-            });
-            if opened.is_ok() {
-                walk.work();
-            } else {
-                walk.cancel();
-            }
-            let _ = walker.join();
-            opened
+        let walk = Arc::new(crate::walk::Walk::new(root, &p.roots, &p.exclude, stat));
+        if let Some(h) = helper.or_else(crate::WalkHelper::start) {
+            h.join(&walk);
+        }
+        let opened = location.open().map(|mut store| {
+            let seen = store
+                .file_states(checkout)
+                .and_then(|states| Ok((states, store.parse_fingerprint(checkout)?)));
+            (store, seen)
         });
-        let (store, seen) = opened?;
-        Ok((store, Prewalk { stat, walk, seen }))
+        match opened {
+            Ok((store, seen)) => {
+                // Returns once the walk is complete (see `WalkHelper::join`).
+                walk.work();
+                Ok((store, Prewalk { stat, walk, seen }))
+            }
+            Err(e) => {
+                walk.cancel();
+                Err(e)
+            }
+        }
     }
 
     /// Where the store is: `--store` > `EVIDENT_STORE` > `store` in evident.toml >

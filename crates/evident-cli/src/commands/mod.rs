@@ -26,14 +26,21 @@ use evident_engine::{Overrides, Result, Workspace};
 use crate::output::Out;
 use crate::{Command, Outcome};
 
-pub fn run(cmd: Command, ov: &Overrides, out: &Out) -> Result<Outcome> {
+/// `helper`: a walk thread started at launch for a verb that walks first (see
+/// [`walks_first`]); unused otherwise.
+pub fn run(
+    cmd: Command,
+    ov: &Overrides,
+    out: &Out,
+    helper: Option<evident_engine::WalkHelper>,
+) -> Result<Outcome> {
     let cmd = match cmd {
         Command::Init(a) => return init::run(a, ov, out),
         Command::Migrate(a) => return migrate::run(a, ov, out),
         other => other,
     };
     let mut ws = if walks_first(&cmd) {
-        Workspace::open_walking(ov)?
+        Workspace::open_walking(ov, helper)?
     } else {
         Workspace::open(ov)?
     };
