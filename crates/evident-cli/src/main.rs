@@ -203,12 +203,16 @@ fn parse_hot(args: &[OsString]) -> Option<Cli> {
     Cli::from_arg_matches(&matches).ok()
 }
 
-/// Whether the command line names a verb that walks first, `index` or `status --index`, as far
-/// as the raw arguments tell (a wrong guess only starts a thread that ends unused).
+/// Whether the command line names a verb that walks first (`index`, `status --index`, `check`
+/// of this repository), as far as the raw arguments tell (a wrong guess only starts a thread
+/// that ends unused).
 fn walks_first_args(args: &[OsString]) -> bool {
     match verb_of(args) {
         Some("index") => true,
         Some("status") => args.iter().any(|a| a == "--index"),
+        Some("check") => !args.iter().any(|a| {
+            a == "--all" || a == "--repo" || a.to_str().is_some_and(|a| a.starts_with("--repo="))
+        }),
         _ => false,
     }
 }
@@ -263,6 +267,25 @@ mod tests {
     }
 
     /// The hot-verb parse gives what the whole command gives, or steps aside.
+    #[test]
+    fn a_walk_thread_starts_for_the_verbs_that_walk_first() {
+        for (line, walks) in [
+            ("index", true),
+            ("--json index --full", true),
+            ("status --index", true),
+            ("status", false),
+            ("check", true),
+            ("-C /tmp/x check --json", true),
+            ("check --all", false),
+            ("check --repo web", false),
+            ("check --repo=web", false),
+            ("fix", false),
+            ("list", false),
+        ] {
+            assert_eq!(walks_first_args(&argv(line)), walks, "{line}");
+        }
+    }
+
     #[test]
     fn a_hot_verb_parses_as_the_whole_command_does() {
         let hot = [

@@ -72,13 +72,16 @@ pub fn run(
     }
 }
 
-/// Verbs whose first step is an index pass over this checkout: they open the workspace with the
-/// walk already running (see [`Workspace::open_walking`]). Not `check` and `fix`, which may fetch
-/// from the upstream first (for up to 20 s): their walk must see the files as they are after it.
+/// Verbs whose first step is an index pass (or `check`'s read-only comparison) over this
+/// checkout: they open the workspace with the walk already running (see
+/// [`Workspace::open_walking`]). `check` may `git fetch` first, which changes no file in the
+/// checkout, so its walk can run meanwhile; not `fix`, whose `--pull` changes files before its
+/// walk, nor a `check` of other registered repositories.
 fn walks_first(cmd: &Command) -> bool {
     match cmd {
         Command::Index(_) => true,
         Command::Status(a) => a.index,
+        Command::Check(a) => a.target.repo.is_none() && !a.target.all,
         _ => false,
     }
 }
