@@ -119,6 +119,17 @@ impl Env {
         }
     }
 
+    /// Run and expect a refusal: exit 1, nothing on stdout, and every one of `needles` in the
+    /// error on stderr.
+    pub fn refused(&self, args: &[&str], needles: &[&str]) -> Run {
+        let r = self.ok(args, 1);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        for n in needles {
+            assert!(r.stderr.contains(n), "{args:?}: no `{n}` in {}", r.stderr);
+        }
+        r
+    }
+
     /// Run and expect exit code `code`.
     pub fn ok(&self, args: &[&str], code: i32) -> Run {
         let r = self.run(args);
