@@ -615,6 +615,9 @@ pub struct WalkHelper(std::sync::mpsc::Sender<Arc<Walk>>);
 /// Heap a [`WalkHelper`] faults in while it waits (about what a walk of 1,000 documents uses).
 const HELPER_WARM_HEAP: usize = 256 * 1024;
 
+/// How much of it between two polls (four pages).
+const HELPER_WARM_STEP: usize = 16 * 1024;
+
 /// How long a [`WalkHelper`] polls for its walk, and a worker for a task, before it sleeps.
 const HELPER_POLL: std::time::Duration = std::time::Duration::from_millis(3);
 
@@ -629,22 +632,26 @@ impl WalkHelper {
                 // starts up to half a millisecond later, longer than a small walk takes. The
                 // walk arrives within a millisecond or two (once the configuration is read).
                 let polling = std::time::Instant::now();
-                // Meanwhile, fault in some heap for this thread: memory a new thread first
-                // allocates is fresh, and page faults were a fifth of the walk's time. Freed,
-                // it stays with this thread's heap for the walk's allocations.
-                std::hint::black_box(vec![0x5au8; HELPER_WARM_HEAP]);
+                // Meanwhile, fault in some heap for this thread, a step at a time between polls:
+                // memory a new thread first allocates is fresh, and page faults were a fifth of
+                // the walk's time. Freed, it stays with this thread's heap for the walk.
+                let mut warm: Vec<u8> = Vec::with_capacity(HELPER_WARM_HEAP);
                 let walk = loop {
                     match rx.try_recv() {
                         Ok(w) => break Some(w),
                         Err(std::sync::mpsc::TryRecvError::Disconnected) => break None,
-                        Err(std::sync::mpsc::TryRecvError::Empty)
-                            if polling.elapsed() < HELPER_POLL =>
-                        {
-                            std::thread::yield_now()
-                        }
-                        Err(std::sync::mpsc::TryRecvError::Empty) => break rx.recv().ok(),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                    }
+                    if warm.len() < HELPER_WARM_HEAP {
+                        warm.resize(warm.len() + HELPER_WARM_STEP, 0x5a);
+                        std::hint::black_box(&warm);
+                    } else if polling.elapsed() < HELPER_POLL {
+                        std::thread::yield_now();
+                    } else {
+                        break rx.recv().ok();
                     }
                 };
+                drop(warm);
                 if let Some(w) = walk {
                     w.work();
                 }
