@@ -275,8 +275,8 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     // stat-ed then), so the walk only lists them.
     let stat = !ws.store().is_new();
     // A walk that ran while the workspace opened serves, unless it skipped the stat-s this store
-    // needs (its file appeared in between). Otherwise walk now, on two threads, while this one
-    // loads what the store saw last time and then joins the walk.
+    // needs (its file appeared in between). Otherwise walk now, on a helper thread, while this
+    // one loads what the store saw last time and then joins the walk.
     // A new parser or a configuration edit can change what an unchanged document parses into:
     // then every document is parsed again, as with `--full` (worked out during the walk).
     let fingerprint = parse_fingerprint(&ws.config);
@@ -284,17 +284,10 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
         Some(p) => (p.seen, p.walk.finish()),
         None => {
             let p = &ws.config.project;
-            let walk = Walk::new(&ws.root, &p.roots, &p.exclude, stat);
-            std::thread::scope(|scope| {
-                let helper = scope.spawn(|| walk.work());
-                let store = ws.store();
-                let stored = store
-                    .file_states(&checkout)
-                    .and_then(|st| Ok((st, store.parse_fingerprint(&checkout)?)));
-                walk.work();
-                let _ = helper.join();
-                (stored, walk.finish())
-            })
+            let walk = Walk::started(&ws.root, &p.roots, &p.exclude, stat, None);
+            let stored = crate::workspace::seen(ws.store(), &checkout);
+            walk.work();
+            (stored, walk.finish())
         }
     };
     let (found, walk_diagnostics) = walked?;

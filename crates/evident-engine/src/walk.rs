@@ -668,6 +668,25 @@ impl WalkHelper {
     }
 }
 
+impl Walk {
+    /// Prepare a walk (see [`Walk::new`]) and hand it to `helper`, or to a helper started now,
+    /// so it is under way while the caller does other work before joining it with
+    /// [`Walk::work`].
+    pub fn started(
+        root: &Path,
+        roots: &[String],
+        exclude: &[String],
+        stat: bool,
+        helper: Option<WalkHelper>,
+    ) -> Arc<Walk> {
+        let walk = Arc::new(Walk::new(root, roots, exclude, stat));
+        if let Some(h) = helper.or_else(WalkHelper::start) {
+            h.join(&walk);
+        }
+        walk
+    }
+}
+
 /// Walk `roots` (relative to `root`) on this thread and one more; see [`Walk`].
 pub fn walk(
     root: &Path,
@@ -675,11 +694,8 @@ pub fn walk(
     exclude: &[String],
     stat: bool,
 ) -> Result<(Vec<Found>, Vec<Diagnostic>), WalkFailed> {
-    let w = Walk::new(root, roots, exclude, stat);
-    std::thread::scope(|s| {
-        s.spawn(|| w.work());
-        w.work();
-    });
+    let w = Walk::started(root, roots, exclude, stat, None);
+    w.work();
     w.finish()
 }
 

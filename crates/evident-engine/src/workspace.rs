@@ -56,6 +56,12 @@ pub(crate) struct Prewalk {
 /// fingerprint it recorded.
 pub(crate) type Seen = (evident_store::FileStates, Option<String>);
 
+/// Read what `store` saw of `checkout` at its last index pass.
+pub(crate) fn seen(store: &mut dyn Store, checkout: &str) -> evident_store::Result<Seen> {
+    let states = store.file_states(checkout)?;
+    Ok((states, store.parse_fingerprint(checkout)?))
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -214,7 +220,7 @@ impl Workspace {
 
     /// Open the workspace for the current directory (or `-C`).
     pub fn open(ov: &Overrides) -> Result<Workspace> {
-        Self::open_with(ov, None)
+        Self::open_with(ov, false, None)
     }
 
     /// Open the workspace for an index pass that comes next: the walk of the document roots
@@ -224,10 +230,14 @@ impl Workspace {
     /// `helper`, a [`crate::WalkHelper`] started early, takes the walk; without one a thread is
     /// started for it here.
     pub fn open_walking(ov: &Overrides, helper: Option<crate::WalkHelper>) -> Result<Workspace> {
-        Self::open_with(ov, Some(helper))
+        Self::open_with(ov, true, helper)
     }
 
-    fn open_with(ov: &Overrides, walking: Option<Option<crate::WalkHelper>>) -> Result<Workspace> {
+    fn open_with(
+        ov: &Overrides,
+        walking: bool,
+        helper: Option<crate::WalkHelper>,
+    ) -> Result<Workspace> {
         // The journal names who acted: an empty name would record nobody.
         if ov.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
             return Err(EngineError::user("--as needs a name (it was empty)")
@@ -236,7 +246,7 @@ impl Workspace {
         let (cwd, root, config_path, config) = Self::load(ov)?;
         let location = Self::store_location_for(ov, &cwd, &root, &config)?;
         let checkout = root.display().to_string();
-        let (store, prewalk) = if let Some(helper) = walking {
+        let (store, prewalk) = if walking {
             let (store, prewalk) =
                 Self::open_while_walking(location, &root, &checkout, &config, helper)?;
             (store, Some(prewalk))
@@ -278,14 +288,9 @@ impl Workspace {
             StoreLocation::Postgres(_) => true,
         };
         let p = &config.project;
-        let walk = Arc::new(crate::walk::Walk::new(root, &p.roots, &p.exclude, stat));
-        if let Some(h) = helper.or_else(crate::WalkHelper::start) {
-            h.join(&walk);
-        }
+        let walk = crate::walk::Walk::started(root, &p.roots, &p.exclude, stat, helper);
         let opened = location.open().map(|mut store| {
-            let seen = store
-                .file_states(checkout)
-                .and_then(|states| Ok((states, store.parse_fingerprint(checkout)?)));
+            let seen = seen(store.as_mut(), checkout);
             (store, seen)
         });
         match opened {
