@@ -355,6 +355,52 @@ fn concurrent_processes_never_produce_the_same_sequential_id() {
     concurrent_new("sequential");
 }
 
+/// Processes that find no store all create it at once: each first index succeeds, every item
+/// is created once (one `created` event each), and the store then holds every document.
+#[test]
+fn concurrent_first_indexes_create_one_store() {
+    for round in 0..5 {
+        let e = Env::with_preset("basic");
+        for i in 0..40 {
+            e.write(
+                &format!("work/s{i}.md"),
+                &story(&format!("S-{i}"), "todo", ""),
+            );
+            set_mtime_past(&e.path(&format!("work/s{i}.md")));
+        }
+        let _ = std::fs::remove_dir_all(e.path(".evident"));
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                e.command(&["--json", "index"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "round {round}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let log = e.ok(&["--json", "log", "--limit", "1000"], 0).json();
+        let created = log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|ev| ev["action"] == "created")
+            .count();
+        assert_eq!(created, 40, "round {round}: {log}");
+        assert_eq!(e.ok(&["--json", "list"], 0).json()["count"], 40);
+        let j = index_counts(&e, &[]);
+        assert_eq!(j["read"], 0, "round {round}: {j}");
+    }
+}
+
 #[test]
 fn gitignore_roots_and_exclusions_are_respected() {
     let e = Env::with_preset("basic");

@@ -56,9 +56,30 @@ fn now_ns() -> i64 {
 
 type Loaded = FileChange;
 
-/// Documents are read and parsed in ordered chunks of this many, in parallel, while the store
-/// consumes the previous chunk: memory stays bounded and both cores stay busy.
+/// Documents are read and parsed in ordered chunks, in parallel, while the store consumes the
+/// previous chunk: memory stays bounded and both cores stay busy. The first chunk is small and
+/// each next one twice the size, up to [`CHUNK`]: the store starts writing after a few
+/// documents instead of after the first full chunk (with one 512-document chunk, a first index
+/// of 1k items kept the writer idle for a third of the run).
+const FIRST_CHUNK: usize = 16;
 const CHUNK: usize = 512;
+/// Parsed chunks that may wait for the store: enough to keep parsing while a new store's
+/// schema is still being created (see `SqliteStore::open`), few enough to bound memory.
+const AHEAD: usize = 8;
+
+/// The ordered chunks `to_read` is parsed in (see [`FIRST_CHUNK`]).
+fn chunks<T>(mut rest: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut size = FIRST_CHUNK;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (head, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        size = (size * 2).min(CHUNK);
+        Some(head)
+    })
+}
 
 /// Resolve parsed items against their workflows.
 fn resolve(
@@ -421,14 +442,14 @@ pub fn index_planned(
         let root = ws.root.clone();
         let config = ws.config.clone();
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(2);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(AHEAD);
             let to_read = &to_read;
             let states = &states;
             let config = &config;
             let root = &root;
             let parsed = &parsed;
             scope.spawn(move || {
-                for chunk in to_read.chunks(CHUNK) {
+                for chunk in chunks(to_read) {
                     let loaded: Vec<Loaded> = chunk
                         .par_iter()
                         .map(|f| load(root, config, f, states.get(&f.rel), full))

@@ -3,6 +3,7 @@
 //! write so read-modify-write sequences cannot interleave.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use evident_core::{DiagCode, Diagnostic, Severity};
@@ -30,6 +31,18 @@ pub struct SqliteStore {
     /// save for pages that did not exist), instead of into the WAL and again at checkpoint.
     /// It switches to WAL after that first write transaction.
     fresh: bool,
+    /// A new store's schema, created on a second connection on its own thread while this
+    /// process walks and starts reading documents; joined before this connection is first used
+    /// (see [`SqliteStore::db`]).
+    schema: Mutex<Schema>,
+}
+
+/// Where the creation of a new store's schema stands.
+enum Schema {
+    Ready,
+    Creating(std::thread::JoinHandle<Result<()>>),
+    /// Creating it failed with this message (the first use got the error itself).
+    Failed(String),
 }
 
 trait Ctx<T> {
@@ -221,19 +234,20 @@ fn switch_to_wal(conn: &Connection, path: &Path) -> Result<()> {
 /// cannot read at all fails here too, as [`StoreError::Damaged`].
 /// Returns the schema version it read, so opening reads it once.
 fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
-    let v: u32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+    // One statement, so one snapshot: read apart, another process's first migration could
+    // commit in between (version 0, then its tables), and a new store would look foreign.
+    let (v, objects): (u32, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .ctx(path)?;
-    if v == 0 {
-        let objects: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .ctx(path)?;
-        if objects > 0 {
-            return Err(StoreError::Damaged {
-                location: path.display().to_string(),
-                message: format!("a SQLite database of another program ({objects} schema objects, schema version 0); Evident writes nothing into it"),
-            });
-        }
+    if v == 0 && objects > 0 {
+        return Err(StoreError::Damaged {
+            location: path.display().to_string(),
+            message: format!("a SQLite database of another program ({objects} schema objects, schema version 0); Evident writes nothing into it"),
+        });
     }
     Ok(v)
 }
@@ -275,16 +289,64 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             fresh,
+            schema: Mutex::new(Schema::Ready),
         };
-        store.migrate(version)?;
+        if fresh {
+            // Creating the schema of a new file (a few milliseconds of statements and two
+            // fsyncs) overlaps the walk and the first documents' parsing: a first index of 1k
+            // items spent a sixth of its time here before reading anything.
+            let p = store.path.clone();
+            let spawned = std::thread::Builder::new()
+                .name("schema".into())
+                .spawn(move || create_schema(&p));
+            match spawned {
+                Ok(h) => store.schema = Mutex::new(Schema::Creating(h)),
+                Err(_) => store.migrate(0)?,
+            }
+        } else {
+            store.migrate(version)?;
+        }
         Ok(store)
+    }
+
+    /// The connection, once the schema exists (joins its creation, see [`Schema`]).
+    fn db(&self) -> Result<&Connection> {
+        let mut state = self.schema.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, Schema::Ready) {
+            Schema::Ready => {}
+            Schema::Creating(h) => {
+                let done = h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Backend {
+                        location: self.path.display().to_string(),
+                        message: "creating the store's schema failed unexpectedly".into(),
+                    })
+                });
+                if let Err(e) = done {
+                    *state = Schema::Failed(e.to_string());
+                    return Err(e);
+                }
+            }
+            Schema::Failed(message) => {
+                *state = Schema::Failed(message.clone());
+                return Err(StoreError::Backend {
+                    location: self.path.display().to_string(),
+                    message,
+                });
+            }
+        }
+        Ok(&self.conn)
+    }
+
+    fn db_mut(&mut self) -> Result<&mut Connection> {
+        self.db()?;
+        Ok(&mut self.conn)
     }
 
     /// Leave the rollback-journal mode of a freshly created file for WAL (readers never wait).
     fn settle_wal(&mut self) -> Result<()> {
         if self.fresh {
             self.fresh = false;
-            switch_to_wal(&self.conn, &self.path)?;
+            switch_to_wal(self.db()?, &self.path)?;
         }
         Ok(())
     }
@@ -303,7 +365,7 @@ impl SqliteStore {
     }
 
     fn version(&self) -> Result<u32> {
-        self.conn
+        self.db()?
             .query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))
             .ctx(&self.path)
     }
@@ -321,22 +383,40 @@ impl SqliteStore {
             return Ok(());
         }
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(&path)?;
-        let v: u32 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .ctx(&path)?;
-        for (n, sql) in MIGRATIONS {
-            if *n > v {
-                tx.execute_batch(sql).ctx(&path)?;
-                tx.pragma_update(None, "user_version", n).ctx(&path)?;
-            }
-        }
-        tx.commit().ctx(&path)
+        migrate_conn(self.db_mut()?, &path)
     }
+}
 
+/// Create a new store's schema on a connection of its own (see [`Schema`]).
+fn create_schema(path: &Path) -> Result<()> {
+    let mut conn = Connection::open(path).ctx(path)?;
+    conn.busy_timeout(BUSY_WAIT).ctx(path)?;
+    // The page size must be set before the first table exists (see `SqliteStore::open`).
+    conn.pragma_update(None, "page_size", 16384).ctx(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .ctx(path)?;
+    migrate_conn(&mut conn, path)
+}
+
+/// Apply the migrations the store has not seen, in one transaction (the version is read again
+/// inside it: another process may have migrated meanwhile).
+fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(path)?;
+    let v: u32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx(path)?;
+    for (n, sql) in MIGRATIONS {
+        if *n > v {
+            tx.execute_batch(sql).ctx(path)?;
+            tx.pragma_update(None, "user_version", n).ctx(path)?;
+        }
+    }
+    tx.commit().ctx(path)
+}
+
+impl SqliteStore {
     /// Run a query and collect its rows, with errors located at this store.
     fn rows<T, P: rusqlite::Params>(
         &self,
@@ -344,7 +424,7 @@ impl SqliteStore {
         params: P,
         f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let mut st = self.conn.prepare_cached(sql).ctx(&self.path)?;
+        let mut st = self.db()?.prepare_cached(sql).ctx(&self.path)?;
         let rows = st
             .query_map(params, f)
             .ctx(&self.path)?
@@ -767,8 +847,13 @@ impl Store for SqliteStore {
     }
 
     fn file_states(&mut self, checkout: &str) -> Result<FileStates> {
+        if self.fresh {
+            // Created by this process and not yet indexed: it has seen no file (and its schema
+            // may still be in the making, see `Schema`).
+            return Ok(FileStates::default());
+        }
         let mut st = self
-            .conn
+            .db()?
             .prepare_cached(
                 "SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1",
             )
@@ -798,7 +883,10 @@ impl Store for SqliteStore {
     }
 
     fn parse_fingerprint(&mut self, checkout: &str) -> Result<Option<String>> {
-        self.conn
+        if self.fresh {
+            return Ok(None);
+        }
+        self.db()?
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")
             .and_then(|mut st| {
                 st.query_row([index_flow::fingerprint_key(checkout)], |r| r.get(0))
@@ -835,7 +923,7 @@ impl Store for SqliteStore {
             }
         }
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let report = {
@@ -855,7 +943,7 @@ impl Store for SqliteStore {
     fn transition(&mut self, req: &TransitionRequest, ctx: &EventContext) -> Result<Event> {
         let path = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let current: Option<(String, Option<i64>)> = tx
@@ -909,7 +997,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT {ITEM_COLUMNS}, fields, sections, content_hash FROM items WHERE id = ?1"
         );
-        self.conn
+        self.db()?
             .query_row(&sql, [id], |r| {
                 let mut it = row_to_item(r)?;
                 it.fields = serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default();
@@ -922,7 +1010,7 @@ impl Store for SqliteStore {
     }
 
     fn kind_status(&mut self, id: &str) -> Result<Option<(String, String)>> {
-        self.conn
+        self.db()?
             .prepare_cached("SELECT kind, status FROM items WHERE id = ?1")
             .ctx(&self.path)?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -984,7 +1072,7 @@ impl Store for SqliteStore {
         if let Some(l) = f.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let mut st = self.conn.prepare(&sql).ctx(&self.path)?;
+        let mut st = self.db()?.prepare(&sql).ctx(&self.path)?;
         let rows = st
             .query_map(rusqlite::params_from_iter(args), row_to_item)
             .ctx(&self.path)?
@@ -1058,7 +1146,7 @@ impl Store for SqliteStore {
     }
 
     fn attention_count(&mut self) -> Result<u64> {
-        self.conn
+        self.db()?
             .query_row(
                 "SELECT COUNT(*) FROM diagnostics WHERE severity IN ('error', 'warning')",
                 [],
@@ -1082,7 +1170,7 @@ impl Store for SqliteStore {
         let mut s = Summary::default();
         {
             let mut st = self
-                .conn
+                .db()?
                 .prepare_cached("SELECT kind, status, MIN(status_rank), COUNT(*) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
                 .ctx(&p)?;
             s.by_kind_status = st
@@ -1098,7 +1186,7 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()
                 .ctx(&p)?;
             let mut st = self
-                .conn
+                .db()?
                 .prepare_cached("SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane")
                 .ctx(&p)?;
             s.by_lane = st
@@ -1113,21 +1201,21 @@ impl Store for SqliteStore {
                 .map(|n| n as u64)
                 .ctx(&p)
         };
-        s.terminal = count(&self.conn, "SELECT COUNT(*) FROM items WHERE terminal = 1")?;
+        s.terminal = count(self.db()?, "SELECT COUNT(*) FROM items WHERE terminal = 1")?;
         s.ready = count(
-            &self.conn,
+            self.db()?,
             &format!("SELECT COUNT(*) FROM items i WHERE {READY}"),
         )?;
         s.blocked = count(
-            &self.conn,
+            self.db()?,
             &format!("SELECT COUNT(*) FROM items i WHERE {BLOCKED}"),
         )?;
         s.diagnostics_errors = count(
-            &self.conn,
+            self.db()?,
             "SELECT COUNT(*) FROM diagnostics WHERE severity = 'error'",
         )?;
         s.diagnostics_warnings = count(
-            &self.conn,
+            self.db()?,
             "SELECT COUNT(*) FROM diagnostics WHERE severity = 'warning'",
         )?;
         s.recent = self.events(None, Some(recent))?;
@@ -1137,7 +1225,7 @@ impl Store for SqliteStore {
     fn allocate_sequence(&mut self, prefix: &str, floor: u64) -> Result<u64> {
         let path = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let next: Option<i64> = tx
@@ -1182,7 +1270,7 @@ impl Store for SqliteStore {
     }
 
     fn source(&mut self, checkout: &str, id: &str) -> Result<Option<SourceRow>> {
-        self.conn
+        self.db()?
             .query_row(
                 "SELECT path, line, file_status FROM item_sources WHERE checkout = ?1 AND id = ?2",
                 params![checkout, id],
@@ -1217,7 +1305,7 @@ impl Store for SqliteStore {
     fn append_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<Event> {
         let path = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let seq = insert_event(&tx, e, ctx).ctx(&path)?;
@@ -1228,7 +1316,7 @@ impl Store for SqliteStore {
     fn set_pending_writeback(&mut self, checkout: &str, paths: &[String]) -> Result<()> {
         let loc = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         tx.execute(
@@ -1255,7 +1343,7 @@ impl Store for SqliteStore {
     }
 
     fn repo_add(&mut self, slug: &str, path: &str) -> Result<()> {
-        self.conn
+        self.db()?
             .execute(
                 "INSERT INTO repos (slug, path) VALUES (?1, ?2) ON CONFLICT(slug) DO UPDATE SET path = excluded.path",
                 params![slug, path],
@@ -1265,7 +1353,7 @@ impl Store for SqliteStore {
     }
 
     fn repo_remove(&mut self, slug: &str) -> Result<bool> {
-        self.conn
+        self.db()?
             .execute("DELETE FROM repos WHERE slug = ?1", [slug])
             .map(|n| n > 0)
             .ctx(&self.path)
@@ -1280,7 +1368,7 @@ impl Store for SqliteStore {
     fn claim(&mut self, req: &ClaimRequest, ctx: &EventContext) -> Result<Claim> {
         let loc = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         require_item(&tx, &req.id, &loc)?;
@@ -1313,7 +1401,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Claim>> {
         let loc = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         let held = claim_of(&tx, id).ctx(&loc)?;
@@ -1343,7 +1431,7 @@ impl Store for SqliteStore {
     ) -> Result<StoredEvidence> {
         let loc = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         require_item(&tx, item, &loc)?;
@@ -1386,7 +1474,7 @@ impl Store for SqliteStore {
     ) -> Result<Signoff> {
         let loc = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         require_item(&tx, item, &loc)?;
@@ -1447,7 +1535,7 @@ impl Store for SqliteStore {
         }
         let loc = self.path.clone();
         let tx = self
-            .conn
+            .db_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&loc)?;
         {
@@ -1473,7 +1561,7 @@ impl Store for SqliteStore {
     }
 
     fn item_exists(&mut self, id: &str) -> Result<bool> {
-        self.conn
+        self.db()?
             .query_row("SELECT 1 FROM items WHERE id = ?1", [id], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
@@ -1525,6 +1613,14 @@ fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlit
     }
 }
 
+impl Drop for SqliteStore {
+    /// A schema still being created is finished, not abandoned halfway (a process that exits
+    /// mid-transaction would leave a hot journal for the next one to roll back).
+    fn drop(&mut self) {
+        let _ = self.db();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -1532,7 +1628,8 @@ mod tests {
     use super::*;
 
     fn plan(s: &SqliteStore, sql: &str) -> Vec<String> {
-        s.conn
+        s.db()
+            .unwrap()
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
             .query_map([], |r| r.get::<_, String>(3))

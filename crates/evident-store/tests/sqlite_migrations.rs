@@ -176,6 +176,36 @@ fn many_processes_opening_a_rollback_journal_store_at_once_all_succeed() {
     }
 }
 
+/// A new store's schema is created on a thread of its own while the opening process goes on
+/// (see `SqliteStore::open`). Threads creating one new file at once all end with the whole
+/// schema, and each can write and read at once.
+#[test]
+fn many_openers_of_a_new_store_file_all_get_the_whole_schema() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evident.db");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mut s = SqliteStore::open(&path)?;
+                    let v = s.schema_version()?;
+                    s.repo_add(&format!("r{t}"), &format!("/src/r{t}"))?;
+                    Ok::<_, evident_store::StoreError>(v)
+                })
+            })
+            .collect();
+        for t in threads {
+            let r = t.join().unwrap();
+            assert_eq!(r.ok(), Some(LATEST_SCHEMA), "round {round}");
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.repos().unwrap().len(), 6, "round {round}");
+    }
+}
+
 /// The rollback journal is kept only for a new store's first load; a first index that finds no
 /// documents ends it too, so the store does not stay in the mode whose switch other processes
 /// would race on.
