@@ -28,16 +28,19 @@ fn set_mtime_past(p: &std::path::Path) {
         .unwrap();
 }
 
+/// Stories S-0 … S-(n-1) in `work/s{i}.md`, modified an hour ago (not racily clean).
+fn write_aged_stories(e: &Env, n: usize) {
+    for i in 0..n {
+        let rel = format!("work/s{i}.md");
+        e.write(&rel, &story(&format!("S-{i}"), "todo", ""));
+        set_mtime_past(&e.path(&rel));
+    }
+}
+
 #[test]
 fn incremental_index_reads_only_what_changed() {
     let e = Env::with_preset("basic");
-    for i in 0..20 {
-        e.write(
-            &format!("work/s{i}.md"),
-            &story(&format!("S-{i}"), "todo", ""),
-        );
-        set_mtime_past(&e.path(&format!("work/s{i}.md")));
-    }
+    write_aged_stories(&e, 20);
     let j = index_counts(&e, &[]);
     assert_eq!(
         (
@@ -361,13 +364,7 @@ fn concurrent_processes_never_produce_the_same_sequential_id() {
 fn concurrent_first_indexes_create_one_store() {
     for round in 0..5 {
         let e = Env::with_preset("basic");
-        for i in 0..40 {
-            e.write(
-                &format!("work/s{i}.md"),
-                &story(&format!("S-{i}"), "todo", ""),
-            );
-            set_mtime_past(&e.path(&format!("work/s{i}.md")));
-        }
+        write_aged_stories(&e, 40);
         let _ = std::fs::remove_dir_all(e.path(".evident"));
         let children: Vec<_> = (0..6)
             .map(|_| {
