@@ -651,6 +651,27 @@ fn a_limit_of_zero_or_not_a_number_is_refused() {
     assert_eq!(j["items"].as_array().unwrap().len(), 1);
 }
 
+/// An empty filter value is refused rather than matching nothing (`--label`) or everything
+/// (`--search`).
+#[test]
+fn an_empty_list_filter_is_refused() {
+    let e = Env::with_preset("basic");
+    e.write(
+        "work/stories/ST-1.md",
+        &story("ST-1", "todo", "labels: [x]\n"),
+    );
+    e.ok(&["index"], 0);
+    for flag in ["--lane", "--owner", "--label", "--parent", "--search"] {
+        for value in ["", "  "] {
+            e.refused(&["--json", "list", flag, value], &[flag, "needs a value"]);
+        }
+    }
+    let j = e
+        .ok(&["--json", "list", "--label", "x", "--search", "st-"], 0)
+        .json();
+    assert_eq!(j["count"], 1);
+}
+
 #[test]
 fn a_duplicate_id_inside_one_workplan_names_the_first_line() {
     let e = Env::with_preset("workplan");

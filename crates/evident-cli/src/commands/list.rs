@@ -35,19 +35,19 @@ pub struct ListArgs {
     #[arg(long, value_delimiter = ',')]
     pub status: Vec<String>,
     /// Only items in this lane.
-    #[arg(long)]
+    #[arg(long, value_parser = super::non_empty)]
     pub lane: Option<String>,
     /// Only items with this owner.
-    #[arg(long)]
+    #[arg(long, value_parser = super::non_empty)]
     pub owner: Option<String>,
     /// Only items carrying this label.
-    #[arg(long)]
+    #[arg(long, value_parser = super::non_empty)]
     pub label: Option<String>,
     /// Only children of this item.
-    #[arg(long)]
+    #[arg(long, value_parser = super::non_empty)]
     pub parent: Option<String>,
     /// Only items whose id or title contains TEXT (case-insensitive).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = super::non_empty)]
     pub search: Option<String>,
     /// Sort by this key.
     #[arg(long, value_enum, default_value = "id")]

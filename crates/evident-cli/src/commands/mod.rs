@@ -139,6 +139,16 @@ pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
 }
 
 /// `--limit N`: a count of at least 1 (`--limit 0` would silently show nothing).
+/// A filter value that says something: an empty one would match nothing (`--label`) or
+/// everything (`--search`), neither of which a user asked for.
+pub fn non_empty(s: &str) -> std::result::Result<String, String> {
+    if s.trim().is_empty() {
+        Err("needs a value (it was empty); leave the flag out to not filter on it".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
 pub fn limit(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1 (leave --limit out for no limit)".into()),
