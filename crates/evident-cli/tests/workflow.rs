@@ -473,6 +473,20 @@ fn cleargate_repository_is_indexed_in_place() {
             ("STORY-007-01".into(), "story".into(), "ready".into()),
         ]
     );
+    // People read statuses as the configuration spells them; JSON carries the keys.
+    let list = e.ok(&["list"], 0).stdout;
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("STORY-007-01"))
+        .unwrap();
+    assert!(row.contains(" Ready ") && !row.contains("ready"), "{list}");
+    let status = e.ok(&["status"], 0).stdout;
+    assert!(
+        status.contains("Verified") && status.contains("Active"),
+        "{status}"
+    );
+    let show = e.ok(&["show", "EPIC-007"], 0).stdout;
+    assert!(show.contains("status Active"), "{show}");
     // A bug's severity is its priority.
     let j = e.ok(&["--json", "show", "BUG-001"], 0).json();
     assert_eq!(j["item"]["priority"], "P1-High");

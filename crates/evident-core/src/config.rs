@@ -836,6 +836,14 @@ impl Config {
             .filter(move |g| g.kind == kind && g.into.iter().any(|s| s == status))
     }
 
+    /// How the configuration spells a kind's status (`Ready to Bounce` for the key
+    /// `ready_to_bounce`), for human output; the key itself when either is unknown.
+    pub fn status_label<'a>(&'a self, kind: &str, key: &'a str) -> &'a str {
+        self.kind(kind)
+            .and_then(|k| self.workflow_of(k).status(key))
+            .map_or(key, |s| s.label.as_str())
+    }
+
     /// The workflow of a kind.
     pub fn workflow_of(&self, kind: &KindDef) -> &Workflow {
         // Validated in `from_raw`: every kind's workflow exists.

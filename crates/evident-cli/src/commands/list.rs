@@ -98,7 +98,7 @@ pub fn run(a: ListArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     } else if items.is_empty() {
         print("No items match.\n");
     } else {
-        print(&super::item_table(&items, out));
+        print(&super::item_table(&items, &ws.config, out));
     }
     super::attention_if_diagnostics(ws)
 }

@@ -104,7 +104,12 @@ pub struct ItemList<'a> {
 }
 
 /// Render items as a table.
-pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
+/// Items as an aligned table; statuses as the configuration spells them.
+pub fn item_table(
+    items: &[evident_engine::ItemRow],
+    config: &evident_core::Config,
+    out: &Out,
+) -> String {
     use crate::output::{opt, table};
     let with_lane = items.iter().any(|i| i.lane.is_some());
     let with_owner = items.iter().any(|i| i.owner.is_some());
@@ -122,7 +127,11 @@ pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
             let mut r = vec![
                 i.id.clone(),
                 i.kind.clone(),
-                out.status(&i.status, i.status_rank, i.terminal),
+                out.status(
+                    config.status_label(&i.kind, &i.status),
+                    i.status_rank,
+                    i.terminal,
+                ),
                 opt(&i.priority),
             ];
             if with_lane {
@@ -138,7 +147,6 @@ pub fn item_table(items: &[evident_engine::ItemRow], out: &Out) -> String {
     table(&header, &rows, out)
 }
 
-/// `--limit N`: a count of at least 1 (`--limit 0` would silently show nothing).
 /// A filter value that says something: an empty one would match nothing (`--label`) or
 /// everything (`--search`), neither of which a user asked for.
 pub fn non_empty(s: &str) -> std::result::Result<String, String> {
@@ -149,6 +157,7 @@ pub fn non_empty(s: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// `--limit N`: a count of at least 1 (`--limit 0` would silently show nothing).
 pub fn limit(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1 (leave --limit out for no limit)".into()),

@@ -42,7 +42,7 @@ pub fn run(a: ReadyArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     } else if items.is_empty() {
         print("Nothing is ready.\n");
     } else {
-        print(&super::item_table(&items, out));
+        print(&super::item_table(&items, &ws.config, out));
     }
     Ok(if items.is_empty() {
         Outcome::NeedsAttention

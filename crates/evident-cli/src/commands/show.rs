@@ -55,7 +55,11 @@ pub fn run(a: ShowArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     s.push_str(&format!(
         "  kind {}   status {} (rank {}{})   priority {}\n",
         i.kind,
-        out.status(&i.status, i.status_rank, i.terminal),
+        out.status(
+            ws.config.status_label(&i.kind, &i.status),
+            i.status_rank,
+            i.terminal
+        ),
         rank,
         if i.terminal { ", final" } else { "" },
         opt(&i.priority)
@@ -137,7 +141,11 @@ pub fn run(a: ShowArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
             s.push_str(&format!(
                 "  {}  {}  {}\n",
                 c.id,
-                out.status(&c.status, c.status_rank, c.terminal),
+                out.status(
+                    ws.config.status_label(&c.kind, &c.status),
+                    c.status_rank,
+                    c.terminal
+                ),
                 c.title
             ));
         }

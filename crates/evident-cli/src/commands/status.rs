@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
+use evident_core::Config;
 use evident_engine::ops::{self, StatusReport};
 use evident_engine::{Result, Workspace};
 
@@ -54,7 +55,16 @@ fn grid(r: &StatusReport) -> (Vec<String>, Grid) {
     (ranked.into_iter().map(|(_, s)| s).collect(), by_kind)
 }
 
-fn render_text(r: &StatusReport, out: &Out) -> String {
+/// A status column's heading: the status as the configuration spells it, for the first kind
+/// that holds it.
+fn heading<'a>(config: &'a Config, by_kind: &Grid, key: &'a str) -> &'a str {
+    by_kind
+        .iter()
+        .find(|(_, counts)| counts.iter().any(|(s, _)| s == key))
+        .map_or(key, |(kind, _)| config.status_label(kind, key))
+}
+
+fn render_text(r: &StatusReport, config: &Config, out: &Out) -> String {
     let s_ = &r.summary;
     if s_.total == 0 && s_.recent.is_empty() {
         return format!(
@@ -72,7 +82,7 @@ fn render_text(r: &StatusReport, out: &Out) -> String {
     );
     let (statuses, by_kind) = grid(r);
     let mut header: Vec<&str> = vec!["KIND"];
-    header.extend(statuses.iter().map(String::as_str));
+    header.extend(statuses.iter().map(|st| heading(config, &by_kind, st)));
     header.push("TOTAL");
     let rows: Vec<Vec<String>> = by_kind
         .iter()
@@ -102,11 +112,11 @@ fn render_text(r: &StatusReport, out: &Out) -> String {
     }
     if !r.ready.is_empty() {
         s.push_str("\nReady\n");
-        s.push_str(&super::item_table(&r.ready, out));
+        s.push_str(&super::item_table(&r.ready, config, out));
     }
     if !r.blocked.is_empty() {
         s.push_str("\nBlocked\n");
-        s.push_str(&super::item_table(&r.blocked, out));
+        s.push_str(&super::item_table(&r.blocked, config, out));
     }
     if !s_.recent.is_empty() {
         s.push_str("\nRecent\n");
@@ -128,7 +138,7 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-fn render_markdown(r: &StatusReport) -> String {
+fn render_markdown(r: &StatusReport, config: &Config) -> String {
     let s_ = &r.summary;
     let mut s = format!(
         "# Status: {}\n\n{} · {} done · {} ready · {} blocked\n\n## By kind and status\n\n",
@@ -139,7 +149,11 @@ fn render_markdown(r: &StatusReport) -> String {
         s_.blocked
     );
     let (statuses, by_kind) = grid(r);
-    s.push_str(&format!("| kind | {} | total |\n", statuses.join(" | ")));
+    let headings: Vec<&str> = statuses
+        .iter()
+        .map(|st| heading(config, &by_kind, st))
+        .collect();
+    s.push_str(&format!("| kind | {} | total |\n", headings.join(" | ")));
     s.push_str(&format!("|---|{}---|\n", "---|".repeat(statuses.len())));
     for (k, counts) in &by_kind {
         let cells: Vec<String> = statuses
@@ -180,7 +194,7 @@ fn render_markdown(r: &StatusReport) -> String {
             s.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
                 i.id,
-                i.status,
+                config.status_label(&i.kind, &i.status),
                 i.priority.clone().unwrap_or_default(),
                 md_escape(&i.title)
             ));
@@ -241,9 +255,9 @@ pub fn run(a: StatusArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
             }),
         );
     } else if a.markdown {
-        print(&render_markdown(&r));
+        print(&render_markdown(&r, &ws.config));
     } else {
-        print(&render_text(&r, out));
+        print(&render_text(&r, &ws.config, out));
     }
     let attention = r.summary.diagnostics_errors + r.summary.diagnostics_warnings > 0;
     Ok(if attention {
