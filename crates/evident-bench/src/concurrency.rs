@@ -58,6 +58,7 @@ fn seed(store: &mut dyn Store, items: usize) -> Result<()> {
                 fields: Default::default(),
                 sections: vec![],
                 content_hash: format!("h{n}"),
+                field_lines: Default::default(),
             };
             FileChange::Update(FileUpdate {
                 path: item.path.clone(),

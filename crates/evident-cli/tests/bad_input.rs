@@ -424,14 +424,16 @@ fn dependency_cycle_and_dangling_references() {
         c["message"].as_str().unwrap().contains("A-1 → B-1 → A-1"),
         "{c}"
     );
+    // Each dangling reference points at the line of the field that names it.
     let d = &diags(&e, "EV115")[0];
     assert_eq!(
-        (d["path"].as_str(), d["item"].as_str()),
-        (Some("work/b.md"), Some("B-1"))
+        (d["path"].as_str(), d["line"].as_u64(), d["item"].as_str()),
+        (Some("work/b.md"), Some(6), Some("B-1"))
     );
     assert!(d["message"].as_str().unwrap().contains("GHOST-9"));
     let p = &diags(&e, "EV114")[0];
     assert!(p["message"].as_str().unwrap().contains("NOBODY"));
+    assert_eq!(p["line"], 7);
     // Neither item of the cycle is ready.
     let ready = e.run(&["--json", "ready"]).json();
     let ids: Vec<&str> = ready["items"]
@@ -601,6 +603,21 @@ fn nothing_is_written_to_a_file_that_failed_to_parse() {
     assert_eq!(e.read("work/s2.md"), block);
 }
 
+/// In a workplan, a task's dangling dependency points at the line inside its block.
+#[test]
+fn a_dangling_dependency_of_a_task_points_inside_its_block() {
+    let e = Env::with_preset("workplan");
+    e.write(
+        "plans/wp.md",
+        "---\nid: WP-1\ntype: workplan\ntitle: Plan\nstatus: todo\n---\n\n### One\n\n```task\nid: WP-1-T1\nstatus: todo\ndepends_on: [NOWHERE-1]\n```\n",
+    );
+    let d = &diags(&e, "EV115")[0];
+    assert_eq!(
+        (d["path"].as_str(), d["line"].as_u64(), d["item"].as_str()),
+        (Some("plans/wp.md"), Some(13), Some("WP-1-T1"))
+    );
+}
+
 #[test]
 fn graph_checks_stay_right_as_items_arrive_one_by_one() {
     let e = Env::with_preset("basic");
@@ -611,8 +628,16 @@ fn graph_checks_stay_right_as_items_arrive_one_by_one() {
         "work/n.md",
         &story("N-1", "todo", "depends_on: [LATER-1]\nparent: LATER-2\n"),
     );
-    assert_eq!(diags(&e, "EV115")[0]["item"], "N-1");
-    assert_eq!(diags(&e, "EV114")[0]["item"], "N-1");
+    let d = &diags(&e, "EV115")[0];
+    assert_eq!(
+        (d["item"].as_str(), d["line"].as_u64()),
+        (Some("N-1"), Some(6))
+    );
+    let p = &diags(&e, "EV114")[0];
+    assert_eq!(
+        (p["item"].as_str(), p["line"].as_u64()),
+        (Some("N-1"), Some(7))
+    );
     // The missing items arrive: the dangling references are cleared.
     e.write("work/l1.md", &story("LATER-1", "todo", ""));
     e.write("work/l2.md", &story("LATER-2", "todo", ""));

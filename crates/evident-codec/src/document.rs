@@ -4,7 +4,7 @@
 //! are not items and are skipped silently: a README is not a work item.
 
 use evident_core::config::Config;
-use evident_core::item::{Item, Section};
+use evident_core::item::{FieldLines, Item, Section};
 use evident_core::{DiagCode, Diagnostic};
 use serde_json::{Map, Value};
 
@@ -79,6 +79,7 @@ struct Fields {
     lane: Option<String>,
     owner: Option<String>,
     labels: Vec<String>,
+    lines: FieldLines,
 }
 
 fn first_field<'a>(map: &'a Map<String, Value>, names: &[String]) -> Option<(&'a str, &'a Value)> {
@@ -158,13 +159,25 @@ fn extract_fields(
             }),
         }
     };
+    let parent = single(&d.parent_fields);
+    // Looked up only where there is a reference to point at.
+    let line = |names: &[String], present: bool| {
+        present
+            .then(|| first_field(map, names).map(|(k, _)| line_of(k)))
+            .flatten()
+    };
+    let lines = FieldLines {
+        parent: line(&d.parent_fields, parent.is_some()),
+        depends_on: line(&d.depends_fields, !depends_on.is_empty()),
+    };
     Fields {
         priority: single(&d.priority_fields),
-        parent: single(&d.parent_fields),
+        parent,
         depends_on,
         lane: single(&d.lane_fields),
         owner: single(&d.owner_fields),
         labels,
+        lines,
     }
 }
 
@@ -404,6 +417,7 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
         fields: map,
         sections: sections(text, &ls, close + 1, ls.len(), &mask, &task_mask),
         content_hash: hash(text.as_bytes()),
+        field_lines: fields.lines,
     };
     doc.items.push(ParsedItem {
         item,
@@ -564,6 +578,7 @@ pub fn parse_document(path: &str, text: &str, config: &Config) -> ParsedDocument
                 }]
             },
             content_hash: hash(&text.as_bytes()[ls[f.open].start..body_to.max(ls[f.open].start)]),
+            field_lines: tf.lines,
         };
         doc.items.push(ParsedItem {
             item,

@@ -35,4 +35,15 @@ pub struct Item {
     pub sections: Vec<Section>,
     /// Hash of the item's own bytes (its frontmatter or block plus body).
     pub content_hash: String,
+    /// Where the graph fields are written, so a dangling reference points at its own line.
+    #[serde(skip)]
+    pub field_lines: FieldLines,
+}
+
+/// 1-based lines of an item's `parent` and `depends_on` fields; `None` where the field is not
+/// written out (a task's parent is its workplan).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldLines {
+    pub parent: Option<u32>,
+    pub depends_on: Option<u32>,
 }

@@ -19,14 +19,16 @@ use crate::Result;
 /// keep in order, so positional binding means the same on both.
 pub(crate) const UPSERT_ITEM: &str =
     "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority, priority_rank,
-       parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+       parent, lane, owner, labels, depends_on, checkout, path, line, fields, sections, content_hash, updated_at, blocked,
+       parent_line, depends_line)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, title = excluded.title, status = excluded.status,
        status_rank = excluded.status_rank, terminal = excluded.terminal,
        priority = excluded.priority, priority_rank = excluded.priority_rank, parent = excluded.parent,
        lane = excluded.lane, owner = excluded.owner, labels = excluded.labels, depends_on = excluded.depends_on,
        checkout = excluded.checkout, path = excluded.path, line = excluded.line, fields = excluded.fields,
        sections = excluded.sections, content_hash = excluded.content_hash,
+       parent_line = excluded.parent_line, depends_line = excluded.depends_line,
        updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
                          THEN items.updated_at ELSE excluded.updated_at END";
 pub(crate) const UPSERT_SOURCE: &str =
@@ -128,6 +130,8 @@ pub(crate) struct GraphRow {
     pub checkout: Arc<str>,
     pub path: Arc<str>,
     pub line: u32,
+    /// The lines of its `parent` and `depends_on` fields (the item's `line` where unknown).
+    pub lines: evident_core::item::FieldLines,
 }
 
 /// The primitive operations of an index pass, inside one backend write transaction.
@@ -231,7 +235,7 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
             if !ids.contains(p.as_str()) {
                 out.push((
                     r.checkout.to_string(),
-                    dangling_parent(&r.id, p, &r.path, r.line),
+                    dangling_parent(&r.id, p, &r.path, r.lines.parent.unwrap_or(r.line)),
                 ));
             } else {
                 parents.push((&r.id, vec![p.as_str()]));
@@ -241,7 +245,7 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
             if !ids.contains(dep.as_str()) {
                 out.push((
                     r.checkout.to_string(),
-                    dangling_dependency(&r.id, dep, &r.path, r.line),
+                    dangling_dependency(&r.id, dep, &r.path, r.lines.depends_on.unwrap_or(r.line)),
                 ));
             }
         }
@@ -334,6 +338,7 @@ struct NewItem {
     deps: Vec<String>,
     path: String,
     line: u32,
+    lines: evident_core::item::FieldLines,
 }
 
 /// The walk found the same unreadable paths as last time (compared by path and message).
@@ -494,6 +499,7 @@ pub(crate) fn apply_index(
                         deps: it.item.depends_on.clone(),
                         path: up.path.clone(),
                         line: it.item.line,
+                        lines: it.item.field_lines,
                     });
                 } else {
                     graph_dirty |= shape_changed;
@@ -686,6 +692,7 @@ pub(crate) fn apply_index(
                             checkout: cold_checkout.clone(),
                             path,
                             line: it.item.line,
+                            lines: it.item.field_lines,
                         },
                         terminal,
                         status_blocked,
@@ -738,13 +745,15 @@ pub(crate) fn apply_index(
             for n in &new_items {
                 if let Some(p) = &n.parent {
                     if !w.item_known(p)? {
-                        let d = dangling_parent(&n.id, p, &n.path, n.line);
+                        let line = n.lines.parent.unwrap_or(n.line);
+                        let d = dangling_parent(&n.id, p, &n.path, line);
                         w.insert_diagnostic(checkout, &d, "graph")?;
                     }
                 }
                 for dep in &n.deps {
                     if !w.item_known(dep)? {
-                        let d = dangling_dependency(&n.id, dep, &n.path, n.line);
+                        let line = n.lines.depends_on.unwrap_or(n.line);
+                        let d = dangling_dependency(&n.id, dep, &n.path, line);
                         w.insert_diagnostic(checkout, &d, "graph")?;
                     }
                 }

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_ready_index.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_field_lines.sql"),
+    ),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.
@@ -507,6 +511,8 @@ impl IndexWriter for PgTx<'_> {
                 &i.content_hash,
                 &w.at,
                 &w.blocked,
+                &i.field_lines.parent.map(i64::from),
+                &i.field_lines.depends_on.map(i64::from),
             ],
         )
         .map(|_| ())
@@ -612,7 +618,7 @@ impl IndexWriter for PgTx<'_> {
     fn graph_rows(&mut self) -> Result<Vec<GraphRow>> {
         Ok(self
             .query(
-                "SELECT id, parent, depends_on, checkout, path, line FROM items",
+                "SELECT id, parent, depends_on, checkout, path, line, parent_line, depends_line FROM items",
                 &[],
             )?
             .iter()
@@ -623,6 +629,10 @@ impl IndexWriter for PgTx<'_> {
                 checkout: std::sync::Arc::from(r.get::<_, &str>(3)),
                 path: std::sync::Arc::from(r.get::<_, &str>(4)),
                 line: line_of(r.get(5)),
+                lines: evident_core::item::FieldLines {
+                    parent: r.get::<_, Option<i64>>(6).map(line_of),
+                    depends_on: r.get::<_, Option<i64>>(7).map(line_of),
+                },
             })
             .collect())
     }

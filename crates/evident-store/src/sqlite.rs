@@ -21,6 +21,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_gates.sql")),
     (4, include_str!("../migrations/sqlite/0004_journal_seq.sql")),
     (5, include_str!("../migrations/sqlite/0005_ready_index.sql")),
+    (6, include_str!("../migrations/sqlite/0006_field_lines.sql")),
 ];
 
 pub struct SqliteStore {
@@ -702,6 +703,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                 i.content_hash,
                 w.at,
                 w.blocked as i64,
+                i.field_lines.parent,
+                i.field_lines.depends_on,
             ],
         )
     }
@@ -806,7 +809,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
     fn graph_rows(&mut self) -> Result<Vec<GraphRow>> {
         let mut st = self
             .tx
-            .prepare("SELECT id, parent, depends_on, checkout, path, line FROM items")
+            .prepare("SELECT id, parent, depends_on, checkout, path, line, parent_line, depends_line FROM items")
             .ctx(self.loc)?;
         let v = st
             .query_map([], |r| {
@@ -817,6 +820,10 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                     checkout: std::sync::Arc::from(r.get::<_, String>(3)?),
                     path: std::sync::Arc::from(r.get::<_, String>(4)?),
                     line: r.get(5)?,
+                    lines: evident_core::item::FieldLines {
+                        parent: r.get(6)?,
+                        depends_on: r.get(7)?,
+                    },
                 })
             })
             .ctx(self.loc)?

@@ -186,6 +186,7 @@ fn item(s: &Spec) -> IndexedItem {
         fields: Default::default(),
         sections: vec![],
         content_hash: format!("h-{}-{}-{:?}", s.id, s.status, s.deps),
+        field_lines: Default::default(),
     };
     IndexedItem {
         encoded: EncodedItem::of(&it),

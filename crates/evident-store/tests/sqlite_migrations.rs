@@ -112,6 +112,31 @@ fn a_new_store_has_16k_pages_and_an_older_one_keeps_its_own() {
 }
 
 #[test]
+fn schema_6_adds_the_lines_of_the_graph_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    schema3_store(&path);
+    let columns = |path: &std::path::Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let mut st = c
+            .prepare("SELECT name FROM pragma_table_info('items') WHERE name LIKE '%_line'")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert!(columns(&path).is_empty());
+    assert_eq!(
+        SqliteStore::migrate_file(&path).unwrap(),
+        (3, LATEST_SCHEMA)
+    );
+    assert_eq!(columns(&path), ["parent_line", "depends_line"]);
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.events(None, None).unwrap().len(), 3);
+}
+
+#[test]
 fn schema_5_puts_the_status_rank_in_the_ready_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("evident.db");
