@@ -111,20 +111,26 @@ fn a_new_store_has_16k_pages_and_an_older_one_keeps_its_own() {
     assert_eq!(page_size(&old), 4096);
 }
 
+/// The names a one-column query over the store file at `path` returns.
+fn names(path: &std::path::Path, sql: &str) -> Vec<String> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
 #[test]
 fn schema_6_adds_the_lines_of_the_graph_fields() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("evident.db");
     schema3_store(&path);
-    let columns = |path: &std::path::Path| -> Vec<String> {
-        let c = rusqlite::Connection::open(path).unwrap();
-        let mut st = c
-            .prepare("SELECT name FROM pragma_table_info('items') WHERE name LIKE '%_line'")
-            .unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+    let columns = |path: &std::path::Path| {
+        names(
+            path,
+            "SELECT name FROM pragma_table_info('items') WHERE name LIKE '%_line'",
+        )
     };
     assert!(columns(&path).is_empty());
     assert_eq!(
@@ -141,16 +147,8 @@ fn schema_5_puts_the_status_rank_in_the_ready_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("evident.db");
     schema3_store(&path);
-    let columns = |path: &std::path::Path| -> Vec<String> {
-        let c = rusqlite::Connection::open(path).unwrap();
-        let mut st = c
-            .prepare("SELECT name FROM pragma_index_info('items_open')")
-            .unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    };
+    let columns =
+        |path: &std::path::Path| names(path, "SELECT name FROM pragma_index_info('items_open')");
     assert_eq!(
         columns(&path),
         ["terminal", "blocked", "priority_rank", "id"]
