@@ -204,17 +204,21 @@ fn parse_hot(args: &[OsString]) -> Option<Cli> {
 }
 
 /// Whether the command line names a verb that walks first (`index`, `status --index`, `check`
-/// of this repository), as far as the raw arguments tell (a wrong guess only starts a thread
-/// that ends unused).
+/// and `fix` without `--pull`, of this repository), as far as the raw arguments tell (a wrong
+/// guess only starts a thread that ends unused).
 fn walks_first_args(args: &[OsString]) -> bool {
     match verb_of(args) {
         Some("index") => true,
         Some("status") => args.iter().any(|a| a == "--index"),
-        Some("check") => !args.iter().any(|a| {
-            a == "--all" || a == "--repo" || a.to_str().is_some_and(|a| a.starts_with("--repo="))
-        }),
+        Some("check") => !args.iter().any(other_repos),
+        Some("fix") => !args.iter().any(|a| a == "--pull" || other_repos(a)),
         _ => false,
     }
+}
+
+/// A flag that makes `check` or `fix` work on other registered repositories.
+fn other_repos(a: &OsString) -> bool {
+    a == "--all" || a == "--repo" || a.to_str().is_some_and(|a| a.starts_with("--repo="))
 }
 
 /// The verb: the first argument that is neither a global flag nor a global flag's value.
@@ -279,7 +283,11 @@ mod tests {
             ("check --all", false),
             ("check --repo web", false),
             ("check --repo=web", false),
-            ("fix", false),
+            ("fix", true),
+            ("fix --dry-run --json", true),
+            ("fix --pull", false),
+            ("fix --all", false),
+            ("fix --repo=web", false),
             ("list", false),
         ] {
             assert_eq!(walks_first_args(&argv(line)), walks, "{line}");

@@ -385,6 +385,7 @@ fn a_store_newer_than_the_binary_is_refused_by_index_while_it_walks() {
         &["--json", "index"],
         &["status", "--index"],
         &["check"],
+        &["fix"],
     ] {
         e.refused(args, &["schema version 999", "upgrade evident"]);
     }

@@ -74,14 +74,15 @@ pub fn run(
 
 /// Verbs whose first step is an index pass (or `check`'s read-only comparison) over this
 /// checkout: they open the workspace with the walk already running (see
-/// [`Workspace::open_walking`]). `check` may `git fetch` first, which changes no file in the
-/// checkout, so its walk can run meanwhile; not `fix`, whose `--pull` changes files before its
-/// walk, nor a `check` of other registered repositories.
+/// [`Workspace::open_walking`]). `check` and `fix` may `git fetch` first, which changes no file
+/// in the checkout, so their walk can run meanwhile; not `fix --pull`, which changes files
+/// before its walk, nor either verb over other registered repositories.
 fn walks_first(cmd: &Command) -> bool {
     match cmd {
         Command::Index(_) => true,
         Command::Status(a) => a.index,
         Command::Check(a) => a.target.repo.is_none() && !a.target.all,
+        Command::Fix(a) => !a.pull && a.target.repo.is_none() && !a.target.all,
         _ => false,
     }
 }
