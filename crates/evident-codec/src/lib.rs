@@ -10,7 +10,9 @@ mod flat_yaml;
 mod markdown;
 mod yaml;
 
-pub use document::{parse_document, ParsedDocument, ParsedItem, BINARY_PROBE};
+pub use document::{
+    parse_document, parse_document_digested, ParsedDocument, ParsedItem, BINARY_PROBE,
+};
 
 /// The parser's revision: raised whenever the same bytes and configuration come to parse into
 /// something different (2: a NUL byte makes a document binary; 3: a list or mapping given as

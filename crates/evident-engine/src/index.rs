@@ -3,7 +3,7 @@
 //! re-parses everything and reaches the identical state. Reading and parsing run in parallel;
 //! the store applies the whole pass in one transaction.
 
-use evident_codec::parse_document;
+use evident_codec::parse_document_digested;
 use evident_core::config::Config;
 use evident_core::{DiagCode, Diagnostic};
 use evident_store::{FileChange, FileState, FileUpdate, IndexBatch, IndexReport, IndexedItem};
@@ -255,7 +255,7 @@ fn load(
             );
         }
     };
-    let parsed = parse_document(&f.rel, text, config);
+    let parsed = parse_document_digested(&f.rel, text, config, Some(&state.hash));
     let is_broken = parsed.broken;
     let (items, diagnostics) = resolve(config, &f.rel, parsed);
     FileChange::Update(FileUpdate {
