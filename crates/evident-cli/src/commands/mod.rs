@@ -104,7 +104,6 @@ pub struct ItemList<'a> {
     pub items: &'a [evident_engine::ItemRow],
 }
 
-/// Render items as a table.
 /// Items as an aligned table; statuses as the configuration spells them.
 pub fn item_table(
     items: &[evident_engine::ItemRow],
@@ -122,17 +121,18 @@ pub fn item_table(
         header.push("OWNER");
     }
     header.push("TITLE");
+    // Looked up once per kind and status, not per row.
+    let mut labels: std::collections::HashMap<(&str, &str), &str> = Default::default();
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
+            let label = *labels
+                .entry((&i.kind, &i.status))
+                .or_insert_with(|| config.status_label(&i.kind, &i.status));
             let mut r = vec![
                 i.id.clone(),
                 i.kind.clone(),
-                out.status(
-                    config.status_label(&i.kind, &i.status),
-                    i.status_rank,
-                    i.terminal,
-                ),
+                out.status(label, i.status_rank, i.terminal),
                 opt(&i.priority),
             ];
             if with_lane {
