@@ -253,6 +253,35 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
     Ok(v)
 }
 
+/// Create a new store's schema on a connection of its own (see [`Schema`]).
+fn create_schema(path: &Path) -> Result<()> {
+    let mut conn = Connection::open(path).ctx(path)?;
+    conn.busy_timeout(BUSY_WAIT).ctx(path)?;
+    // The page size must be set before the first table exists (see `SqliteStore::open`).
+    conn.pragma_update(None, "page_size", 16384).ctx(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .ctx(path)?;
+    migrate_conn(&mut conn, path)
+}
+
+/// Apply the migrations the store has not seen, in one transaction (the version is read again
+/// inside it: another process may have migrated meanwhile).
+fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(path)?;
+    let v: u32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx(path)?;
+    for (n, sql) in MIGRATIONS {
+        if *n > v {
+            tx.execute_batch(sql).ctx(path)?;
+            tx.pragma_update(None, "user_version", n).ctx(path)?;
+        }
+    }
+    tx.commit().ctx(path)
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the store at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -386,38 +415,7 @@ impl SqliteStore {
         let path = self.path.clone();
         migrate_conn(self.db_mut()?, &path)
     }
-}
 
-/// Create a new store's schema on a connection of its own (see [`Schema`]).
-fn create_schema(path: &Path) -> Result<()> {
-    let mut conn = Connection::open(path).ctx(path)?;
-    conn.busy_timeout(BUSY_WAIT).ctx(path)?;
-    // The page size must be set before the first table exists (see `SqliteStore::open`).
-    conn.pragma_update(None, "page_size", 16384).ctx(path)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .ctx(path)?;
-    migrate_conn(&mut conn, path)
-}
-
-/// Apply the migrations the store has not seen, in one transaction (the version is read again
-/// inside it: another process may have migrated meanwhile).
-fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .ctx(path)?;
-    let v: u32 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .ctx(path)?;
-    for (n, sql) in MIGRATIONS {
-        if *n > v {
-            tx.execute_batch(sql).ctx(path)?;
-            tx.pragma_update(None, "user_version", n).ctx(path)?;
-        }
-    }
-    tx.commit().ctx(path)
-}
-
-impl SqliteStore {
     /// Run a query and collect its rows, with errors located at this store.
     fn rows<T, P: rusqlite::Params>(
         &self,
