@@ -434,10 +434,10 @@ pub fn index_planned(
     };
     let parsed = std::sync::atomic::AtomicUsize::new(0);
     let t_read_start = t0.elapsed();
-    let report = if to_read.is_empty() {
+    let applied = if to_read.is_empty() {
         // Nothing to read (a no-change pass): no reader thread to start.
         ws.store()
-            .apply_index(&batch, &mut std::iter::empty(), &ctx)?
+            .apply_index(&batch, &mut std::iter::empty(), &ctx)
     } else {
         let root = ws.root.clone();
         let config = ws.config.clone();
@@ -467,7 +467,17 @@ pub fn index_planned(
             });
             let mut stream = rx.into_iter().flatten();
             ws.store().apply_index(&batch, &mut stream, &ctx)
-        })?
+        })
+    };
+    let report = match applied {
+        // Another process created the store while this first index built one: index again,
+        // into that store (it is no longer new, so this happens once).
+        Err(evident_store::StoreError::Superseded { .. }) => {
+            progress.finish();
+            let again = self::plan(ws, full)?;
+            return index_planned(ws, again, progress);
+        }
+        other => other?,
     };
     progress.finish();
     outcome.parsed = parsed.into_inner();
@@ -514,7 +524,12 @@ pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result
         }
     }
     let ctx = ws.event_context(source);
-    Ok(ws
+    match ws
         .store()
-        .apply_index(&batch, &mut changes.into_iter(), &ctx)?)
+        .apply_index(&batch, &mut changes.into_iter(), &ctx)
+    {
+        // Another process created the store meanwhile (see `index_planned`): read again.
+        Err(evident_store::StoreError::Superseded { .. }) => index_paths(ws, paths, source),
+        other => Ok(other?),
+    }
 }

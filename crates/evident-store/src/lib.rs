@@ -52,6 +52,11 @@ pub enum StoreError {
         found: u32,
         needed: u32,
     },
+    /// A first index built a new store, but another process put a store at the same path
+    /// first: the pass wrote nothing that counts, and the store is now the other one; index
+    /// again (the engine does).
+    #[error("store {location} was created by another process during this first index; run the command again")]
+    Superseded { location: String },
     #[error("item {id} changed concurrently (expected status `{expected}`, found `{found}`); run the command again")]
     Conflict {
         id: String,

@@ -27,11 +27,14 @@ const MIGRATIONS: &[(u32, &str)] = &[
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// The file was created by this open and is still in rollback-journal mode: its first
-    /// index writes every page once, straight into the file (a rollback journal has nothing to
-    /// save for pages that did not exist), instead of into the WAL and again at checkpoint.
-    /// It switches to WAL after that first write transaction.
+    /// No store existed at `path` when this one opened: it is being built under the temporary
+    /// name in `staged` (see [`SqliteStore::publish`]), and its first index writes every page
+    /// once, straight into that file, instead of into a WAL and again at checkpoint.
     fresh: bool,
+    /// While a new store is built: the file it is built in, next to `path`, with no journal
+    /// file and no `fsync` (a crash leaves only a file nobody opens). It is made durable and
+    /// moved into place whole by its first write transaction, or when the store is dropped.
+    staged: Option<PathBuf>,
     /// A new store's schema, created on a second connection on its own thread while this
     /// process walks and starts reading documents; joined before this connection is first used
     /// (see [`SqliteStore::db`]).
@@ -208,7 +211,8 @@ fn insert_diag(
 const BUSY_WAIT: Duration = Duration::from_secs(60);
 
 /// Put the store in WAL mode (a no-op when it is already). A store still in rollback-journal mode
-/// (created, and never given a first index with documents in it) is switched by the first process
+/// (by an earlier release: created, and never given a first index with documents in it; this
+/// release publishes new stores in WAL mode, see [`SqliteStore::publish`]) is switched by the first process
 /// to open it; when several open it at once, SQLite refuses the switch to all but one at once,
 /// without calling the busy handler (the others already read the file in its old format, and
 /// waiting could deadlock). So a refused switch is retried until the busy timeout: once the
@@ -253,15 +257,88 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
     Ok(v)
 }
 
-/// Create a new store's schema on a connection of its own (see [`Schema`]).
+/// Create a new store's schema on a connection of its own (see [`Schema`]), in the staged file.
 fn create_schema(path: &Path) -> Result<()> {
     let mut conn = Connection::open(path).ctx(path)?;
     conn.busy_timeout(BUSY_WAIT).ctx(path)?;
     // The page size must be set before the first table exists (see `SqliteStore::open`).
     conn.pragma_update(None, "page_size", 16384).ctx(path)?;
+    unjournaled(&conn, path)?;
+    migrate_conn(&mut conn, path)
+}
+
+/// Settings for a connection to a staged store: a rollback journal kept in memory (a failed
+/// transaction still rolls back) and no `fsync` (publishing syncs the file once, whole).
+fn unjournaled(conn: &Connection, path: &Path) -> Result<()> {
+    conn.execute_batch("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")
+        .ctx(path)
+}
+
+/// How long a staged store may sit untouched before opening a new store removes it: left by a
+/// process that died while building it (a first index of 100k items takes seconds).
+const STALE_STAGING: Duration = Duration::from_secs(600);
+
+/// A unique name, next to `path`, to build a new store in.
+fn staging_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".new-{}-{n}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Remove the staged stores for `path` that processes left behind when they died (best effort:
+/// a file that cannot be read or removed stays, and harms nothing).
+fn remove_stale_staging(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".new-");
+    let prefix = prefix.as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().as_encoded_bytes().starts_with(prefix) {
+            continue;
+        }
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_STAGING);
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Open an existing store file: refuse another program's database, leave rollback-journal mode
+/// for WAL (a store an earlier release created may still be in rollback-journal mode), and
+/// return the connection with the schema version it read.
+fn open_existing(path: &Path) -> Result<(Connection, u32)> {
+    let conn = Connection::open(path).ctx(path)?;
+    conn.busy_timeout(BUSY_WAIT).ctx(path)?;
+    let version = refuse_foreign(&conn, path)?;
+    switch_to_wal(&conn, path)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .ctx(path)?;
-    migrate_conn(&mut conn, path)
+    // Sorts for index builds and large queries stay in memory (set before any transaction:
+    // it cannot change once temporary storage is open).
+    conn.pragma_update(None, "temp_store", "MEMORY").ctx(path)?;
+    Ok((conn, version))
+}
+
+/// Flush a file's contents to the disk.
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_data()
 }
 
 /// Apply the migrations the store has not seen, in one transaction (the version is read again
@@ -293,39 +370,43 @@ impl SqliteStore {
                 })?;
             }
         }
-        let fresh = !path.exists();
-        let conn = Connection::open(path).ctx(path)?;
-        conn.busy_timeout(BUSY_WAIT).ctx(path)?;
-        if fresh {
-            // 16 KiB pages (set before the first table exists; an older store keeps its size):
-            // a first index of 100k items writes a quarter of the pages and takes ~16% less
-            // time, and `status`, `list`, `show` and `ready` read fewer pages per query.
-            conn.pragma_update(None, "page_size", 16384).ctx(path)?;
+        if path.exists() {
+            let (conn, version) = open_existing(path)?;
+            let mut store = SqliteStore {
+                conn,
+                path: path.to_path_buf(),
+                fresh: false,
+                staged: None,
+                schema: Mutex::new(Schema::Ready),
+            };
+            store.migrate(version)?;
+            return Ok(store);
         }
-        // A new file is at schema 0.
-        let version = if fresh {
-            0
-        } else {
-            let v = refuse_foreign(&conn, path)?;
-            switch_to_wal(&conn, path)?;
-            v
-        };
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .ctx(path)?;
-        // Sorts for index builds and large queries stay in memory (set before any transaction:
-        // it cannot change once temporary storage is open).
+        // A new store: built under a temporary name and moved into place once whole (see
+        // `publish`), so that building it needs no journal file and no `fsync` until the end
+        // (a first index of 1k items spent a quarter of its time in `fsync`s).
+        remove_stale_staging(path);
+        let staged = staging_path(path);
+        let conn = Connection::open(&staged).ctx(path)?;
+        conn.busy_timeout(BUSY_WAIT).ctx(path)?;
+        // 16 KiB pages (set before the first table exists; an older store keeps its size):
+        // a first index of 100k items writes a quarter of the pages and takes ~16% less
+        // time, and `status`, `list`, `show` and `ready` read fewer pages per query.
+        conn.pragma_update(None, "page_size", 16384).ctx(path)?;
+        unjournaled(&conn, path)?;
         conn.pragma_update(None, "temp_store", "MEMORY").ctx(path)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
-            fresh,
+            fresh: true,
+            staged: Some(staged.clone()),
             schema: Mutex::new(Schema::Ready),
         };
-        if fresh {
-            // Creating the schema of a new file (a few milliseconds of statements and two
-            // fsyncs) overlaps the walk and the first documents' parsing: a first index of 1k
-            // items spent a sixth of its time here before reading anything.
-            let p = store.path.clone();
+        {
+            // Creating the schema of a new file (a few milliseconds of statements) overlaps
+            // the walk and the first documents' parsing: a first index of 1k items spent a
+            // sixth of its time here before reading anything.
+            let p = staged;
             let spawned = std::thread::Builder::new()
                 .name("schema".into())
                 .spawn(move || create_schema(&p));
@@ -333,8 +414,6 @@ impl SqliteStore {
                 Ok(h) => store.schema = Mutex::new(Schema::Creating(h)),
                 Err(_) => store.migrate(0)?,
             }
-        } else {
-            store.migrate(version)?;
         }
         Ok(store)
     }
@@ -367,18 +446,101 @@ impl SqliteStore {
         Ok(&self.conn)
     }
 
+    /// The connection, to write with: a staged store is published first (a write other than a
+    /// first index goes to the store other processes see).
     fn db_mut(&mut self) -> Result<&mut Connection> {
+        self.publish()?;
+        self.conn_mut()
+    }
+
+    /// The connection, to write with, staged or not.
+    fn conn_mut(&mut self) -> Result<&mut Connection> {
         self.db()?;
         Ok(&mut self.conn)
     }
 
-    /// Leave the rollback-journal mode of a freshly created file for WAL (readers never wait).
-    fn settle_wal(&mut self) -> Result<()> {
-        if self.fresh {
-            self.fresh = false;
-            switch_to_wal(self.db()?, &self.path)?;
+    /// Move a staged store into place: close its connection, flush the file once, link it
+    /// under the store's name and reopen it there (in WAL mode, so readers never wait).
+    /// Linking fails when another process published a store at the same path first: then
+    /// this one's work is discarded, the connection opens the other's store, and the result is
+    /// `Ok(false)`. Nothing is left at the temporary name either way.
+    fn publish(&mut self) -> Result<bool> {
+        let Some(staged) = self.staged.clone() else {
+            return Ok(true);
+        };
+        self.db()?;
+        let published = self.move_into_place(&staged).and_then(|won| {
+            let (conn, version) = open_existing(&self.path)?;
+            self.conn = conn;
+            self.migrate(version)?;
+            Ok(won)
+        });
+        self.staged = None;
+        self.fresh = false;
+        if let Err(e) = &published {
+            // The connection is no longer the store's: nothing may use it.
+            *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = Schema::Failed(e.to_string());
         }
-        Ok(())
+        published
+    }
+
+    /// The end of an index pass: a staged store is published; if another process published one
+    /// first, the pass is refused with [`StoreError::Superseded`] (its writes are discarded, and
+    /// the store is now the other's, for the caller to index again).
+    fn published_after_index(&mut self, report: IndexReport) -> Result<IndexReport> {
+        if self.publish()? {
+            Ok(report)
+        } else {
+            Err(StoreError::Superseded {
+                location: self.path.display().to_string(),
+            })
+        }
+    }
+
+    /// Close the staged file, sync it and link it in at `path` (false: a store is there
+    /// already); the staged name is removed either way.
+    fn move_into_place(&mut self, staged: &Path) -> Result<bool> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| StoreError::Backend {
+            location: self.path.display().to_string(),
+            message: format!("{what}: {e}"),
+        };
+        let conn = std::mem::replace(
+            &mut self.conn,
+            Connection::open_in_memory().ctx(&self.path)?,
+        );
+        // In WAL mode before it is published (a format flag in the file's header, switched
+        // here without a journal file or an `fsync`; by the connection that reopens it, it
+        // would take a journaled transaction and five `fsync`s).
+        let outcome = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(|e| fail("cannot switch the new store to WAL", &e))
+            .and_then(|_| {
+                conn.close()
+                    .map_err(|(_, e)| fail("cannot close the new store", &e))
+            })
+            .and_then(|()| {
+                sync_file(staged).map_err(|e| fail("cannot flush the new store to disk", &e))
+            })
+            .and_then(|()| match std::fs::hard_link(staged, &self.path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(fail(
+                    &format!(
+                        "cannot move the new store into place (from {})",
+                        staged.display()
+                    ),
+                    &e,
+                )),
+            });
+        let _ = std::fs::remove_file(staged);
+        if let Ok(true) = outcome {
+            // The new name is durable once its folder is (best effort: not every platform
+            // can sync a folder).
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            }
+        }
+        outcome
     }
 
     /// Create the store or bring it up to date; returns (version before, after).
@@ -413,7 +575,7 @@ impl SqliteStore {
             return Ok(());
         }
         let path = self.path.clone();
-        migrate_conn(self.db_mut()?, &path)
+        migrate_conn(self.conn_mut()?, &path)
     }
 
     /// Run a query and collect its rows, with errors located at this store.
@@ -921,14 +1083,13 @@ impl Store for SqliteStore {
                 }
             };
             if unchanged {
-                // A new store that found nothing to index still leaves rollback-journal mode
-                // now: the first load it was kept for is over.
-                self.settle_wal()?;
-                return Ok(IndexReport::default());
+                // A new store that found nothing to index is published now: the first load
+                // it was staged for is over.
+                return self.published_after_index(IndexReport::default());
             }
         }
         let tx = self
-            .db_mut()?
+            .conn_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
         let report = {
@@ -941,8 +1102,7 @@ impl Store for SqliteStore {
             index_flow::apply_index(&mut w, batch, changes, ctx)?
         };
         tx.commit().ctx(&path)?;
-        self.settle_wal()?;
-        Ok(report)
+        self.published_after_index(report)
     }
 
     fn transition(&mut self, req: &TransitionRequest, ctx: &EventContext) -> Result<Event> {
@@ -1348,7 +1508,7 @@ impl Store for SqliteStore {
     }
 
     fn repo_add(&mut self, slug: &str, path: &str) -> Result<()> {
-        self.db()?
+        self.db_mut()?
             .execute(
                 "INSERT INTO repos (slug, path) VALUES (?1, ?2) ON CONFLICT(slug) DO UPDATE SET path = excluded.path",
                 params![slug, path],
@@ -1358,7 +1518,7 @@ impl Store for SqliteStore {
     }
 
     fn repo_remove(&mut self, slug: &str) -> Result<bool> {
-        self.db()?
+        self.db_mut()?
             .execute("DELETE FROM repos WHERE slug = ?1", [slug])
             .map(|n| n > 0)
             .ctx(&self.path)
@@ -1619,10 +1779,14 @@ fn refresh_blocked(tx: &rusqlite::Transaction<'_>, ids: Option<&str>) -> rusqlit
 }
 
 impl Drop for SqliteStore {
-    /// A schema still being created is finished, not abandoned halfway (a process that exits
-    /// mid-transaction would leave a hot journal for the next one to roll back).
+    /// A new store that no write published yet is published now, its schema finished first
+    /// (when creating the schema failed, the staged file is removed instead).
     fn drop(&mut self) {
-        let _ = self.db();
+        if let Some(staged) = self.staged.clone() {
+            if self.publish().is_err() {
+                let _ = std::fs::remove_file(staged);
+            }
+        }
     }
 }
 

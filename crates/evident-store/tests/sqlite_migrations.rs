@@ -169,8 +169,8 @@ fn file_format(path: &std::path::Path) -> (u8, u8) {
     (b[18], b[19])
 }
 
-/// A store left in rollback-journal mode (created, and never given a first index with
-/// documents in it) is switched to WAL by whichever process opens it first. Processes opening it
+/// A store left in rollback-journal mode (by an earlier release: created, and never given a
+/// first index with documents in it) is switched to WAL by whichever process opens it first. Processes opening it
 /// at the same moment used to race on that switch: one would already be reading the file when
 /// another changed its format, and SQLite refuses that upgrade at once ("database is locked"),
 /// without waiting.
@@ -180,7 +180,12 @@ fn many_processes_opening_a_rollback_journal_store_at_once_all_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("evident.db");
         drop(SqliteStore::open(&path).unwrap());
-        assert_eq!(file_format(&path), (1, 1), "a new store starts without WAL");
+        // A new store is published in WAL mode; one an older release created may not be.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "journal_mode", "DELETE")
+            .unwrap();
+        assert_eq!(file_format(&path), (1, 1), "the store starts without WAL");
         let start = std::sync::Arc::new(std::sync::Barrier::new(8));
         let threads: Vec<_> = (0..8)
             .map(|_| {
@@ -199,9 +204,10 @@ fn many_processes_opening_a_rollback_journal_store_at_once_all_succeed() {
     }
 }
 
-/// A new store's schema is created on a thread of its own while the opening process goes on
-/// (see `SqliteStore::open`). Threads creating one new file at once all end with the whole
-/// schema, and each can write and read at once.
+/// A new store's schema is created on a thread of its own while the opening process goes on,
+/// in a file of its own until it is published (see `SqliteStore::open`). Threads creating one
+/// new store at once all end with the whole schema, and every write lands in the one store
+/// published (a write publishes first; the losers of that race write into the winner's).
 #[test]
 fn many_openers_of_a_new_store_file_all_get_the_whole_schema() {
     for round in 0..20 {
@@ -229,9 +235,9 @@ fn many_openers_of_a_new_store_file_all_get_the_whole_schema() {
     }
 }
 
-/// The rollback journal is kept only for a new store's first load; a first index that finds no
-/// documents ends it too, so the store does not stay in the mode whose switch other processes
-/// would race on.
+/// A new store is built in rollback-journal mode and published in WAL mode; a first index that
+/// finds no documents publishes it too, so the store does not stay in the mode whose switch
+/// other processes would race on.
 #[test]
 fn an_empty_first_index_leaves_the_store_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,4 +261,49 @@ fn an_empty_first_index_leaves_the_store_in_wal_mode() {
     assert_eq!(report.created, 0);
     drop(s);
     assert_eq!(file_format(&path), (2, 2));
+}
+
+/// A new store is built under a temporary name next to its final one. One left behind by a
+/// process that died while building it is removed by the next new store's opening once it is
+/// old; one that may still be in the works is left alone.
+#[test]
+fn stale_staged_stores_are_cleared_and_fresh_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    let old = dir.path().join("evident.db.new-999999-0");
+    let recent = dir.path().join("evident.db.new-999998-0");
+    let unrelated = dir.path().join("other.db.new-999999-0");
+    for p in [&old, &recent, &unrelated] {
+        std::fs::write(p, b"half a store").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for p in [&old, &unrelated] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(!old.exists());
+    assert!(recent.exists() && unrelated.exists());
+    drop(s);
+    // Dropped unwritten, the new store was published whole, and its temporary name is gone.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "evident.db",
+            "evident.db.new-999998-0",
+            "other.db.new-999999-0"
+        ]
+    );
+    assert_eq!(file_format(&path), (2, 2));
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
 }

@@ -1,0 +1,104 @@
+//! A new store is built under a temporary name and moved into place once whole. Two first
+//! indexes of one repository racing each other must still end with one store, one set of
+//! journal events, and no temporary file left behind: the loser's pass is discarded and it
+//! indexes again, into the winner's store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use evident_engine::index::{index, NoProgress};
+use evident_engine::{ItemFilter, Overrides, Workspace};
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+fn demo_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+    copy_tree(&demo, dir.path());
+    dir
+}
+
+fn open(root: &Path) -> Workspace {
+    Workspace::open(&Overrides {
+        dir: Some(root.to_path_buf()),
+        actor: Some("ann".into()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn leftovers(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join(".evident"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".new-"))
+        .collect()
+}
+
+#[test]
+fn a_first_index_that_loses_the_race_indexes_again_into_the_winners_store() {
+    let repo = demo_repo();
+    // Both open before either has published: each builds a store of its own.
+    let mut first = open(repo.path());
+    let mut second = open(repo.path());
+    assert!(first.store().is_new() && second.store().is_new());
+    assert!(!repo.path().join(".evident/evident.db").exists());
+
+    let won = index(&mut first, false, &NoProgress).unwrap();
+    assert!(won.report.created > 0);
+    assert!(repo.path().join(".evident/evident.db").exists());
+
+    let lost = index(&mut second, false, &NoProgress).unwrap();
+    // Its own first pass was discarded; the pass it reports ran against the winner's store,
+    // where every document was already indexed.
+    assert_eq!(lost.report.created, 0, "{lost:?}");
+    // (Documents written moments ago are read again to rule out an edit within the clock's
+    // granularity, but none parses differently.)
+    assert_eq!(lost.parsed, 0, "{lost:?}");
+    assert!(!second.store().is_new());
+
+    let items = second.store().list_items(&ItemFilter::default()).unwrap();
+    assert_eq!(items.len(), won.report.created);
+    // One journal event per item created, from the winner alone.
+    let events = second.store().events(None, None).unwrap();
+    assert_eq!(events.len(), won.report.created);
+    assert!(
+        leftovers(repo.path()).is_empty(),
+        "{:?}",
+        leftovers(repo.path())
+    );
+}
+
+#[test]
+fn a_new_store_appears_only_whole() {
+    let repo = demo_repo();
+    let mut ws = open(repo.path());
+    // Opened, not yet written: nothing at the store's name, only the file being built.
+    assert!(!repo.path().join(".evident/evident.db").exists());
+    assert_eq!(leftovers(repo.path()).len(), 1);
+    let o = index(&mut ws, false, &NoProgress).unwrap();
+    assert!(o.report.created > 0);
+    assert!(leftovers(repo.path()).is_empty());
+    // The store this process reads from now is the published one: another opener sees the
+    // same items, and its own pass finds nothing to do.
+    let mut other = open(repo.path());
+    assert!(!other.store().is_new());
+    let again = index(&mut other, false, &NoProgress).unwrap();
+    assert_eq!((again.parsed, again.report.created), (0, 0));
+    assert_eq!(
+        ws.store().list_items(&ItemFilter::default()).unwrap().len(),
+        o.report.created
+    );
+}
