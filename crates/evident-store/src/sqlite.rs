@@ -24,6 +24,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_field_lines.sql")),
 ];
 
+/// The whole schema at a version, written as one script, for new stores (equivalent to the
+/// migrations up to that version: `the_baseline_builds_what_the_migrations_build`).
+const BASELINE: (u32, &str) = (6, include_str!("../migrations/sqlite/baseline.sql"));
+
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
@@ -342,14 +346,21 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
 }
 
 /// Apply the migrations the store has not seen, in one transaction (the version is read again
-/// inside it: another process may have migrated meanwhile).
+/// inside it: another process may have migrated meanwhile). An empty store starts from the
+/// [`BASELINE`].
 fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(path)?;
-    let v: u32 = tx
+    let mut v: u32 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(path)?;
+    if v == 0 {
+        tx.execute_batch(BASELINE.1).ctx(path)?;
+        tx.pragma_update(None, "user_version", BASELINE.0)
+            .ctx(path)?;
+        v = BASELINE.0;
+    }
     for (n, sql) in MIGRATIONS {
         if *n > v {
             tx.execute_batch(sql).ctx(path)?;
@@ -1795,6 +1806,84 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    /// Everything that defines a schema, in a form that does not depend on how it was built:
+    /// each table's columns (name, type, not null, default, key), whether it has a rowid or
+    /// AUTOINCREMENT, each index's columns, uniqueness and condition, each trigger's text.
+    fn shape(c: &Connection) -> Vec<String> {
+        let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let objects: Vec<(String, String, String, Option<String>)> = c
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for (ty, name, table, sql) in objects {
+            let sql = sql.unwrap_or_default();
+            match ty.as_str() {
+                "table" => {
+                    let cols: Vec<String> = c
+                        .prepare(&format!("SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{name}')"))
+                        .unwrap()
+                        .query_map([], |r| {
+                            Ok(format!(
+                                "{}:{}:{}:{}:{:?}:{}",
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, Option<String>>(4)?,
+                                r.get::<_, i64>(5)?
+                            ))
+                        })
+                        .unwrap()
+                        .collect::<rusqlite::Result<_>>()
+                        .unwrap();
+                    out.push(format!(
+                        "table {name} rowid={} autoincrement={} {cols:?}",
+                        !sql.contains("WITHOUT ROWID"),
+                        sql.contains("AUTOINCREMENT")
+                    ));
+                }
+                "index" => {
+                    let cols: Vec<String> = c
+                        .prepare(&format!("SELECT name FROM pragma_index_info('{name}')"))
+                        .unwrap()
+                        .query_map([], |r| r.get::<_, Option<String>>(0))
+                        .unwrap()
+                        .map(|n| n.unwrap().unwrap_or_default())
+                        .collect();
+                    out.push(format!("index {name} on {table} {cols:?} {}", squash(&sql)));
+                }
+                _ => out.push(format!("{ty} {name} on {table} {}", squash(&sql))),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_baseline_builds_what_the_migrations_build() {
+        let replayed = Connection::open_in_memory().unwrap();
+        for (n, sql) in MIGRATIONS {
+            if *n <= BASELINE.0 {
+                replayed.execute_batch(sql).unwrap();
+            }
+        }
+        let baseline = Connection::open_in_memory().unwrap();
+        baseline.execute_batch(BASELINE.1).unwrap();
+        let (a, b) = (shape(&replayed), shape(&baseline));
+        assert!(a.len() > 20, "{a:?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y);
+        }
+        assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
+        // And a new store is at the latest version, with what migrations after the baseline add.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
+    }
 
     fn plan(s: &SqliteStore, sql: &str) -> Vec<String> {
         s.db()
