@@ -39,6 +39,9 @@ pub struct SqliteStore {
     /// file and no `fsync` (a crash leaves only a file nobody opens). It is made durable and
     /// moved into place whole by its first write transaction, or when the store is dropped.
     staged: Option<PathBuf>,
+    /// A flush of the staged file started before its last transaction (see
+    /// [`SqliteStore::build_deferred`]), joined before the store is published.
+    early_sync: Option<std::thread::JoinHandle<std::io::Result<()>>>,
     /// A new store's schema, created on a second connection on its own thread while this
     /// process walks and starts reading documents; joined before this connection is first used
     /// (see [`SqliteStore::db`]).
@@ -388,6 +391,7 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 fresh: false,
                 staged: None,
+                early_sync: None,
                 schema: Mutex::new(Schema::Ready),
             };
             store.migrate(version)?;
@@ -411,6 +415,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             fresh: true,
             staged: Some(staged.clone()),
+            early_sync: None,
             schema: Mutex::new(Schema::Ready),
         };
         {
@@ -495,6 +500,40 @@ impl SqliteStore {
         published
     }
 
+    /// Build the secondary indexes a staged store's first load left for last, in a transaction
+    /// of their own, while another thread flushes the rows just committed to the disk: the
+    /// `fsync` that publishing needs then finds most of the file written already. A failure
+    /// leaves the staged store unusable, so it is removed instead of published.
+    fn build_deferred(&mut self, deferred: &[(String, String)]) -> Result<()> {
+        let path = self.path.clone();
+        self.early_sync = self.staged.clone().and_then(|p| {
+            std::thread::Builder::new()
+                .name("sync".into())
+                .spawn(move || sync_file(&p))
+                .ok()
+        });
+        let built = self
+            .conn_mut()
+            .and_then(|c| {
+                c.transaction_with_behavior(TransactionBehavior::Immediate)
+                    .ctx(&path)
+            })
+            .and_then(|tx| {
+                for (_, sql) in deferred {
+                    tx.execute(sql, []).ctx(&path)?;
+                }
+                tx.execute_batch("PRAGMA cache_size = -2000;").ctx(&path)?;
+                tx.commit().ctx(&path)
+            });
+        if let Err(e) = &built {
+            if let Some(h) = self.early_sync.take() {
+                let _ = h.join();
+            }
+            *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = Schema::Failed(e.to_string());
+        }
+        built
+    }
+
     /// The end of an index pass: a staged store is published; if another process published one
     /// first, the pass is refused with [`StoreError::Superseded`] (its writes are discarded, and
     /// the store is now the other's, for the caller to index again).
@@ -530,7 +569,16 @@ impl SqliteStore {
                     .map_err(|(_, e)| fail("cannot close the new store", &e))
             })
             .and_then(|()| {
-                sync_file(staged).map_err(|e| fail("cannot flush the new store to disk", &e))
+                // A failed early flush fails the publication: the pages it could not write may
+                // no longer be marked for writing, so a later flush would not catch them.
+                let early = match self.early_sync.take().map(|h| h.join()) {
+                    None | Some(Ok(Ok(()))) => Ok(()),
+                    Some(Ok(Err(e))) => Err(e),
+                    Some(Err(_)) => Err(std::io::Error::other("the flush thread failed")),
+                };
+                early
+                    .and_then(|()| sync_file(staged))
+                    .map_err(|e| fail("cannot flush the new store to disk", &e))
             })
             .and_then(|()| match std::fs::hard_link(staged, &self.path) {
                 Ok(()) => Ok(true),
@@ -666,6 +714,9 @@ struct SqliteIndexTx<'a, 'c> {
     loc: &'a Path,
     /// Secondary indexes dropped for a bulk load, rebuilt (sorted) at its end.
     deferred: Vec<(String, String)>,
+    /// The store is staged: the indexes are left to a transaction of their own, after this
+    /// one commits (see [`SqliteStore::build_deferred`]).
+    split: bool,
     hot: [Option<rusqlite::Statement<'a>>; 5],
 }
 
@@ -739,7 +790,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                     .ctx(self.loc)?;
             }
             self.deferred = v;
-        } else {
+        } else if !self.split {
             for (_, sql) in std::mem::take(&mut self.deferred) {
                 self.tx.execute(&sql, []).ctx(self.loc)?;
             }
@@ -1099,20 +1150,26 @@ impl Store for SqliteStore {
                 return self.published_after_index(IndexReport::default());
             }
         }
+        let split = self.staged.is_some();
         let tx = self
             .conn_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path)?;
-        let report = {
+        let (report, deferred) = {
             let mut w = SqliteIndexTx {
                 tx: &tx,
                 loc: &path,
                 deferred: Vec::new(),
+                split,
                 hot: Default::default(),
             };
-            index_flow::apply_index(&mut w, batch, changes, ctx)?
+            let report = index_flow::apply_index(&mut w, batch, changes, ctx)?;
+            (report, w.deferred)
         };
         tx.commit().ctx(&path)?;
+        if !deferred.is_empty() {
+            self.build_deferred(&deferred)?;
+        }
         self.published_after_index(report)
     }
 

@@ -1369,3 +1369,68 @@ fn a_first_index_settles_blocked_flags_as_later_passes_do(b: Arc<dyn Backend>) {
     assert_eq!(blocked(s), expected);
     assert_eq!(graph(s), diags);
 }
+
+/// The names of a store file's secondary indexes, its integrity check and its journal mode.
+fn file_shape(path: &std::path::Path) -> (Vec<String>, String, String) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let names = c
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .unwrap();
+    let check = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    let mode = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    (names, check, mode)
+}
+
+/// A first index builds its store under a temporary name, leaves the secondary indexes to a
+/// transaction of their own (flushing the rows meanwhile), and publishes the store whole: every
+/// index of the schema is there, the file is sound and in WAL mode, nothing temporary is left,
+/// and the store that published it keeps answering from the published file.
+#[test]
+fn a_first_index_publishes_a_whole_store_with_every_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    let report = index(
+        &mut s,
+        "/repo",
+        vec![
+            file(&Spec {
+                id: "T-1",
+                status: "todo",
+                ..Default::default()
+            }),
+            file(&Spec {
+                id: "T-2",
+                status: "doing",
+                rank: 1,
+                deps: vec!["T-1"],
+                ..Default::default()
+            }),
+        ],
+    );
+    assert_eq!(report.created, 2);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".new-"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+    // A store with the schema alone, for the list of indexes it must have.
+    let empty = dir.path().join("empty.db");
+    drop(SqliteStore::open(&empty).unwrap());
+    let (want, _, _) = file_shape(&empty);
+    assert!(want.iter().any(|n| n == "items_open"), "{want:?}");
+    assert_eq!(file_shape(&path), (want, "ok".into(), "wal".into()));
+    assert_eq!(s.list_items(&ItemFilter::default()).unwrap().len(), 2);
+    assert_eq!(s.blocked_items(None).unwrap().len(), 1);
+}
