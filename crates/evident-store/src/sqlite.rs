@@ -343,6 +343,18 @@ fn open_existing(path: &Path) -> Result<(Connection, u32)> {
     Ok((conn, version))
 }
 
+/// Give `staged` the name `target` unless something has that name already (false then). A hard
+/// link does both in one step. Where the file system has no hard links (exFAT, some network
+/// and FUSE mounts), a rename after checking the name is free does it, with a window between
+/// the two in which a store created by another process could be replaced.
+fn link_if_absent(staged: &Path, target: &Path) -> std::io::Result<bool> {
+    match std::fs::hard_link(staged, target) {
+        Ok(()) => Ok(true),
+        Err(_) if target.exists() || target.is_symlink() => Ok(false),
+        Err(_) => std::fs::rename(staged, target).map(|()| true),
+    }
+}
+
 /// Flush a file's contents to the disk.
 fn sync_file(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_data()
@@ -580,9 +592,8 @@ impl SqliteStore {
                     .and_then(|()| sync_file(staged))
                     .map_err(|e| fail("cannot flush the new store to disk", &e))
             })
-            .and_then(|()| match std::fs::hard_link(staged, &self.path) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            .and_then(|()| match link_if_absent(staged, &self.path) {
+                Ok(won) => Ok(won),
                 Err(e) => Err(fail(
                     &format!(
                         "cannot move the new store into place (from {})",
