@@ -359,7 +359,8 @@ fn concurrent_processes_never_produce_the_same_sequential_id() {
 }
 
 /// Processes that find no store all create it at once: each first index succeeds, every item
-/// is created once (one `created` event each), and the store then holds every document.
+/// is created once (one `created` event each: the passes that lost the race to publish their
+/// store were discarded and ran again), and the store then holds every document.
 #[test]
 fn concurrent_first_indexes_create_one_store() {
     for round in 0..5 {
@@ -395,6 +396,14 @@ fn concurrent_first_indexes_create_one_store() {
         assert_eq!(e.ok(&["--json", "list"], 0).json()["count"], 40);
         let j = index_counts(&e, &[]);
         assert_eq!(j["read"], 0, "round {round}: {j}");
+        // Each built a store under a temporary name; one was linked into place, and the others
+        // were discarded: nothing temporary is left.
+        let left: Vec<String> = std::fs::read_dir(e.path(".evident"))
+            .unwrap()
+            .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".new-"))
+            .collect();
+        assert!(left.is_empty(), "round {round}: {left:?}");
     }
 }
 
