@@ -31,13 +31,13 @@ const BASELINE: (u32, &str) = (6, include_str!("../migrations/sqlite/baseline.sq
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// No store existed at `path` when this one opened: it is being built under the temporary
-    /// name in `staged` (see [`SqliteStore::publish`]), and its first index writes every page
-    /// once, straight into that file, instead of into a WAL and again at checkpoint.
-    fresh: bool,
-    /// While a new store is built: the file it is built in, next to `path`, with no journal
-    /// file and no `fsync` (a crash leaves only a file nobody opens). It is made durable and
-    /// moved into place whole by its first write transaction, or when the store is dropped.
+    /// Set when no store existed at `path` when this one opened: the file the new store is
+    /// built in, next to `path`, with no journal file and no `fsync` (a crash leaves only a file
+    /// nobody opens); its first index writes every page once, straight into that file, instead
+    /// of into a WAL and again at checkpoint. It is made durable and moved into place whole by
+    /// its first write transaction, or when the store is dropped (see
+    /// [`SqliteStore::publish`]). A long-lived process that opens a new store and only reads
+    /// reads its own empty one until then.
     staged: Option<PathBuf>,
     /// A flush of the staged file started before its last transaction (see
     /// [`SqliteStore::build_deferred`]), joined before the store is published.
@@ -401,7 +401,6 @@ impl SqliteStore {
             let mut store = SqliteStore {
                 conn,
                 path: path.to_path_buf(),
-                fresh: false,
                 staged: None,
                 early_sync: None,
                 schema: Mutex::new(Schema::Ready),
@@ -425,7 +424,6 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
-            fresh: true,
             staged: Some(staged.clone()),
             early_sync: None,
             schema: Mutex::new(Schema::Ready),
@@ -504,8 +502,8 @@ impl SqliteStore {
             Ok(won)
         });
         self.staged = None;
-        self.fresh = false;
         if let Err(e) = &published {
+            let _ = std::fs::remove_file(&staged);
             // The connection is no longer the store's: nothing may use it.
             *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = Schema::Failed(e.to_string());
         }
@@ -1075,7 +1073,7 @@ impl Store for SqliteStore {
     }
 
     fn is_new(&self) -> bool {
-        self.fresh
+        self.staged.is_some()
     }
 
     fn location(&self) -> String {
@@ -1087,7 +1085,7 @@ impl Store for SqliteStore {
     }
 
     fn file_states(&mut self, checkout: &str) -> Result<FileStates> {
-        if self.fresh {
+        if self.staged.is_some() {
             // Created by this process and not yet indexed: it has seen no file (and its schema
             // may still be in the making, see `Schema`).
             return Ok(FileStates::default());
@@ -1123,7 +1121,7 @@ impl Store for SqliteStore {
     }
 
     fn parse_fingerprint(&mut self, checkout: &str) -> Result<Option<String>> {
-        if self.fresh {
+        if self.staged.is_some() {
             return Ok(None);
         }
         self.db()?
