@@ -2018,6 +2018,59 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
     }
 
+    /// Repeated values are bound once per statement and again only when they change: rows
+    /// written for alternating checkouts each keep their own.
+    #[test]
+    fn sticky_parameters_are_bound_again_when_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        s.publish().unwrap();
+        let path = s.path.clone();
+        let tx = s.conn_mut().unwrap().transaction().unwrap();
+        {
+            let mut w = SqliteIndexTx {
+                tx: &tx,
+                loc: &path,
+                deferred: Vec::new(),
+                split: false,
+                hot: Default::default(),
+                sticky: Default::default(),
+            };
+            let st = FileState {
+                size: 1,
+                mtime_ns: 2,
+                hash: [3; 16],
+                broken: false,
+                recheck: false,
+            };
+            for (checkout, p) in [
+                ("/a", "1.md"),
+                ("/a", "2.md"),
+                ("/b", "3.md"),
+                ("/a", "4.md"),
+            ] {
+                w.upsert_file(checkout, p, &st, false, false).unwrap();
+            }
+        }
+        let rows: Vec<(String, String)> = tx
+            .prepare("SELECT checkout, path FROM files ORDER BY path")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let want: Vec<(String, String)> = [
+            ("/a", "1.md"),
+            ("/a", "2.md"),
+            ("/b", "3.md"),
+            ("/a", "4.md"),
+        ]
+        .iter()
+        .map(|(c, p)| (c.to_string(), p.to_string()))
+        .collect();
+        assert_eq!(rows, want);
+    }
+
     fn plan(s: &SqliteStore, sql: &str) -> Vec<String> {
         s.db()
             .unwrap()
