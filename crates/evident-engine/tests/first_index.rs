@@ -102,3 +102,38 @@ fn a_new_store_appears_only_whole() {
         o.report.created
     );
 }
+
+#[test]
+fn a_first_index_reports_the_diagnostics_of_the_store_it_published() {
+    let repo = demo_repo();
+    // A document that does not parse, and one whose dependency names no item.
+    std::fs::write(
+        repo.path().join("work/stories/ST-8.md"),
+        "---\nid: ST-8\nkind: story\ntitle: \"never closed\nstatus: todo\n---\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.path().join("work/stories/ST-9.md"),
+        "---\nid: ST-9\nkind: story\ntitle: Waits\nstatus: todo\ndepends_on: [ST-404]\n---\n",
+    )
+    .unwrap();
+    let mut ws = open(repo.path());
+    let o = index(&mut ws, false, &NoProgress).unwrap();
+    let reported = o
+        .report
+        .diagnostics
+        .clone()
+        .expect("a pass that built the store reports its diagnostics");
+    let codes: Vec<&str> = reported.iter().map(|d| d.code.code()).collect();
+    assert!(
+        codes.contains(&"EV101") && codes.contains(&"EV115"),
+        "{codes:?}"
+    );
+    // The same list, in the same order, as the published store holds: read by this process
+    // (which opens it again) and by another.
+    assert_eq!(ws.store().diagnostics().unwrap(), reported);
+    assert_eq!(open(repo.path()).store().diagnostics().unwrap(), reported);
+    // A pass over an existing store does not have them at hand.
+    let again = index(&mut ws, false, &NoProgress).unwrap();
+    assert_eq!(again.report.diagnostics, None);
+}

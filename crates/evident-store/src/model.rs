@@ -124,6 +124,11 @@ pub struct IndexReport {
     pub removed: usize,
     pub status_applied: usize,
     pub status_refused: usize,
+    /// Every diagnostic the store holds once the pass is over, when the pass had them at hand
+    /// (a pass that built a new store: everything in it was written by this pass), in the order
+    /// [`crate::Store::diagnostics`] returns them; `None` otherwise (ask the store).
+    #[serde(skip)]
+    pub diagnostics: Option<Vec<Diagnostic>>,
 }
 
 /// Who/where/why for journal events.

@@ -29,7 +29,9 @@ const MIGRATIONS: &[(u32, &str)] = &[
 const BASELINE: (u32, &str) = (6, include_str!("../migrations/sqlite/baseline.sql"));
 
 pub struct SqliteStore {
-    conn: Connection,
+    /// The connection; empty between a publication and the next use (see
+    /// [`SqliteStore::publish`]: a process that publishes and exits never reopens the store).
+    conn: std::cell::OnceCell<Connection>,
     path: PathBuf,
     /// Set when no store existed at `path` when this one opened: the file the new store is
     /// built in, next to `path`, with no journal file and no `fsync` (a crash leaves only a file
@@ -399,7 +401,7 @@ impl SqliteStore {
         if path.exists() {
             let (conn, version) = open_existing(path)?;
             let mut store = SqliteStore {
-                conn,
+                conn: conn.into(),
                 path: path.to_path_buf(),
                 staged: None,
                 early_sync: None,
@@ -422,7 +424,7 @@ impl SqliteStore {
         unjournaled(&conn, path)?;
         conn.pragma_update(None, "temp_store", "MEMORY").ctx(path)?;
         let mut store = SqliteStore {
-            conn,
+            conn: conn.into(),
             path: path.to_path_buf(),
             staged: Some(staged.clone()),
             early_sync: None,
@@ -469,7 +471,24 @@ impl SqliteStore {
                 });
             }
         }
-        Ok(&self.conn)
+        drop(state);
+        if let Some(conn) = self.conn.get() {
+            return Ok(conn);
+        }
+        // Published by this process: open the store where it now is.
+        let (mut conn, version) = open_existing(&self.path)?;
+        if version > LATEST_SCHEMA {
+            return Err(StoreError::TooNew {
+                location: self.path.display().to_string(),
+                found: version,
+                supported: LATEST_SCHEMA,
+            });
+        }
+        if version < LATEST_SCHEMA {
+            // Another process, running an older release, published its store first.
+            migrate_conn(&mut conn, &self.path)?;
+        }
+        Ok(self.conn.get_or_init(|| conn))
     }
 
     /// The connection, to write with: a staged store is published first (a write other than a
@@ -482,7 +501,10 @@ impl SqliteStore {
     /// The connection, to write with, staged or not.
     fn conn_mut(&mut self) -> Result<&mut Connection> {
         self.db()?;
-        Ok(&mut self.conn)
+        self.conn.get_mut().ok_or_else(|| StoreError::Backend {
+            location: self.path.display().to_string(),
+            message: "the store's connection is closed".into(),
+        })
     }
 
     /// Move a staged store into place: close its connection, flush the file once, link it
@@ -495,12 +517,11 @@ impl SqliteStore {
             return Ok(true);
         };
         self.db()?;
-        let published = self.move_into_place(&staged).and_then(|won| {
-            let (conn, version) = open_existing(&self.path)?;
-            self.conn = conn;
-            self.migrate(version)?;
-            Ok(won)
-        });
+        // The store is opened again at its real name when next used (see `db`), not here: a
+        // first `index` publishes and exits, and reopening (reading the schema, creating the
+        // WAL's files, removing them at close) was a tenth of a 1k first index's time after
+        // its rows were written.
+        let published = self.move_into_place(&staged);
         self.staged = None;
         if let Err(e) = &published {
             let _ = std::fs::remove_file(&staged);
@@ -547,8 +568,16 @@ impl SqliteStore {
     /// The end of an index pass: a staged store is published; if another process published one
     /// first, the pass is refused with [`StoreError::Superseded`] (its writes are discarded, and
     /// the store is now the other's, for the caller to index again).
-    fn published_after_index(&mut self, report: IndexReport) -> Result<IndexReport> {
+    /// The report of a pass that built a new store carries the store's diagnostics, read just
+    /// before publishing it, so that `index` can print them and exit without opening the
+    /// published store again (which took a twentieth of a first index of 1k items).
+    fn published_after_index(&mut self, mut report: IndexReport) -> Result<IndexReport> {
+        let diagnostics = match self.staged {
+            Some(_) => Some(self.query_diagnostics("", &[])?),
+            None => None,
+        };
         if self.publish()? {
+            report.diagnostics = diagnostics;
             Ok(report)
         } else {
             Err(StoreError::Superseded {
@@ -564,10 +593,10 @@ impl SqliteStore {
             location: self.path.display().to_string(),
             message: format!("{what}: {e}"),
         };
-        let conn = std::mem::replace(
-            &mut self.conn,
-            Connection::open_in_memory().ctx(&self.path)?,
-        );
+        let conn = self.conn.take().ok_or_else(|| StoreError::Backend {
+            location: self.path.display().to_string(),
+            message: "the new store's connection is closed".into(),
+        })?;
         // In WAL mode before it is published (a format flag in the file's header, switched
         // here without a journal file or an `fsync`; by the connection that reopens it, it
         // would take a journaled transaction and five `fsync`s).

@@ -59,8 +59,11 @@ pub fn run(a: IndexArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     } else {
         Bar(None)
     };
-    let o = index(ws, a.full, &bar)?;
-    let diags = ws.store().diagnostics()?;
+    let mut o = index(ws, a.full, &bar)?;
+    let diags = match o.report.diagnostics.take() {
+        Some(d) => d,
+        None => ws.store().diagnostics()?,
+    };
     let attention = diags
         .iter()
         .any(|d| d.severity >= evident_core::Severity::Warning);
