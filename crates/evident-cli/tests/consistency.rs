@@ -407,6 +407,116 @@ fn concurrent_first_indexes_create_one_store() {
     }
 }
 
+/// Per item, how many journal events of `action` the store holds, read from the file itself.
+fn events_per_item(e: &Env, action: &str) -> std::collections::BTreeMap<String, i64> {
+    let db = rusqlite::Connection::open(e.path(".evident/evident.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT item, count(*) FROM events WHERE action = ?1 GROUP BY item")
+        .unwrap();
+    let rows = st
+        .query_map([action], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    rows
+}
+
+/// Start `evident index`, kill it (SIGKILL) after `after`, and say whether it had finished.
+fn kill_index_after(e: &Env, after: std::time::Duration) -> bool {
+    let mut child = e
+        .command(&["index"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let finished = child.try_wait().unwrap().is_some();
+    let _ = child.kill();
+    child.wait().unwrap();
+    finished
+}
+
+/// A process killed at any moment of an index pass loses nothing and leaves nothing half
+/// written: a first index leaves no store or a whole one (it is built under another name and
+/// linked into place once complete), a later pass commits all of its changes or none, and the
+/// next pass completes the work with every item created once and every status edit journaled
+/// once (I1, I2).
+#[test]
+fn an_index_killed_at_any_moment_leaves_no_half_written_store() {
+    const N: usize = 600;
+    let e = Env::with_preset("basic");
+    write_aged_stories(&e, N);
+    let store = e.path(".evident/evident.db");
+    // From before the process starts to after the pass is over (a first index of this many
+    // items takes 40-80 ms in a test build here).
+    let delays_ms = [0u64, 5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 200];
+    let mut interrupted = [0, 0];
+    for &ms in &delays_ms {
+        let _ = std::fs::remove_dir_all(e.path(".evident"));
+        let finished = kill_index_after(&e, std::time::Duration::from_millis(ms));
+        interrupted[0] += usize::from(!finished);
+        let existed = store.exists();
+        if existed {
+            // Whatever is at the store's name is a whole store: every item, journaled once.
+            let db = rusqlite::Connection::open(&store).unwrap();
+            let ok: String = db
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ok, "ok", "killed after {ms} ms");
+            let items: i64 = db
+                .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(items, N as i64, "killed after {ms} ms");
+        }
+        let j = index_counts(&e, &[]);
+        let expect_created = if existed { 0 } else { N as u64 };
+        assert_eq!(
+            j["created"].as_u64(),
+            Some(expect_created),
+            "killed after {ms} ms: {j}"
+        );
+        let created = events_per_item(&e, "created");
+        assert_eq!(created.len(), N, "killed after {ms} ms");
+        assert!(
+            created.values().all(|&c| c == 1),
+            "killed after {ms} ms: {created:?}"
+        );
+    }
+    // Every status edited in its file, then a pass killed part-way: each edit is applied once.
+    for &ms in &delays_ms {
+        let e = Env::with_preset("basic");
+        write_aged_stories(&e, N);
+        assert_eq!(index_counts(&e, &[])["created"].as_u64(), Some(N as u64));
+        for i in 0..N {
+            let rel = format!("work/s{i}.md");
+            e.write(&rel, &story(&format!("S-{i}"), "in_review", ""));
+            set_mtime_past(&e.path(&rel));
+        }
+        let finished = kill_index_after(&e, std::time::Duration::from_millis(ms));
+        interrupted[1] += usize::from(!finished);
+        let j = index_counts(&e, &[]);
+        assert_eq!(
+            j["status_refused"].as_u64(),
+            Some(0),
+            "killed after {ms} ms: {j}"
+        );
+        let list = e.ok(&["--json", "list", "--status", "in_review"], 0).json();
+        assert_eq!(
+            list["count"].as_u64(),
+            Some(N as u64),
+            "killed after {ms} ms"
+        );
+        let moved = events_per_item(&e, "transition");
+        assert_eq!(moved.len(), N, "killed after {ms} ms");
+        assert!(
+            moved.values().all(|&c| c == 1),
+            "killed after {ms} ms: {moved:?}"
+        );
+    }
+    // The test means something only if some passes were cut short.
+    assert!(interrupted.iter().all(|&n| n > 0), "{interrupted:?}");
+}
+
 #[test]
 fn gitignore_roots_and_exclusions_are_respected() {
     let e = Env::with_preset("basic");
