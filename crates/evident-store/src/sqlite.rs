@@ -269,11 +269,56 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
 /// Create a new store's schema on a connection of its own (see [`Schema`]), in the staged file.
 fn create_schema(path: &Path) -> Result<()> {
     let mut conn = Connection::open(path).ctx(path)?;
+    counted(&mut conn);
     conn.busy_timeout(BUSY_WAIT).ctx(path)?;
     // The page size must be set before the first table exists (see `SqliteStore::open`).
     conn.pragma_update(None, "page_size", 16384).ctx(path)?;
     unjournaled(&conn, path)?;
     migrate_conn(&mut conn, path)
+}
+
+/// Whether connections opened from now on count the statements they run (see
+/// [`count_statements`]).
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count the SQL statements that SQLite stores opened from now on run in this process, for
+/// tests that assert what a command costs in statements (deterministic, unlike its time): a
+/// pass that grew a statement per document would show. Off unless a test turns it on.
+pub fn count_statements() {
+    COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The statements counted so far (see [`count_statements`]); each statement of a batch and
+/// each trigger it fires counts.
+pub fn statements_run() -> u64 {
+    STATEMENTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn counted(conn: &mut Connection) {
+    if COUNTING.load(std::sync::atomic::Ordering::Relaxed) {
+        conn.trace(Some(|_| {
+            STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }));
+    }
+}
+
+/// The walk's diagnostics of a checkout as (path, message), sorted: what tells one walk's
+/// findings from the last's (see `index_flow::same_walk`).
+type WalkFindings = Vec<(String, String)>;
+
+/// A diagnostic from the columns code, severity, path, line, item, message, hint (in order).
+fn diagnostic_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Diagnostic> {
+    let code: String = r.get(0)?;
+    Ok(Diagnostic {
+        code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
+        severity: Severity::parse(&r.get::<_, String>(1)?),
+        path: r.get(2)?,
+        line: r.get(3)?,
+        item: r.get(4)?,
+        message: r.get(5)?,
+        hint: r.get(6)?,
+    })
 }
 
 /// Settings for a connection to a staged store: a rollback journal kept in memory (a failed
@@ -333,7 +378,8 @@ fn remove_stale_staging(path: &Path) {
 /// for WAL (a store an earlier release created may still be in rollback-journal mode), and
 /// return the connection with the schema version it read.
 fn open_existing(path: &Path) -> Result<(Connection, u32)> {
-    let conn = Connection::open(path).ctx(path)?;
+    let mut conn = Connection::open(path).ctx(path)?;
+    counted(&mut conn);
     conn.busy_timeout(BUSY_WAIT).ctx(path)?;
     let version = refuse_foreign(&conn, path)?;
     switch_to_wal(&conn, path)?;
@@ -415,7 +461,8 @@ impl SqliteStore {
         // (a first index of 1k items spent a quarter of its time in `fsync`s).
         remove_stale_staging(path);
         let staged = staging_path(path);
-        let conn = Connection::open(&staged).ctx(path)?;
+        let mut conn = Connection::open(&staged).ctx(path)?;
+        counted(&mut conn);
         conn.busy_timeout(BUSY_WAIT).ctx(path)?;
         // 16 KiB pages (set before the first table exists; an older store keeps its size):
         // a first index of 100k items writes a quarter of the pages and takes ~16% less
@@ -577,7 +624,9 @@ impl SqliteStore {
             None => None,
         };
         if self.publish()? {
-            report.diagnostics = diagnostics;
+            if diagnostics.is_some() {
+                report.diagnostics = diagnostics;
+            }
             Ok(report)
         } else {
             Err(StoreError::Superseded {
@@ -694,18 +743,33 @@ impl SqliteStore {
         let sql = format!(
             "SELECT code, severity, path, line, item, message, hint FROM diagnostics {filter} ORDER BY path, line, code, message"
         );
-        self.rows(&sql, rusqlite::params_from_iter(args.iter()), |r| {
-            let code: String = r.get(0)?;
-            Ok(Diagnostic {
-                code: DiagCode::from_code(&code).unwrap_or(DiagCode::Unreadable),
-                severity: Severity::parse(&r.get::<_, String>(1)?),
-                path: r.get(2)?,
-                line: r.get(3)?,
-                item: r.get(4)?,
-                message: r.get(5)?,
-                hint: r.get(6)?,
-            })
-        })
+        self.rows(
+            &sql,
+            rusqlite::params_from_iter(args.iter()),
+            diagnostic_of_row,
+        )
+    }
+
+    /// Every diagnostic (as [`Store::diagnostics`] orders them), and the (path, message) of the
+    /// walk's for `checkout`, sorted.
+    fn diagnostics_with_walk(
+        &self,
+        checkout: &str,
+    ) -> Result<(Vec<Diagnostic>, WalkFindings)> {
+        let mut walk = Vec::new();
+        let all = self.rows(
+            "SELECT code, severity, path, line, item, message, hint, scope = 'walk' AND checkout = ?1 FROM diagnostics ORDER BY path, line, code, message",
+            [checkout],
+            |r| {
+                let d = diagnostic_of_row(r)?;
+                if r.get::<_, bool>(7)? {
+                    walk.push((d.path.clone(), d.message.clone()));
+                }
+                Ok(d)
+            },
+        )?;
+        walk.sort();
+        Ok((all, walk))
     }
 
     /// `select` for one item (`WHERE item = ?1`) or for every item, then `order`.
@@ -1237,21 +1301,21 @@ impl Store for SqliteStore {
         let path = self.path.clone();
         // Nothing changed: no write transaction at all (I4: an unchanged repository writes nothing).
         if batch.is_empty() {
+            // Every diagnostic, in one read: the walk's are compared with this walk's, and the
+            // report carries them all (what `index` prints).
+            let (all, walk) = self.diagnostics_with_walk(&batch.checkout)?;
             let unchanged = match &batch.walk_diagnostics {
                 None => true,
-                Some(new) => {
-                    let old = self.rows(
-                        "SELECT path, message FROM diagnostics WHERE scope = 'walk' AND checkout = ?1 ORDER BY path, message",
-                        [&batch.checkout],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?;
-                    same_walk(old, new)
-                }
+                Some(new) => same_walk(walk, new),
             };
             if unchanged {
                 // A new store that found nothing to index is published now: the first load
                 // it was staged for is over.
-                return self.published_after_index(IndexReport::default());
+                let report = IndexReport {
+                    diagnostics: Some(all),
+                    ..IndexReport::default()
+                };
+                return self.published_after_index(report);
             }
         }
         let split = self.staged.is_some();

@@ -1,8 +1,11 @@
 //! Support for tests that need a PostgreSQL hub: one place that decides where the test server
 //! is, gives every test its own schema, and skips locally but fails in CI when PostgreSQL is
-//! absent (so a missing database can never make CI pass by skipping).
+//! absent (so a missing database can never make CI pass by skipping). And the count of SQL
+//! statements an SQLite store runs, for tests that assert what a command costs.
 
 use crate::{PgStore, PgTarget};
+
+pub use crate::sqlite::{count_statements, statements_run};
 
 /// The server tests use: `EVIDENT_TEST_PG_URL`, else `127.0.0.1:5432`, user `postgres`,
 /// database `test`.
