@@ -8,36 +8,10 @@
 use std::path::Path;
 
 use evident_engine::index::{index, NoProgress};
-use evident_engine::{ItemFilter, Overrides, Workspace};
+use evident_engine::ItemFilter;
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-fn demo_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
-    copy_tree(&demo, dir.path());
-    dir
-}
-
-fn open(root: &Path) -> Workspace {
-    Workspace::open(&Overrides {
-        dir: Some(root.to_path_buf()),
-        actor: Some("ann".into()),
-        ..Default::default()
-    })
-    .unwrap()
-}
+mod common;
+use common::{demo_repo, open};
 
 fn leftovers(root: &Path) -> Vec<String> {
     std::fs::read_dir(root.join(".evident"))
@@ -139,104 +113,4 @@ fn a_first_index_reports_the_diagnostics_of_the_store_it_published() {
     let again = index(&mut ws, false, &NoProgress).unwrap();
     assert!(again.read > 0, "{again:?}");
     assert_eq!(again.report.diagnostics, None);
-}
-
-/// Write `n` one-item documents under `work/more/`, dated an hour back (old enough that an index
-/// trusts their size and mtime).
-fn write_aged(root: &Path, from: usize, n: usize) {
-    for i in from..from + n {
-        let p = root.join(format!("work/more/ST-{}.md", 100 + i));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(
-            &p,
-            format!(
-                "---\nid: ST-{}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\nText.\n",
-                100 + i
-            ),
-        )
-        .unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
-            .unwrap();
-    }
-}
-
-/// The statements one no-change pass runs, through a store opened for it (as a command would).
-fn no_change_statements(root: &Path) -> u64 {
-    let before = evident_store::testing::statements_run();
-    let mut ws = open(root);
-    let o = index(&mut ws, false, &NoProgress).unwrap();
-    assert_eq!((o.read, o.parsed, o.report.created), (0, 0, 0), "{o:?}");
-    // It read every diagnostic on its way, for `index` to print without another query.
-    let reported = o
-        .report
-        .diagnostics
-        .clone()
-        .expect("a no-change pass reports them");
-    let counted = evident_store::testing::statements_run() - before;
-    assert_eq!(ws.store().diagnostics().unwrap(), reported);
-    drop(ws);
-    counted
-}
-
-/// A pass that finds nothing changed costs a fixed number of statements, whatever the number of
-/// documents: the file states are read in one query, and nothing is written (a statement per
-/// document, or a write transaction, would show here).
-#[test]
-fn a_no_change_index_runs_a_fixed_number_of_statements() {
-    evident_store::testing::count_statements();
-    let repo = demo_repo();
-    write_aged(repo.path(), 0, 10);
-    for f in ["work", "workplans"] {
-        for e in walkdir(&repo.path().join(f)) {
-            std::fs::File::options()
-                .write(true)
-                .open(&e)
-                .unwrap()
-                .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
-                .unwrap();
-        }
-    }
-    let mut ws = open(repo.path());
-    index(&mut ws, false, &NoProgress).unwrap();
-    drop(ws);
-    let small = no_change_statements(repo.path());
-    write_aged(repo.path(), 10, 200);
-    let mut ws = open(repo.path());
-    assert_eq!(
-        index(&mut ws, false, &NoProgress).unwrap().report.created,
-        200
-    );
-    drop(ws);
-    let large = no_change_statements(repo.path());
-    assert_eq!(
-        small, large,
-        "statements of a no-change pass grew with the documents"
-    );
-    assert!(
-        small <= STATEMENTS_OF_A_NO_CHANGE_PASS,
-        "{small} statements"
-    );
-    eprintln!("a no-change pass ran {small} statements");
-}
-
-/// What a no-change pass runs today: on open, the schema version and the connection's settings
-/// (four statements, one with a subprogram), then the file states, the parser's fingerprint and
-/// every diagnostic.
-const STATEMENTS_OF_A_NO_CHANGE_PASS: u64 = 8;
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walkdir(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -752,10 +752,7 @@ impl SqliteStore {
 
     /// Every diagnostic (as [`Store::diagnostics`] orders them), and the (path, message) of the
     /// walk's for `checkout`, sorted.
-    fn diagnostics_with_walk(
-        &self,
-        checkout: &str,
-    ) -> Result<(Vec<Diagnostic>, WalkFindings)> {
+    fn diagnostics_with_walk(&self, checkout: &str) -> Result<(Vec<Diagnostic>, WalkFindings)> {
         let mut walk = Vec::new();
         let all = self.rows(
             "SELECT code, severity, path, line, item, message, hint, scope = 'walk' AND checkout = ?1 FROM diagnostics ORDER BY path, line, code, message",

@@ -1,0 +1,65 @@
+//! Repositories for the engine's tests: a copy of the bundled example project, documents added
+//! to it, and a workspace opened on it as a command would open one.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use evident_engine::{Overrides, Workspace};
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of `examples/demo` in a temporary folder.
+pub fn demo_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+    copy_tree(&demo, dir.path());
+    dir
+}
+
+/// The workspace a command run in `root` by `ann` would open.
+pub fn open(root: &Path) -> Workspace {
+    Workspace::open(&Overrides {
+        dir: Some(root.to_path_buf()),
+        actor: Some("ann".into()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Date a file an hour back: old enough that an index trusts its size and mtime (a recent
+/// mtime makes the next pass read the bytes again).
+pub fn age(p: &Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+/// Every file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
