@@ -400,6 +400,8 @@ fn unknown_status_is_indexed_without_rank() {
     e.write("work/s.md", &story("S-1", "Shipped Maybe", ""));
     let d = &diags(&e, "EV113")[0];
     assert_eq!(d["item"], "S-1");
+    // The line of the status itself (`story` writes it fifth).
+    assert_eq!(d["line"].as_u64(), Some(5), "{d}");
     assert!(d["hint"].as_str().unwrap().contains("todo"));
     let j = e.run(&["--json", "show", "S-1"]).json();
     assert_eq!(j["item"]["status_rank"], serde_json::Value::Null);
@@ -615,6 +617,25 @@ fn a_dangling_dependency_of_a_task_points_inside_its_block() {
     assert_eq!(
         (d["path"].as_str(), d["line"].as_u64(), d["item"].as_str()),
         (Some("plans/wp.md"), Some(13), Some("WP-1-T1"))
+    );
+}
+
+/// In a workplan, a task's unknown status points at its line inside the block, and the plan's
+/// at its line in the frontmatter.
+#[test]
+fn an_unknown_status_points_at_its_line() {
+    let e = Env::with_preset("workplan");
+    e.write(
+        "plans/wp.md",
+        "---\nid: WP-1\ntype: workplan\ntitle: Plan\nstatus: 'someday'\n---\n\n### One\n\n```task\nid: WP-1-T1\nstatus: maybe # soon\n```\n",
+    );
+    let found: Vec<(String, u64)> = diags(&e, "EV113")
+        .iter()
+        .map(|d| (d["item"].to_string(), d["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [("\"WP-1\"".to_string(), 5), ("\"WP-1-T1\"".to_string(), 12)]
     );
 }
 
