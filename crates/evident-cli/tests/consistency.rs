@@ -421,6 +421,16 @@ fn events_per_item(e: &Env, action: &str) -> std::collections::BTreeMap<String, 
     rows
 }
 
+/// Each of `n` items has exactly one journal event of `action` (after a pass killed at `ms`).
+fn journaled_once_each(e: &Env, action: &str, n: usize, ms: u64) {
+    let per_item = events_per_item(e, action);
+    assert_eq!(per_item.len(), n, "{action}, killed after {ms} ms");
+    assert!(
+        per_item.values().all(|&c| c == 1),
+        "{action}, killed after {ms} ms: {per_item:?}"
+    );
+}
+
 /// Start `evident index`, kill it (SIGKILL) after `after`, and say whether it had finished.
 fn kill_index_after(e: &Env, after: std::time::Duration) -> bool {
     let mut child = e
@@ -475,12 +485,7 @@ fn an_index_killed_at_any_moment_leaves_no_half_written_store() {
             Some(expect_created),
             "killed after {ms} ms: {j}"
         );
-        let created = events_per_item(&e, "created");
-        assert_eq!(created.len(), N, "killed after {ms} ms");
-        assert!(
-            created.values().all(|&c| c == 1),
-            "killed after {ms} ms: {created:?}"
-        );
+        journaled_once_each(&e, "created", N, ms);
     }
     // Every status edited in its file, then a pass killed part-way: each edit is applied once.
     for &ms in &delays_ms {
@@ -506,12 +511,7 @@ fn an_index_killed_at_any_moment_leaves_no_half_written_store() {
             Some(N as u64),
             "killed after {ms} ms"
         );
-        let moved = events_per_item(&e, "transition");
-        assert_eq!(moved.len(), N, "killed after {ms} ms");
-        assert!(
-            moved.values().all(|&c| c == 1),
-            "killed after {ms} ms: {moved:?}"
-        );
+        journaled_once_each(&e, "transition", N, ms);
     }
     // The test means something only if some passes were cut short.
     assert!(interrupted.iter().all(|&n| n > 0), "{interrupted:?}");
