@@ -433,6 +433,21 @@ fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
     tx.commit().ctx(path)
 }
 
+/// Refuse a store newer than this binary; migrate an older one (`v`: its schema version).
+fn bring_up_to_date(conn: &mut Connection, path: &Path, v: u32) -> Result<()> {
+    if v > LATEST_SCHEMA {
+        return Err(StoreError::TooNew {
+            location: path.display().to_string(),
+            found: v,
+            supported: LATEST_SCHEMA,
+        });
+    }
+    if v == LATEST_SCHEMA {
+        return Ok(());
+    }
+    migrate_conn(conn, path)
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the store at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -522,19 +537,10 @@ impl SqliteStore {
         if let Some(conn) = self.conn.get() {
             return Ok(conn);
         }
-        // Published by this process: open the store where it now is.
+        // Published by this process: open the store where it now is (another process, running
+        // another release, may have published its store first).
         let (mut conn, version) = open_existing(&self.path)?;
-        if version > LATEST_SCHEMA {
-            return Err(StoreError::TooNew {
-                location: self.path.display().to_string(),
-                found: version,
-                supported: LATEST_SCHEMA,
-            });
-        }
-        if version < LATEST_SCHEMA {
-            // Another process, running an older release, published its store first.
-            migrate_conn(&mut conn, &self.path)?;
-        }
+        bring_up_to_date(&mut conn, &self.path, version)?;
         Ok(self.conn.get_or_init(|| conn))
     }
 
@@ -565,9 +571,8 @@ impl SqliteStore {
         };
         self.db()?;
         // The store is opened again at its real name when next used (see `db`), not here: a
-        // first `index` publishes and exits, and reopening (reading the schema, creating the
-        // WAL's files, removing them at close) was a tenth of a 1k first index's time after
-        // its rows were written.
+        // first `index` publishes and exits, and would reopen it (read its schema again, create
+        // the WAL's two files and remove them at close) for nothing.
         let published = self.move_into_place(&staged);
         self.staged = None;
         if let Err(e) = &published {
@@ -614,10 +619,9 @@ impl SqliteStore {
 
     /// The end of an index pass: a staged store is published; if another process published one
     /// first, the pass is refused with [`StoreError::Superseded`] (its writes are discarded, and
-    /// the store is now the other's, for the caller to index again).
-    /// The report of a pass that built a new store carries the store's diagnostics, read just
-    /// before publishing it, so that `index` can print them and exit without opening the
-    /// published store again (which took a twentieth of a first index of 1k items).
+    /// the store is now the other's, for the caller to index again). The report of a pass that
+    /// built a new store carries the store's diagnostics, read just before publishing it, so
+    /// that `index` can print them and exit without opening the published store again.
     fn published_after_index(&mut self, mut report: IndexReport) -> Result<IndexReport> {
         let diagnostics = match self.staged {
             Some(_) => Some(self.query_diagnostics("", &[])?),
@@ -710,18 +714,8 @@ impl SqliteStore {
 
     /// Bring the schema from `v` (read when the store was opened) up to date.
     fn migrate(&mut self, v: u32) -> Result<()> {
-        if v > LATEST_SCHEMA {
-            return Err(StoreError::TooNew {
-                location: self.path.display().to_string(),
-                found: v,
-                supported: LATEST_SCHEMA,
-            });
-        }
-        if v == LATEST_SCHEMA {
-            return Ok(());
-        }
         let path = self.path.clone();
-        migrate_conn(self.conn_mut()?, &path)
+        bring_up_to_date(self.conn_mut()?, &path, v)
     }
 
     /// Run a query and collect its rows, with errors located at this store.
