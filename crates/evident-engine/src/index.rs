@@ -62,7 +62,7 @@ type Loaded = FileChange;
 /// documents instead of after the first full chunk (with one 512-document chunk, a first index
 /// of 1k items kept the writer idle for a third of the run).
 const FIRST_CHUNK: usize = 16;
-const CHUNK: usize = 512;
+pub(crate) const CHUNK: usize = 512;
 /// Parsed chunks that may wait for the store: enough to keep parsing while a new store's
 /// schema is still being created (see `SqliteStore::open`), few enough to bound memory.
 const AHEAD: usize = 8;
@@ -383,10 +383,19 @@ fn kind_statuses(
         .collect()
 }
 
-/// Read and parse one planned document (no store access).
-pub fn load_planned(ws: &Workspace, plan: &Plan, i: usize) -> FileChange {
-    let f = &plan.found[i];
-    load(&ws.root, &ws.config, f, plan.states.get(&f.rel), plan.full)
+/// Read and parse the planned documents `which` (indexes into the plan's documents), in that
+/// order, on the worker threads when there are several (no store access).
+pub fn load_planned(ws: &Workspace, plan: &Plan, which: &[usize]) -> Vec<FileChange> {
+    let (root, config) = (&ws.root, &ws.config);
+    let one = |&i: &usize| {
+        let f = &plan.found[i];
+        load(root, config, f, plan.states.get(&f.rel), plan.full)
+    };
+    if which.len() < 8 {
+        which.iter().map(one).collect()
+    } else {
+        which.par_iter().map(one).collect()
+    }
 }
 
 /// Bring the store's index in step with the documents of this checkout.

@@ -172,64 +172,69 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
     let checkout = ws.checkout.clone();
     let mut out = Vec::new();
     let mut reread = std::collections::HashSet::new();
-    for &i in &p.to_read {
-        let rel = p.found[i].rel.clone();
-        // Touched but byte-identical documents say what the store remembers: the drift query
-        // below covers them.
-        let FileChange::Update(up) = load_planned(ws, p, i) else {
-            continue;
-        };
-        reread.insert(rel.clone());
-        if up.broken {
-            continue; // parse errors are store diagnostics too once indexed; reported below
-        }
-        let declared: std::collections::HashSet<&str> =
-            up.items.iter().map(|it| it.item.id.as_str()).collect();
-        for gone in ws.store().ids_at(&checkout, &rel)? {
-            if !declared.contains(gone.as_str()) {
-                out.push(Finding::new(
-                    DiagCode::FileGone,
-                    Some(&gone),
-                    &rel,
-                    0,
-                    format!("{gone} is no longer declared in {rel}"),
-                    "fix removes it from the store",
-                ));
+    // Read and parsed a chunk at a time, on the worker threads, then compared in order.
+    for chunk in p.to_read.chunks(crate::index::CHUNK) {
+        let changes = load_planned(ws, p, chunk);
+        for (&i, change) in chunk.iter().zip(changes) {
+            let rel = p.found[i].rel.clone();
+            // Touched but byte-identical documents say what the store remembers: the drift query
+            // below covers them.
+            let FileChange::Update(up) = change else {
+                continue;
+            };
+            reread.insert(rel.clone());
+            if up.broken {
+                continue; // parse errors are store diagnostics too once indexed; reported below
             }
-        }
-        for it in &up.items {
-            let id = it.item.id.as_str();
-            let Some((kind, status)) = ws.store().kind_status(id)? else {
-                out.push(Finding::new(
-                    DiagCode::NotIndexed,
-                    Some(id),
+            let declared: std::collections::HashSet<&str> =
+                up.items.iter().map(|it| it.item.id.as_str()).collect();
+            for gone in ws.store().ids_at(&checkout, &rel)? {
+                if !declared.contains(gone.as_str()) {
+                    out.push(Finding::new(
+                        DiagCode::FileGone,
+                        Some(&gone),
+                        &rel,
+                        0,
+                        format!("{gone} is no longer declared in {rel}"),
+                        "fix removes it from the store",
+                    ));
+                }
+            }
+            for it in &up.items {
+                let id = it.item.id.as_str();
+                let Some((kind, status)) = ws.store().kind_status(id)? else {
+                    out.push(Finding::new(
+                        DiagCode::NotIndexed,
+                        Some(id),
+                        &rel,
+                        it.item.line,
+                        format!("{id} is declared in {rel} but not in the store"),
+                        "fix indexes it",
+                    ));
+                    continue;
+                };
+                let (Some(file), Some(eff)) = (it.status.clone(), status_of(ws, &kind, &status))
+                else {
+                    continue;
+                };
+                if file.key == eff.key {
+                    continue;
+                }
+                let last = ws
+                    .store()
+                    .source(&checkout, id)?
+                    .and_then(|s| s.file_status);
+                out.push(classify(
+                    ws,
+                    &kind,
+                    id,
                     &rel,
                     it.item.line,
-                    format!("{id} is declared in {rel} but not in the store"),
-                    "fix indexes it",
+                    &eff,
+                    &file,
+                    last.as_deref(),
                 ));
-                continue;
-            };
-            let (Some(file), Some(eff)) = (it.status.clone(), status_of(ws, &kind, &status)) else {
-                continue;
-            };
-            if file.key == eff.key {
-                continue;
             }
-            let last = ws
-                .store()
-                .source(&checkout, id)?
-                .and_then(|s| s.file_status);
-            out.push(classify(
-                ws,
-                &kind,
-                id,
-                &rel,
-                it.item.line,
-                &eff,
-                &file,
-                last.as_deref(),
-            ));
         }
     }
     for rel in &p.removed {

@@ -1148,8 +1148,8 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
     fn remove_item(&mut self, id: &str) -> Result<Option<String>> {
         let status: Option<String> = self
             .tx
-            .query_row("SELECT status FROM items WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
+            .prepare_cached("SELECT status FROM items WHERE id = ?1")
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
             .ctx(self.loc)?;
         self.exec("DELETE FROM items WHERE id = ?1", [id])?;
         self.exec("DELETE FROM deps WHERE item = ?1", [id])?;
@@ -1391,7 +1391,9 @@ impl Store for SqliteStore {
             "SELECT {ITEM_COLUMNS}, fields, sections, content_hash FROM items WHERE id = ?1"
         );
         self.db()?
-            .query_row(&sql, [id], |r| {
+            .prepare_cached(&sql)
+            .ctx(&self.path)?
+            .query_row([id], |r| {
                 let mut it = row_to_item(r)?;
                 it.fields = serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default();
                 it.sections = decode_sections(&r.get::<_, String>(17)?);
@@ -1664,17 +1666,17 @@ impl Store for SqliteStore {
 
     fn source(&mut self, checkout: &str, id: &str) -> Result<Option<SourceRow>> {
         self.db()?
-            .query_row(
+            .prepare_cached(
                 "SELECT path, line, file_status FROM item_sources WHERE checkout = ?1 AND id = ?2",
-                params![checkout, id],
-                |r| {
-                    Ok(SourceRow {
-                        path: r.get(0)?,
-                        line: r.get(1)?,
-                        file_status: r.get(2)?,
-                    })
-                },
             )
+            .ctx(&self.path)?
+            .query_row(params![checkout, id], |r| {
+                Ok(SourceRow {
+                    path: r.get(0)?,
+                    line: r.get(1)?,
+                    file_status: r.get(2)?,
+                })
+            })
             .optional()
             .ctx(&self.path)
     }
@@ -1955,7 +1957,9 @@ impl Store for SqliteStore {
 
     fn item_exists(&mut self, id: &str) -> Result<bool> {
         self.db()?
-            .query_row("SELECT 1 FROM items WHERE id = ?1", [id], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM items WHERE id = ?1")
+            .ctx(&self.path)?
+            .query_row([id], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
             .ctx(&self.path)
