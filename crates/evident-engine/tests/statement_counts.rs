@@ -129,7 +129,7 @@ fn hot_paths_run_a_fixed_number_of_statements_whatever_the_repository_size() {
         no_change_index: 8,
         show_epic: 13,
         show_story: 13,
-        status: 15,
+        status: 14,
         list: 6,
     };
     assert_eq!(large, today);

@@ -37,6 +37,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_field_lines.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_lean_indexes.sql"),
+    ),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.

@@ -22,11 +22,15 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_journal_seq.sql")),
     (5, include_str!("../migrations/sqlite/0005_ready_index.sql")),
     (6, include_str!("../migrations/sqlite/0006_field_lines.sql")),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_lean_indexes.sql"),
+    ),
 ];
 
 /// The whole schema at a version, written as one script, for new stores (equivalent to the
 /// migrations up to that version: `the_baseline_builds_what_the_migrations_build`).
-const BASELINE: (u32, &str) = (6, include_str!("../migrations/sqlite/baseline.sql"));
+const BASELINE: (u32, &str) = (7, include_str!("../migrations/sqlite/baseline.sql"));
 
 pub struct SqliteStore {
     /// The connection; empty between a publication and the next use (see
@@ -1566,10 +1570,13 @@ impl Store for SqliteStore {
         {
             let mut st = self
                 .db()?
-                .prepare_cached("SELECT kind, status, MIN(status_rank), COUNT(*) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
+                .prepare_cached("SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
                 .ctx(&p)?;
+            // One scan of `items_kind_status` also counts the finished items (schema 7).
+            let mut terminal = 0u64;
             s.by_kind_status = st
                 .query_map([], |r| {
+                    terminal += r.get::<_, i64>(4)? as u64;
                     Ok(KindStatusCount {
                         kind: r.get(0)?,
                         status: r.get(1)?,
@@ -1580,6 +1587,7 @@ impl Store for SqliteStore {
                 .ctx(&p)?
                 .collect::<rusqlite::Result<_>>()
                 .ctx(&p)?;
+            s.terminal = terminal;
             let mut st = self
                 .db()?
                 .prepare_cached("SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane")
@@ -1596,7 +1604,6 @@ impl Store for SqliteStore {
                 .map(|n| n as u64)
                 .ctx(&p)
         };
-        s.terminal = count(self.db()?, "SELECT COUNT(*) FROM items WHERE terminal = 1")?;
         s.ready = count(
             self.db()?,
             &format!("SELECT COUNT(*) FROM items i WHERE {READY}"),
@@ -2190,5 +2197,35 @@ mod tests {
         );
         assert!(p.iter().any(|l| l.contains("items_open")), "{p:?}");
         assert!(!p.iter().any(|l| l.contains("TEMP B-TREE")), "{p:?}");
+    }
+
+    /// The partial indexes of schema 7 serve the queries they were cut for: a partial index
+    /// is only used where the query's own conditions imply the index's, so a reworded query
+    /// could silently fall back to reading the whole table.
+    #[test]
+    fn the_board_queries_read_the_lean_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status",
+                "COVERING INDEX items_kind_status",
+            ),
+            (
+                "SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane",
+                "COVERING INDEX items_lane",
+            ),
+            (
+                "SELECT EXISTS (SELECT 1 FROM items WHERE parent = 'EP-1')",
+                "INDEX items_parent",
+            ),
+            (
+                "SELECT id FROM items WHERE 1 AND parent = 'EP-1' ORDER BY id ASC",
+                "INDEX items_parent",
+            ),
+        ] {
+            let p = plan(&s, sql);
+            assert!(p.iter().any(|l| l.contains(index)), "{sql}: {p:?}");
+        }
     }
 }

@@ -142,22 +142,33 @@ fn schema_6_adds_the_lines_of_the_graph_fields() {
     assert_eq!(s.events(None, None).unwrap().len(), 3);
 }
 
+/// Schema 5 put the status rank in the ready index; schema 7 cut the open-work indexes down to
+/// open items (and the children index to items with a parent). A store from before both is
+/// upgraded to the new shape with its journal kept.
 #[test]
-fn schema_5_puts_the_status_rank_in_the_ready_index() {
+fn the_open_work_indexes_hold_the_status_rank_and_open_items_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("evident.db");
     schema3_store(&path);
     let columns =
         |path: &std::path::Path| names(path, "SELECT name FROM pragma_index_info('items_open')");
+    let partial = |path: &std::path::Path| {
+        names(
+            path,
+            "SELECT name FROM pragma_index_list('items') WHERE partial = 1 ORDER BY name",
+        )
+    };
     assert_eq!(
         columns(&path),
         ["terminal", "blocked", "priority_rank", "id"]
     );
+    assert!(partial(&path).is_empty());
     SqliteStore::migrate_file(&path).unwrap();
     assert_eq!(
         columns(&path),
-        ["terminal", "blocked", "priority_rank", "id", "status_rank"]
+        ["blocked", "priority_rank", "id", "status_rank"]
     );
+    assert_eq!(partial(&path), ["items_lane", "items_open", "items_parent"]);
     // The journal written before the upgrade is still there.
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.events(None, None).unwrap().len(), 3);
