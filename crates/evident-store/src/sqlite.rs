@@ -2223,6 +2223,10 @@ mod tests {
                 "SELECT id FROM items WHERE 1 AND parent = 'EP-1' ORDER BY id ASC",
                 "INDEX items_parent",
             ),
+            (
+                "SELECT checkout, path, line, file_status FROM item_sources WHERE id = 'EP-1' ORDER BY checkout",
+                "PRIMARY KEY (id=?)",
+            ),
         ] {
             let p = plan(&s, sql);
             assert!(p.iter().any(|l| l.contains(index)), "{sql}: {p:?}");

@@ -144,7 +144,8 @@ fn schema_6_adds_the_lines_of_the_graph_fields() {
 
 /// Schema 5 put the status rank in the ready index; schema 7 cut the open-work indexes down to
 /// open items (and the children index to items with a parent). A store from before both is
-/// upgraded to the new shape with its journal kept.
+/// upgraded to the new shape with its journal kept (and, since schema 7, its item sources keyed
+/// by item first).
 #[test]
 fn the_open_work_indexes_hold_the_status_rank_and_open_items_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,6 +170,21 @@ fn the_open_work_indexes_hold_the_status_rank_and_open_items_only() {
         ["blocked", "priority_rank", "id", "status_rank"]
     );
     assert_eq!(partial(&path), ["items_lane", "items_open", "items_parent"]);
+    // Sources are keyed by item, then checkout; the index by id alone is gone.
+    assert_eq!(
+        names(
+            &path,
+            "SELECT name FROM pragma_table_info('item_sources') WHERE pk > 0 ORDER BY pk"
+        ),
+        ["id", "checkout"]
+    );
+    assert_eq!(
+        names(
+            &path,
+            "SELECT name FROM pragma_index_list('item_sources') WHERE origin = 'c' ORDER BY name"
+        ),
+        ["item_sources_drifted", "item_sources_path"]
+    );
     // The journal written before the upgrade is still there.
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.events(None, None).unwrap().len(), 3);

@@ -9,3 +9,9 @@ DROP INDEX items_lane;
 CREATE INDEX items_lane ON items (lane) WHERE NOT terminal;
 DROP INDEX items_parent;
 CREATE INDEX items_parent ON items (parent) WHERE parent IS NOT NULL;
+
+-- Each checkout's source of an item is keyed by the item first, so lookups by id alone read
+-- the key and the separate `item_sources_id` index goes.
+ALTER TABLE item_sources DROP CONSTRAINT item_sources_pkey;
+ALTER TABLE item_sources ADD PRIMARY KEY (id, checkout);
+DROP INDEX item_sources_id;

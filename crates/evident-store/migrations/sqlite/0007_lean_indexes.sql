@@ -13,3 +13,23 @@ DROP INDEX items_lane;
 CREATE INDEX items_lane ON items (lane) WHERE terminal = 0;
 DROP INDEX items_parent;
 CREATE INDEX items_parent ON items (parent) WHERE parent IS NOT NULL;
+
+-- Each checkout's source of an item is keyed by the item first: every lookup by id alone (the
+-- drift flags, `show`'s sources) reads the key, so the separate `item_sources_id` index goes,
+-- and a new row's key comparisons start with the id instead of the checkout's path, the same
+-- for every row of a checkout. SQLite cannot change a key in place: the table is copied.
+CREATE TABLE item_sources_by_id (
+    checkout    TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    line        INTEGER NOT NULL,
+    file_status TEXT,
+    drifted     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (id, checkout)
+) WITHOUT ROWID;
+INSERT INTO item_sources_by_id (checkout, id, path, line, file_status, drifted)
+    SELECT checkout, id, path, line, file_status, drifted FROM item_sources;
+DROP TABLE item_sources;
+ALTER TABLE item_sources_by_id RENAME TO item_sources;
+CREATE INDEX item_sources_path ON item_sources (checkout, path, line);
+CREATE INDEX item_sources_drifted ON item_sources (checkout) WHERE drifted = 1;

@@ -70,10 +70,10 @@ CREATE TABLE item_sources (
     -- 1 when file_status differs from the item's effective status: kept current by every
     -- transaction that changes either, so `check` reads only the drifted rows.
     drifted     INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (checkout, id)
+    -- Keyed by the item first (schema 7): lookups by id alone read the key.
+    PRIMARY KEY (id, checkout)
 ) WITHOUT ROWID;
 CREATE INDEX item_sources_path ON item_sources (checkout, path, line);
-CREATE INDEX item_sources_id ON item_sources (id);
 CREATE INDEX item_sources_drifted ON item_sources (checkout) WHERE drifted = 1;
 
 CREATE TABLE deps (
