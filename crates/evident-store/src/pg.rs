@@ -411,10 +411,7 @@ impl IndexWriter for PgTx<'_> {
 
     fn item_ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
         Ok(self
-            .query(
-                "SELECT id FROM items WHERE checkout = $1 AND path = $2",
-                &[&checkout, &path],
-            )?
+            .query(index_flow::ITEM_IDS_AT, &[&checkout, &path])?
             .iter()
             .map(|r| r.get(0))
             .collect())

@@ -968,10 +968,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
     }
 
     fn item_ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
-        self.ids(
-            "SELECT id FROM items WHERE checkout = ?1 AND path = ?2",
-            params![checkout, path],
-        )
+        self.ids(index_flow::ITEM_IDS_AT, params![checkout, path])
     }
 
     fn delete_sources_at(&mut self, checkout: &str, path: &str) -> Result<()> {
@@ -2206,6 +2203,9 @@ mod tests {
     fn the_board_queries_read_the_lean_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        let ids_at = index_flow::ITEM_IDS_AT
+            .replace("$1", "'/repo'")
+            .replace("$2", "'a.md'");
         for (sql, index) in [
             (
                 "SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status",
@@ -2227,6 +2227,7 @@ mod tests {
                 "SELECT checkout, path, line, file_status FROM item_sources WHERE id = 'EP-1' ORDER BY checkout",
                 "PRIMARY KEY (id=?)",
             ),
+            (&ids_at, "INDEX item_sources_path"),
         ] {
             let p = plan(&s, sql);
             assert!(p.iter().any(|l| l.contains(index)), "{sql}: {p:?}");

@@ -15,3 +15,6 @@ CREATE INDEX items_parent ON items (parent) WHERE parent IS NOT NULL;
 ALTER TABLE item_sources DROP CONSTRAINT item_sources_pkey;
 ALTER TABLE item_sources ADD PRIMARY KEY (id, checkout);
 DROP INDEX item_sources_id;
+
+-- The items a document holds are found through the sources' (checkout, path) index.
+DROP INDEX items_source;

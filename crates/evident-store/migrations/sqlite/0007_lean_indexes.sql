@@ -33,3 +33,8 @@ DROP TABLE item_sources;
 ALTER TABLE item_sources_by_id RENAME TO item_sources;
 CREATE INDEX item_sources_path ON item_sources (checkout, path, line);
 CREATE INDEX item_sources_drifted ON item_sources (checkout) WHERE drifted = 1;
+
+-- The items a checkout's document holds are found through the sources' (checkout, path) index
+-- (every item row has its checkout's source row at the same path), so the items table's own
+-- index of the same goes.
+DROP INDEX items_source;

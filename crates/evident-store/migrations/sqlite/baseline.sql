@@ -57,7 +57,6 @@ CREATE INDEX items_kind_status ON items (kind, status, status_rank, terminal);
 CREATE INDEX items_open ON items (blocked, priority_rank, id, status_rank) WHERE terminal = 0;
 CREATE INDEX items_lane ON items (lane) WHERE terminal = 0;
 CREATE INDEX items_parent ON items (parent) WHERE parent IS NOT NULL;
-CREATE INDEX items_source ON items (checkout, path);
 
 -- Per checkout, the canonical status each item's file carried when that checkout last read it:
 -- how a stale file is told from an edited one (docs/truth-model.md).
