@@ -36,11 +36,25 @@ fn ok_stdout(root: &Path, args: &[&str]) -> Option<String> {
 
 /// Is `root` inside a git work tree?
 pub fn is_repo(root: &Path) -> bool {
-    ok_stdout(root, &["rev-parse", "--is-inside-work-tree"]).as_deref() == Some("true")
+    may_be_repo(root)
+        && ok_stdout(root, &["rev-parse", "--is-inside-work-tree"]).as_deref() == Some("true")
+}
+
+/// Could `root` be inside a git repository? False only when no folder from `root` up holds a
+/// `.git` entry and `GIT_DIR` is unset: then git would only fail, and asking it costs a process
+/// (`check` and `fix` on a folder outside git used to start one to learn there is no upstream).
+fn may_be_repo(root: &Path) -> bool {
+    std::env::var_os("GIT_DIR").is_some()
+        || root
+            .ancestors()
+            .any(|d| std::fs::symlink_metadata(d.join(".git")).is_ok())
 }
 
 /// The upstream of the current branch, if any (`origin/main`).
 pub fn upstream(root: &Path) -> Option<String> {
+    if !may_be_repo(root) {
+        return None;
+    }
     ok_stdout(
         root,
         &["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"],
