@@ -1078,12 +1078,14 @@ impl Store for PgStore {
 
     fn summary(&mut self, recent: usize) -> Result<Summary> {
         let mut s = Summary::default();
-        s.by_kind_status = self
-            .query(
-                "SELECT kind, status, MIN(status_rank), COUNT(*) FROM items GROUP BY kind, status
-                 ORDER BY kind, MIN(status_rank) NULLS FIRST, status",
-                &[],
-            )?
+        // One scan also counts the finished items (`items_kind_status` carries `terminal`).
+        let rows = self.query(
+            "SELECT kind, status, MIN(status_rank), COUNT(*), COUNT(*) FILTER (WHERE terminal)
+             FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank) NULLS FIRST, status",
+            &[],
+        )?;
+        s.terminal = rows.iter().map(|r| r.get::<_, i64>(4) as u64).sum();
+        s.by_kind_status = rows
             .iter()
             .map(|r| KindStatusCount {
                 kind: r.get(0),
@@ -1101,7 +1103,6 @@ impl Store for PgStore {
             .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
             .collect();
         s.total = s.by_kind_status.iter().map(|r| r.count).sum();
-        s.terminal = self.count("SELECT COUNT(*) FROM items WHERE terminal")?;
         s.ready = self.count(&format!("SELECT COUNT(*) FROM items i WHERE {READY}"))?;
         s.blocked = self.count(&format!("SELECT COUNT(*) FROM items i WHERE {BLOCKED}"))?;
         s.diagnostics_errors =

@@ -1565,10 +1565,7 @@ impl Store for SqliteStore {
         let p = self.path.clone();
         let mut s = Summary::default();
         {
-            let mut st = self
-                .db()?
-                .prepare_cached("SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status")
-                .ctx(&p)?;
+            let mut st = self.db()?.prepare_cached(KIND_STATUS_COUNTS).ctx(&p)?;
             // One scan of `items_kind_status` also counts the finished items (schema 7).
             let mut terminal = 0u64;
             s.by_kind_status = st
@@ -1585,10 +1582,7 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()
                 .ctx(&p)?;
             s.terminal = terminal;
-            let mut st = self
-                .db()?
-                .prepare_cached("SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane")
-                .ctx(&p)?;
+            let mut st = self.db()?.prepare_cached(LANE_COUNTS).ctx(&p)?;
             s.by_lane = st
                 .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
                 .ctx(&p)?
@@ -1982,6 +1976,14 @@ const NO_PRIORITY: i64 = 1_000_000;
 /// Blocked: open, and either in a status called `blocked` or waiting on a dependency that is not
 /// terminal (or not known). Maintained by [`refresh_blocked`].
 const BLOCKED: &str = "i.terminal = 0 AND i.blocked = 1";
+/// `status`'s counts by kind and status, with the finished items among them (read from
+/// `items_kind_status` alone).
+const KIND_STATUS_COUNTS: &str =
+    "SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items
+     GROUP BY kind, status ORDER BY kind, MIN(status_rank), status";
+/// `status`'s counts of open items by lane (read from the partial `items_lane` alone).
+const LANE_COUNTS: &str =
+    "SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane";
 /// Ready: open, with a known status, and not blocked.
 const READY: &str = "i.terminal = 0 AND i.blocked = 0 AND i.status_rank IS NOT NULL";
 
@@ -2207,14 +2209,8 @@ mod tests {
             .replace("$1", "'/repo'")
             .replace("$2", "'a.md'");
         for (sql, index) in [
-            (
-                "SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank), status",
-                "COVERING INDEX items_kind_status",
-            ),
-            (
-                "SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane",
-                "COVERING INDEX items_lane",
-            ),
+            (KIND_STATUS_COUNTS, "COVERING INDEX items_kind_status"),
+            (LANE_COUNTS, "COVERING INDEX items_lane"),
             (
                 "SELECT EXISTS (SELECT 1 FROM items WHERE parent = 'EP-1')",
                 "INDEX items_parent",
