@@ -821,7 +821,7 @@ impl Config {
     /// Resolve a kind spelling (or alias) to its definition.
     pub fn kind(&self, spelling: &str) -> Option<&KindDef> {
         self.aliases
-            .get(&canonical_key(spelling))
+            .get(crate::status::canonical_key_cow(spelling).as_ref())
             .and_then(|k| self.kinds.get(k))
     }
 

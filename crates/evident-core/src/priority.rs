@@ -4,7 +4,7 @@
 
 /// Urgency rank: 0 most urgent; `None` for no priority (sorts last).
 pub fn rank(raw: &str) -> Option<i64> {
-    let key = crate::status::canonical_key(raw);
+    let key = crate::status::canonical_key_cow(raw);
     if key.is_empty() {
         return None;
     }

@@ -22,6 +22,25 @@ pub fn canonical_key(raw: &str) -> String {
     out
 }
 
+/// [`canonical_key`], borrowing `raw` when it is canonical already (`in_progress`, `story`,
+/// `p1`: lowercase ASCII letters and digits in runs joined by single underscores), which is
+/// how most files spell statuses, kinds and priorities: the lookups an index pass makes for
+/// every item then allocate nothing.
+pub fn canonical_key_cow(raw: &str) -> std::borrow::Cow<'_, str> {
+    let b = raw.as_bytes();
+    let canonical = !b.is_empty()
+        && b[0] != b'_'
+        && b[b.len() - 1] != b'_'
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && !raw.contains("__");
+    if canonical {
+        std::borrow::Cow::Borrowed(raw)
+    } else {
+        std::borrow::Cow::Owned(canonical_key(raw))
+    }
+}
+
 /// How a status value is spelled in a file, so a rewrite keeps the user's convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpellingStyle {
@@ -90,6 +109,26 @@ pub fn display_from_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The borrowing form gives the same key as the allocating one, whatever the input.
+        #[test]
+        fn the_borrowed_key_is_the_key(raw in "[a-zA-Z0-9_ ()\\-éÉ]{0,12}") {
+            let borrowed = canonical_key_cow(&raw).into_owned();
+            proptest::prop_assert_eq!(borrowed, canonical_key(&raw));
+        }
+    }
+
+    #[test]
+    fn already_canonical_spellings_are_borrowed() {
+        use std::borrow::Cow;
+        for s in ["in_progress", "todo", "p1", "ready_for_signoff"] {
+            assert!(matches!(canonical_key_cow(s), Cow::Borrowed(_)), "{s}");
+        }
+        for s in ["In Progress", "_todo", "todo_", "in__progress", "Todo", ""] {
+            assert!(matches!(canonical_key_cow(s), Cow::Owned(_)), "{s}");
+        }
+    }
 
     #[test]
     fn spellings_share_one_key() {

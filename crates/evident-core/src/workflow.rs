@@ -154,7 +154,7 @@ impl Workflow {
     /// Look a status up by any spelling.
     pub fn status(&self, spelling: &str) -> Option<&StatusDef> {
         self.by_key
-            .get(&canonical_key(spelling))
+            .get(crate::status::canonical_key_cow(spelling).as_ref())
             .map(|&i| &self.statuses[i])
     }
 
