@@ -95,6 +95,15 @@ struct Fields {
 }
 
 fn first_field<'a>(map: &'a Map<String, Value>, names: &[String]) -> Option<(&'a str, &'a Value)> {
+    // A frontmatter map is small, and most candidate names are absent: comparing its keys is
+    // cheaper than hashing every candidate (the map's hasher is SipHash).
+    if map.len() <= 16 {
+        return names.iter().find_map(|n| {
+            map.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(k, v)| (k.as_str(), v))
+        });
+    }
     names
         .iter()
         .find_map(|n| map.get_key_value(n.as_str()).map(|(k, v)| (k.as_str(), v)))
