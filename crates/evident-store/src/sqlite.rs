@@ -2198,6 +2198,29 @@ mod tests {
         assert!(!p.iter().any(|l| l.contains("TEMP B-TREE")), "{p:?}");
     }
 
+    /// A new store whose deferred index build fails is never published: every later use of it
+    /// reports the failure, and dropping it removes the staged file, leaving no store behind.
+    #[test]
+    fn a_failed_index_build_leaves_no_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evident.db");
+        let mut s = SqliteStore::open(&path).unwrap();
+        let staged = s.staged.clone().expect("a new store is staged");
+        s.db().unwrap();
+        let bad = [(
+            "broken".to_string(),
+            "CREATE INDEX broken ON no_such_table (x)".to_string(),
+        )];
+        let err = s.build_deferred(&bad).unwrap_err().to_string();
+        assert!(err.contains("no_such_table"), "{err}");
+        let again = s.schema_version().unwrap_err().to_string();
+        assert!(again.contains("no_such_table"), "{again}");
+        drop(s);
+        assert!(!staged.exists(), "the staged file is removed");
+        assert!(!path.exists(), "nothing is published");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
     /// The partial indexes of schema 7 serve the queries they were cut for: a partial index
     /// is only used where the query's own conditions imply the index's, so a reworded query
     /// could silently fall back to reading the whole table.
