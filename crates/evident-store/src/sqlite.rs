@@ -2198,6 +2198,29 @@ mod tests {
         assert!(!p.iter().any(|l| l.contains("TEMP B-TREE")), "{p:?}");
     }
 
+    /// Publishing links the staged file in only where no store is; where the file system
+    /// refuses a hard link, it renames instead (a folder cannot be hard-linked, which stands in
+    /// for such a file system here).
+    #[test]
+    fn a_staged_store_is_linked_in_once_or_renamed_where_links_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staged, target) = (dir.path().join("new"), dir.path().join("evident.db"));
+        std::fs::write(&staged, "first").unwrap();
+        assert!(link_if_absent(&staged, &target).unwrap());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "first");
+        std::fs::write(dir.path().join("other"), "second").unwrap();
+        assert!(!link_if_absent(&dir.path().join("other"), &target).unwrap());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "first");
+
+        let (folder, moved) = (dir.path().join("staged-folder"), dir.path().join("moved"));
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("page"), "x").unwrap();
+        assert!(std::fs::hard_link(&folder, &moved).is_err());
+        assert!(link_if_absent(&folder, &moved).unwrap());
+        assert!(!folder.exists());
+        assert_eq!(std::fs::read_to_string(moved.join("page")).unwrap(), "x");
+    }
+
     /// A new store whose deferred index build fails is never published: every later use of it
     /// reports the failure, and dropping it removes the staged file, leaving no store behind.
     #[test]
