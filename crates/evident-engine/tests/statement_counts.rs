@@ -1,7 +1,8 @@
 //! What the hot paths cost in SQL statements, which unlike their time is deterministic: a
 //! no-change index, `show`, `status` and `list` each run a fixed number of statements, however
 //! many documents, items and journal events the repository holds. A statement per row creeping
-//! into one of them shows here as a count that grows with the repository.
+//! into one of them shows here as a count that grows with the repository. A first index grows
+//! by a fixed number of statements per document, counted here too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -133,4 +134,39 @@ fn hot_paths_run_a_fixed_number_of_statements_whatever_the_repository_size() {
         list: 6,
     };
     assert_eq!(large, today);
+}
+
+/// The statements of a first index grow by a fixed number per document: for each story
+/// document (one item, depending on the story before it) its item, its source, its journal
+/// event, its dependency and its file state, one statement each. A lookup per item creeping
+/// into a first load shows here as a sixth. (An item whose dependency is declared later by path
+/// costs one more, the correction of its `blocked` flag once the dependency is read.)
+#[test]
+fn a_first_index_runs_five_statements_per_one_item_document() {
+    count_statements();
+    let first_index = |stories: usize| {
+        let repo = demo_repo();
+        for i in 100..100 + stories {
+            let deps = if i > 100 {
+                format!("depends_on: [ST-{}]\n", i - 1)
+            } else {
+                String::new()
+            };
+            let p = repo.path().join(format!("work/chain/ST-{i}.md"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(
+                &p,
+                format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n{deps}---\n\nText.\n"),
+            )
+            .unwrap();
+        }
+        let n = counted(repo.path(), |ws| {
+            let o = index(ws, false, &NoProgress).unwrap();
+            assert!(o.report.created >= stories, "{o:?}");
+        });
+        (n, repo)
+    };
+    let (small, _a) = first_index(5);
+    let (large, _b) = first_index(305);
+    assert_eq!(large - small, 300 * 5, "{small} and {large} statements");
 }
