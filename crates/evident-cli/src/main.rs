@@ -14,17 +14,10 @@ use evident_engine::EngineError;
 
 use crate::output::Out;
 
-/// Index passes allocate on the parse workers and free on the store writer; mimalloc handles
-/// that cross-thread traffic far better than the system allocator (a first index of 100k items:
-/// ~1.7 s with glibc, ~1.3 s with mimalloc). Its v2 line, because v3's start-up (arena
-/// reservation, fresh pages) added ~0.4 ms to every `show` and `status`; without transparent huge
-/// pages (`no_thp`), because zeroing fresh 2 MiB pages was a fifth of the CPU of a warm index of
-/// 1k items. It also stands in for the C library's `malloc` (`override`), so SQLite's own
-/// allocations (a copy of every text value bound to a statement, record buffers) take the same
-/// fast path: a first index of 10k items, the store writer's instructions 630M -> 611M
-/// (callgrind); a warm index of 1k items unchanged (6.04 and 5.81 ms, 300 alternating runs).
+/// The C library's allocator, and mimalloc for large index passes (see `evident_alloc`, and
+/// `commands::index` for when it switches).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: evident_alloc::Allocator = evident_alloc::Allocator;
 
 const AFTER_HELP: &str = "\
 Examples:
