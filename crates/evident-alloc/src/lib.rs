@@ -97,17 +97,124 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// Hand SQLite's own allocations (a copy of every text value bound to a statement, record
+/// buffers, its page cache) to the same switch: the C library's `malloc` until
+/// [`switch_to_mimalloc`], mimalloc after, each block freed by the allocator that gave it out.
+/// A first index of 10k items: the store writer's instructions 645M with SQLite on the C
+/// library's allocator, 611M with it on mimalloc (callgrind).
+///
+/// Call it before SQLite is first used (it is then too late, and this does nothing). On
+/// platforms other than Linux with glibc, SQLite keeps its own allocator.
+pub fn route_sqlite() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    sqlite::install();
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod sqlite {
+    use std::os::raw::{c_int, c_void};
+
+    use super::mimalloc_on;
+
+    /// Whether mimalloc handed out `p` (see `from_mimalloc`).
+    fn ours(p: *mut c_void) -> bool {
+        super::from_mimalloc(p.cast())
+    }
+
+    unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {
+        let n = n.max(0) as usize;
+        if mimalloc_on() {
+            // SAFETY: plain allocation of `n` bytes.
+            unsafe { libmimalloc_sys::mi_malloc(n) }
+        } else {
+            // SAFETY: as above.
+            unsafe { libc::malloc(n) }
+        }
+    }
+
+    unsafe extern "C" fn x_free(p: *mut c_void) {
+        if ours(p) {
+            // SAFETY: SQLite frees only what `x_malloc`/`x_realloc` gave it; this one is
+            // mimalloc's.
+            unsafe { libmimalloc_sys::mi_free(p) }
+        } else {
+            // SAFETY: as above; the C library's (or null).
+            unsafe { libc::free(p) }
+        }
+    }
+
+    unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
+        let n = n.max(0) as usize;
+        if ours(p) {
+            // SAFETY: `p` is a live mimalloc block.
+            unsafe { libmimalloc_sys::mi_realloc(p, n) }
+        } else {
+            // SAFETY: `p` is a live C library block.
+            unsafe { libc::realloc(p, n) }
+        }
+    }
+
+    unsafe extern "C" fn x_size(p: *mut c_void) -> c_int {
+        let n = if p.is_null() {
+            0
+        } else if ours(p) {
+            // SAFETY: `p` is a live mimalloc block.
+            unsafe { libmimalloc_sys::mi_usable_size(p) }
+        } else {
+            // SAFETY: `p` is a live C library block.
+            unsafe { libc::malloc_usable_size(p) }
+        };
+        c_int::try_from(n).unwrap_or(c_int::MAX)
+    }
+
+    unsafe extern "C" fn x_roundup(n: c_int) -> c_int {
+        // Both allocators hand out 16-byte multiples at least.
+        n.saturating_add(15) & !15
+    }
+
+    unsafe extern "C" fn x_init(_: *mut c_void) -> c_int {
+        libsqlite3_sys::SQLITE_OK
+    }
+
+    unsafe extern "C" fn x_shutdown(_: *mut c_void) {}
+
+    pub(super) fn install() {
+        let methods = libsqlite3_sys::sqlite3_mem_methods {
+            xMalloc: Some(x_malloc),
+            xFree: Some(x_free),
+            xRealloc: Some(x_realloc),
+            xSize: Some(x_size),
+            xRoundup: Some(x_roundup),
+            xInit: Some(x_init),
+            xShutdown: Some(x_shutdown),
+            pAppData: std::ptr::null_mut(),
+        };
+        // SAFETY: SQLITE_CONFIG_MALLOC takes a pointer to methods SQLite copies; they are
+        // thread-safe and route each block back to its allocator. Once SQLite is initialised
+        // the call fails with SQLITE_MISUSE and changes nothing, which is harmless.
+        let _ = unsafe {
+            libsqlite3_sys::sqlite3_config(
+                libsqlite3_sys::SQLITE_CONFIG_MALLOC,
+                &methods as *const libsqlite3_sys::sqlite3_mem_methods,
+            )
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Blocks from both sides of the switch, freed and resized on other threads, go back to
-    /// the allocator that gave them out (a mix-up would crash or corrupt either heap).
+    /// One test, because the switch is one-way and shared by the process: blocks from both
+    /// sides of it, freed and resized on other threads, go back to the allocator that gave them
+    /// out (a mix-up would crash or corrupt either heap), and so do SQLite's.
     #[test]
     fn blocks_from_before_and_after_the_switch_go_back_where_they_came_from() {
+        route_sqlite();
         let a = Allocator;
         let layout = Layout::from_size_align(48, 16).unwrap_or_else(|_| unreachable!());
         let big = Layout::from_size_align(1 << 20, 4096).unwrap_or_else(|_| unreachable!());
+        let sqlite_before = sqlite_round_trip();
         // SAFETY: layouts are non-zero; every block is freed once with its layout.
         unsafe {
             let before = a.alloc(layout);
@@ -138,5 +245,40 @@ mod tests {
             a.dealloc(after, layout);
             a.dealloc(before_big, big);
         }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            assert!(
+                !sqlite_before,
+                "SQLite used the C library's allocator before the switch"
+            );
+            assert!(sqlite_round_trip(), "SQLite uses mimalloc after the switch");
+        }
+    }
+
+    /// Allocate through SQLite, grow and free the block; whether mimalloc gave it out.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn sqlite_round_trip() -> bool {
+        use libsqlite3_sys as ffi;
+        // SAFETY: blocks from `sqlite3_malloc` are resized and freed through SQLite only.
+        unsafe {
+            let p = ffi::sqlite3_malloc(100);
+            assert!(!p.is_null());
+            assert!(ffi::sqlite3_msize(p) >= 100);
+            let mimalloc = from_mimalloc(p.cast());
+            let p = ffi::sqlite3_realloc(p, 100_000);
+            assert!(!p.is_null() && ffi::sqlite3_msize(p) >= 100_000);
+            assert_eq!(
+                from_mimalloc(p.cast()),
+                mimalloc,
+                "resized where it was allocated"
+            );
+            ffi::sqlite3_free(p);
+            mimalloc
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    fn sqlite_round_trip() -> bool {
+        false
     }
 }

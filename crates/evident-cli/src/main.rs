@@ -96,6 +96,8 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Before anything opens a store (see `evident_alloc::route_sqlite`).
+    evident_alloc::route_sqlite();
     let args: Vec<OsString> = std::env::args_os().collect();
     // A verb whose first step is a walk gets its walk thread now, so the thread has started by
     // the time the configuration is read (see `WalkHelper`).
