@@ -395,6 +395,40 @@ fn a_store_newer_than_the_binary_is_refused_by_index_while_it_walks() {
     );
 }
 
+/// The WAL and its index stay between commands (no files made and removed by each one), but
+/// empty: every frame is checkpointed and the WAL cut to zero bytes when a command ends, so a
+/// store moved aside and built again at the same name is given no pages of the old one.
+#[test]
+fn the_wal_stays_between_commands_but_holds_no_frame_of_a_finished_one() {
+    let e = Env::with_preset("basic");
+    e.write(
+        "work/stories/ST-1.md",
+        "---\nid: ST-1\nkind: story\ntitle: One\nstatus: todo\n---\n",
+    );
+    e.ok(&["index"], 0);
+    e.ok(&["status"], 0);
+    let wal = e.path(".evident/evident.db-wal");
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).ok(), Some(0));
+    assert!(e.path(".evident/evident.db-shm").exists());
+    e.ok(&["move", "ST-1", "in_progress"], 0);
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).ok(),
+        Some(0),
+        "a write leaves frames in the WAL"
+    );
+    // Moved aside (as the damaged-store hint says) and built again from the files.
+    std::fs::rename(
+        e.path(".evident/evident.db"),
+        e.path(".evident/evident.db.old"),
+    )
+    .unwrap();
+    e.ok(&["index"], 0);
+    let j = e.ok(&["--json", "show", "ST-1"], 0).json();
+    assert_eq!(j["item"]["status"], "in_progress");
+    let j = e.ok(&["--json", "log", "ST-1"], 0).json();
+    assert_eq!(j["events"].as_array().map(Vec::len), Some(1), "{j}");
+}
+
 #[test]
 fn help_has_examples_for_every_verb() {
     for verb in [

@@ -392,7 +392,36 @@ fn open_existing(path: &Path) -> Result<(Connection, u32)> {
     // Sorts for index builds and large queries stay in memory (set before any transaction:
     // it cannot change once temporary storage is open).
     conn.pragma_update(None, "temp_store", "MEMORY").ctx(path)?;
+    keep_wal_files(&conn, path)?;
     Ok((conn, version))
+}
+
+/// Keep the WAL and its index (`-wal`, `-shm`) when the last connection closes, instead of
+/// creating both files when a process opens the store and removing them when it closes it:
+/// every command paid for that (an open, one query and a close: ~350 µs, ~240 µs with the files
+/// kept; a C program against the bundled SQLite, 1,000 rounds). The WAL is still checkpointed at
+/// close, and then cut to zero bytes (`journal_size_limit = 0`), so no frame outlives the
+/// process that wrote it: a kept WAL never holds pages a store put in this one's place could be
+/// given.
+#[allow(unsafe_code)]
+fn keep_wal_files(conn: &Connection, path: &Path) -> Result<()> {
+    conn.pragma_update(None, "journal_size_limit", 0)
+        .ctx(path)?;
+    let mut on: std::os::raw::c_int = 1;
+    // SAFETY: `conn.handle()` is this open connection; SQLITE_FCNTL_PERSIST_WAL reads and
+    // writes one int through the pointer, which outlives the call; "main" is a NUL-terminated
+    // name. rusqlite has no safe call for it.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::os::raw::c_int).cast(),
+        )
+    };
+    // Not kept (a VFS without the setting): the files come and go as before, nothing else.
+    let _ = rc;
+    Ok(())
 }
 
 /// Give `staged` the name `target` unless something has that name already (false then). A hard
