@@ -15,7 +15,7 @@ use evident_engine::EngineError;
 use crate::output::Out;
 
 /// The C library's allocator, and mimalloc for large index passes (see `evident_alloc`, and
-/// `commands::index` for when it switches).
+/// `evident_engine::index::on_large_pass` for when it switches).
 #[global_allocator]
 static GLOBAL: evident_alloc::Allocator = evident_alloc::Allocator;
 
@@ -98,6 +98,8 @@ pub enum Outcome {
 fn main() -> ExitCode {
     // Before anything opens a store (see `evident_alloc::route_sqlite`).
     evident_alloc::route_sqlite();
+    // Large index passes (`index`, `check`, `fix`, ...) switch to mimalloc as they start.
+    evident_engine::index::on_large_pass(evident_alloc::switch_to_mimalloc);
     let args: Vec<OsString> = std::env::args_os().collect();
     // A verb whose first step is a walk gets its walk thread now, so the thread has started by
     // the time the configuration is read (see `WalkHelper`).

@@ -383,6 +383,43 @@ fn kind_statuses(
         .collect()
 }
 
+/// Documents a pass reads from which it counts as large (see [`on_large_pass`]): ~1k items
+/// (540 documents) index as fast with either of the binary's allocators, 10k items (5,240
+/// documents) ~13% faster with mimalloc, while a warm no-change pass is ~12% faster with the C
+/// library's.
+pub const LARGE_PASS: usize = 256;
+
+static LARGE_PASS_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Have `hook` called before each pass that reads [`LARGE_PASS`] documents or more, before its
+/// worker threads start, and when a workspace opens a store of [`LARGE_STORE_BYTES`] or more:
+/// the binary switches its allocator there (`evident_alloc`). The library
+/// itself never chooses one. The first hook set stays.
+pub fn on_large_pass(hook: fn()) {
+    let _ = LARGE_PASS_HOOK.set(hook);
+}
+
+/// A store file from which every command on it counts as large work (see [`on_large_pass`]):
+/// reading 100k items' file states into memory, or listing them, allocates as much as parsing
+/// does (a warm no-change index of 100k items: ~94 ms with mimalloc, ~103-110 ms with the C
+/// library's allocator; at 10k items, 14.3 ms with the C library's and 16.2 ms with mimalloc).
+/// A store of 1k items is ~1.5 MB, of 10k ~10 MB, of 100k ~99 MB.
+pub const LARGE_STORE_BYTES: u64 = 32 << 20;
+
+/// A pass is about to read `documents` documents.
+pub(crate) fn starting_pass(documents: usize) {
+    if documents >= LARGE_PASS {
+        large_work_ahead();
+    }
+}
+
+/// Call the hook set by [`on_large_pass`], if any.
+pub(crate) fn large_work_ahead() {
+    if let Some(hook) = LARGE_PASS_HOOK.get() {
+        hook();
+    }
+}
+
 /// Read and parse the planned documents `which` (indexes into the plan's documents), in that
 /// order, on the worker threads when there are several (no store access).
 pub fn load_planned(ws: &Workspace, plan: &Plan, which: &[usize]) -> Vec<FileChange> {
@@ -431,6 +468,7 @@ pub fn index_planned(
         ..Default::default()
     };
     outcome.read = to_read.len();
+    starting_pass(to_read.len());
     outcome.removed_files = removed.len();
     progress.start(to_read.len() as u64);
     let batch = IndexBatch {

@@ -172,6 +172,7 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
     let checkout = ws.checkout.clone();
     let mut out = Vec::new();
     let mut reread = std::collections::HashSet::new();
+    crate::index::starting_pass(p.to_read.len());
     // Read and parsed a chunk at a time, on the worker threads, then compared in order.
     for chunk in p.to_read.chunks(crate::index::CHUNK) {
         let changes = load_planned(ws, p, chunk);

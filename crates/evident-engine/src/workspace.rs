@@ -246,9 +246,21 @@ impl Workspace {
         let (cwd, root, config_path, config) = Self::load(ov)?;
         let location = Self::store_location_for(ov, &cwd, &root, &config)?;
         let checkout = root.display().to_string();
+        // The store file's size, where it is a file (`None`: there is none yet).
+        let store_bytes = match &location {
+            StoreLocation::Sqlite(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            StoreLocation::Postgres(_) => None,
+        };
+        if store_bytes.is_some_and(|n| n >= crate::index::LARGE_STORE_BYTES) {
+            crate::index::large_work_ahead();
+        }
         let (store, prewalk) = if walking {
+            let exists = match &location {
+                StoreLocation::Sqlite(_) => store_bytes.is_some(),
+                StoreLocation::Postgres(_) => true,
+            };
             let (store, prewalk) =
-                Self::open_while_walking(location, &root, &checkout, &config, helper)?;
+                Self::open_while_walking(location, exists, &root, &checkout, &config, helper)?;
             (store, Some(prewalk))
         } else {
             (location.open()?, None)
@@ -276,17 +288,15 @@ impl Workspace {
     /// the document roots, then join the walk. This thread's heap and caches are already warm,
     /// so the store work (the longer part of a no-change pass) runs faster here than on a new
     /// thread; the walk allocates little. A store that fails to open stops the walk.
+    /// `stat`: the store has seen documents before (it exists), so the walk stats them.
     fn open_while_walking(
         location: StoreLocation,
+        stat: bool,
         root: &Path,
         checkout: &str,
         config: &Config,
         helper: Option<crate::WalkHelper>,
     ) -> Result<(Box<dyn Store>, Prewalk)> {
-        let stat = match &location {
-            StoreLocation::Sqlite(p) => p.exists(),
-            StoreLocation::Postgres(_) => true,
-        };
         let p = &config.project;
         let walk = crate::walk::Walk::started(root, &p.roots, &p.exclude, stat, helper);
         let opened = location.open().map(|mut store| {

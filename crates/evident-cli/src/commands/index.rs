@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use evident_engine::index::{index_planned, plan, Progress};
+use evident_engine::index::{index, Progress};
 use evident_engine::{Result, Workspace};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -49,11 +49,6 @@ impl Progress for Bar {
     }
 }
 
-/// Documents to read from which a pass switches to mimalloc (see `evident_alloc`): ~1k items
-/// (540 documents) index as fast with either allocator, 10k items (5,240 documents) ~13% faster
-/// with mimalloc, while a warm no-change pass is ~12% faster with the C library's.
-const MIMALLOC_FROM: usize = 256;
-
 pub fn run(a: IndexArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     let bar = if !out.json && std::io::stderr().is_terminal() {
         let b = ProgressBar::hidden();
@@ -64,11 +59,7 @@ pub fn run(a: IndexArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     } else {
         Bar(None)
     };
-    let planned = plan(ws, a.full)?;
-    if planned.to_read.len() >= MIMALLOC_FROM {
-        evident_alloc::switch_to_mimalloc();
-    }
-    let mut o = index_planned(ws, planned, &bar)?;
+    let mut o = index(ws, a.full, &bar)?;
     let diags = match o.report.diagnostics.take() {
         Some(d) => d,
         None => ws.store().diagnostics()?,
