@@ -255,10 +255,7 @@ impl Workspace {
             crate::index::large_work_ahead();
         }
         let (store, prewalk) = if walking {
-            let exists = match &location {
-                StoreLocation::Sqlite(_) => store_bytes.is_some(),
-                StoreLocation::Postgres(_) => true,
-            };
+            let exists = store_bytes.is_some() || matches!(location, StoreLocation::Postgres(_));
             let (store, prewalk) =
                 Self::open_while_walking(location, exists, &root, &checkout, &config, helper)?;
             (store, Some(prewalk))

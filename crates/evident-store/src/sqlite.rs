@@ -410,8 +410,9 @@ fn keep_wal_files(conn: &Connection, path: &Path) -> Result<()> {
     let mut on: std::os::raw::c_int = 1;
     // SAFETY: `conn.handle()` is this open connection; SQLITE_FCNTL_PERSIST_WAL reads and
     // writes one int through the pointer, which outlives the call; "main" is a NUL-terminated
-    // name. rusqlite has no safe call for it.
-    let rc = unsafe {
+    // name. rusqlite has no safe call for it. A VFS without the setting refuses it: the files
+    // then come and go as before, nothing else changes.
+    let _ = unsafe {
         rusqlite::ffi::sqlite3_file_control(
             conn.handle(),
             c"main".as_ptr(),
@@ -419,8 +420,6 @@ fn keep_wal_files(conn: &Connection, path: &Path) -> Result<()> {
             (&mut on as *mut std::os::raw::c_int).cast(),
         )
     };
-    // Not kept (a VFS without the setting): the files come and go as before, nothing else.
-    let _ = rc;
     Ok(())
 }
 
