@@ -448,6 +448,49 @@ fn dependency_cycle_and_dangling_references() {
     assert_good_item_lists(&e);
 }
 
+/// A first index (into a new store, whose graph checks run on a thread of their own while its
+/// indexes are built) records the same diagnostics as a full pass over the store it built, which
+/// checks the graph in line.
+#[test]
+fn a_first_index_and_a_full_pass_record_the_same_graph_diagnostics() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write("work/a.md", &story("A-1", "todo", "depends_on: [B-1]\n"));
+    e.write(
+        "work/b.md",
+        &story(
+            "B-1",
+            "todo",
+            "depends_on: [A-1, GHOST-9]\nparent: NOBODY\n",
+        ),
+    );
+    assert!(
+        !e.path(".evident").exists(),
+        "the first index creates the store"
+    );
+    let listed = |r: &serde_json::Value| {
+        let mut v: Vec<String> = r["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| format!("{} {} {} {}", d["code"], d["path"], d["line"], d["message"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = e.run(&["--json", "index"]);
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    let first = listed(&first.json());
+    for code in ["EV114", "EV115", "EV116"] {
+        assert!(
+            first.iter().any(|d| d.contains(code)),
+            "{code} in {first:#?}"
+        );
+    }
+    assert_eq!(listed(&e.run(&["--json", "diagnostics"]).json()), first);
+    assert_eq!(listed(&e.run(&["--json", "index", "--full"]).json()), first);
+}
+
 #[test]
 fn missing_id_and_invalid_field() {
     let e = Env::with_preset("basic");

@@ -201,6 +201,12 @@ pub(crate) trait IndexWriter {
     fn set_blocked(&mut self, id: &str, blocked: bool) -> Result<()>;
     fn graph_rows(&mut self) -> Result<Vec<GraphRow>>;
     fn clear_graph_diagnostics(&mut self) -> Result<()>;
+    /// A first load's graph checks over `rows` (every item): a backend that can run them while
+    /// it finishes the load, and record their diagnostics before it commits, takes the rows
+    /// (`None`); otherwise they come back, for the pass to check now.
+    fn check_graph_later(&mut self, rows: Vec<GraphRow>) -> Result<Option<Vec<GraphRow>>> {
+        Ok(Some(rows))
+    }
 }
 
 pub(crate) fn json_list(s: &str) -> Vec<String> {
@@ -785,11 +791,11 @@ pub(crate) fn apply_index(
     if graph_dirty {
         w.clear_graph_diagnostics()?;
         let rows = if cold {
-            std::mem::take(&mut cold_graph.rows)
+            w.check_graph_later(std::mem::take(&mut cold_graph.rows))?
         } else {
-            w.graph_rows()?
+            Some(w.graph_rows()?)
         };
-        for (checkout, d) in graph_diagnostics(&rows) {
+        for (checkout, d) in rows.as_deref().map(graph_diagnostics).unwrap_or_default() {
             w.insert_diagnostic(&checkout, &d, "graph")?;
         }
     }
