@@ -408,8 +408,9 @@ fn unknown_status_is_indexed_without_rank() {
     assert_good_item_lists(&e);
 }
 
-#[test]
-fn dependency_cycle_and_dangling_references() {
+/// A good item, A-1 and B-1 depending on each other, and B-1 naming an unknown dependency and
+/// parent.
+fn with_cycle_and_dangling_references() -> Env {
     let e = Env::with_preset("basic");
     with_good_item(&e);
     e.write("work/a.md", &story("A-1", "todo", "depends_on: [B-1]\n"));
@@ -421,6 +422,12 @@ fn dependency_cycle_and_dangling_references() {
             "depends_on: [A-1, GHOST-9]\nparent: NOBODY\n",
         ),
     );
+    e
+}
+
+#[test]
+fn dependency_cycle_and_dangling_references() {
+    let e = with_cycle_and_dangling_references();
     let c = &diags(&e, "EV116")[0];
     assert!(
         c["message"].as_str().unwrap().contains("A-1 → B-1 → A-1"),
@@ -453,17 +460,7 @@ fn dependency_cycle_and_dangling_references() {
 /// checks the graph in line.
 #[test]
 fn a_first_index_and_a_full_pass_record_the_same_graph_diagnostics() {
-    let e = Env::with_preset("basic");
-    with_good_item(&e);
-    e.write("work/a.md", &story("A-1", "todo", "depends_on: [B-1]\n"));
-    e.write(
-        "work/b.md",
-        &story(
-            "B-1",
-            "todo",
-            "depends_on: [A-1, GHOST-9]\nparent: NOBODY\n",
-        ),
-    );
+    let e = with_cycle_and_dangling_references();
     assert!(
         !e.path(".evident").exists(),
         "the first index creates the store"
