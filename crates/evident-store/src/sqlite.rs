@@ -617,8 +617,10 @@ impl SqliteStore {
 
     /// Build the secondary indexes a staged store's first load left for last, in a transaction
     /// of their own, while another thread flushes the rows just committed to the disk: the
-    /// `fsync` that publishing needs then finds most of the file written already. A failure
-    /// leaves the staged store unusable, so it is removed instead of published.
+    /// `fsync` that publishing needs then finds most of the file written already. The same
+    /// transaction records the diagnostics of the load's graph checks, which ran meanwhile (see
+    /// [`IndexWriter::check_graph_later`]). A failure leaves the staged store unusable, so it is
+    /// removed instead of published.
     fn build_deferred(
         &mut self,
         deferred: &[(String, String)],
