@@ -100,6 +100,8 @@ fn main() -> ExitCode {
     evident_alloc::route_sqlite();
     // Large index passes (`index`, `check`, `fix`, ...) switch to mimalloc as they start.
     evident_engine::index::on_large_pass(evident_alloc::switch_to_mimalloc);
+    // Every verb ends with the process (a long-lived verb, such as a server, must not set this).
+    evident_engine::index::process_ends_with_command();
     let args: Vec<OsString> = std::env::args_os().collect();
     // A verb whose first step is a walk gets its walk thread now, so the thread has started by
     // the time the configuration is read (see `WalkHelper`).

@@ -406,6 +406,26 @@ pub fn on_large_pass(hook: fn()) {
 /// A store of 1k items is ~1.5 MB, of 10k ~10 MB, of 100k ~99 MB.
 pub const LARGE_STORE_BYTES: u64 = 32 << 20;
 
+/// Set when the process ends with the command it runs (see [`process_ends_with_command`]).
+static ENDS_WITH_COMMAND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declare that this process ends when its command does (the CLI; never a server): the
+/// per-document buffers of an index pass (every path walked and every file state read) are
+/// then left for the OS to reclaim at exit instead of freed one block at a time, as compilers
+/// do with their large structures. Freeing them was ~5% of a warm no-change index of 1k items
+/// (1,083 blocks, ~170k instructions). Nothing else is skipped: stores still close.
+pub fn process_ends_with_command() {
+    ENDS_WITH_COMMAND.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Drop `v`, or leave it to the OS when the process ends with its command (see
+/// [`process_ends_with_command`]); for plain memory only, never for what holds a resource.
+fn release<T>(v: T) {
+    if ENDS_WITH_COMMAND.load(std::sync::atomic::Ordering::Relaxed) {
+        std::mem::forget(v);
+    }
+}
+
 /// A pass is about to read `documents` documents.
 pub(crate) fn starting_pass(documents: usize) {
     if documents >= LARGE_PASS {
@@ -547,6 +567,9 @@ pub fn index_planned(
             .phase_ms
             .insert(k, (d.as_secs_f64() * 10_000.0).round() / 10.0);
     }
+    drop(to_read);
+    release(found);
+    release(states);
     Ok(outcome)
 }
 

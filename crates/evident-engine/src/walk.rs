@@ -276,7 +276,11 @@ impl Ctx {
             if !wanted {
                 continue;
             }
-            let name = String::from_utf8_lossy(name);
+            // Names are nearly always UTF-8; the lossy conversion's scan is the slow path.
+            let name = match std::str::from_utf8(name) {
+                Ok(n) => std::borrow::Cow::Borrowed(n),
+                Err(_) => String::from_utf8_lossy(name),
+            };
             let mut rel = String::with_capacity(name_at + name.len());
             if name_at > 0 {
                 rel.push_str(&rel_dir);

@@ -499,7 +499,10 @@ fn read_file_states(conn: &Connection, checkout: &str) -> rusqlite::Result<FileS
                 String::new()
             } else {
                 let bytes = std::slice::from_raw_parts(text, n);
-                String::from_utf8_lossy(bytes).into_owned()
+                match std::str::from_utf8(bytes) {
+                    Ok(p) => p.to_owned(),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                }
             };
             let mut hash = [0u8; 16];
             let blob = ffi::sqlite3_column_blob(st.0, 3);
