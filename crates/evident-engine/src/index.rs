@@ -577,7 +577,7 @@ pub fn index_planned(
 /// so their items and diagnostics are current. Paths are repository-relative.
 pub fn index_paths(ws: &mut Workspace, paths: &[String], source: &str) -> Result<IndexReport> {
     let checkout = ws.checkout.clone();
-    let states = ws.store().file_states(&checkout)?;
+    let states = ws.store().file_states_of(&checkout, paths)?;
     let mut batch = IndexBatch {
         checkout,
         statuses: kind_statuses(&ws.config),

@@ -244,6 +244,28 @@ fn row_to_item(r: &Row) -> ItemRow {
     }
 }
 
+/// File states from rows of (path, size, mtime_ns, hash, broken, recheck).
+fn file_states_of_rows(rows: &[Row]) -> FileStates {
+    rows.iter()
+        .map(|r| {
+            let mut hash = [0u8; 16];
+            let b: &[u8] = r.get(3);
+            let n = b.len().min(16);
+            hash[..n].copy_from_slice(&b[..n]);
+            (
+                r.get::<_, String>(0),
+                FileState {
+                    size: r.get::<_, i64>(1) as u64,
+                    mtime_ns: r.get(2),
+                    hash,
+                    broken: r.get(4),
+                    recheck: r.get(5),
+                },
+            )
+        })
+        .collect()
+}
+
 fn row_to_event(r: &Row) -> Event {
     Event {
         seq: r.get(0),
@@ -837,25 +859,16 @@ impl Store for PgStore {
             "SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = $1",
             &[&checkout],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let mut hash = [0u8; 16];
-                let b: &[u8] = r.get(3);
-                let n = b.len().min(16);
-                hash[..n].copy_from_slice(&b[..n]);
-                (
-                    r.get::<_, String>(0),
-                    FileState {
-                        size: r.get::<_, i64>(1) as u64,
-                        mtime_ns: r.get(2),
-                        hash,
-                        broken: r.get(4),
-                        recheck: r.get(5),
-                    },
-                )
-            })
-            .collect())
+        Ok(file_states_of_rows(&rows))
+    }
+
+    fn file_states_of(&mut self, checkout: &str, paths: &[String]) -> Result<FileStates> {
+        let rows = self.query(
+            "SELECT path, size, mtime_ns, hash, broken, recheck FROM files \
+             WHERE checkout = $1 AND path = ANY($2)",
+            &[&checkout, &paths],
+        )?;
+        Ok(file_states_of_rows(&rows))
     }
 
     fn apply_index(

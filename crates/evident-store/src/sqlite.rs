@@ -1417,6 +1417,43 @@ impl Store for SqliteStore {
         read_file_states(self.db()?, checkout).ctx(&path)
     }
 
+    fn file_states_of(&mut self, checkout: &str, paths: &[String]) -> Result<FileStates> {
+        let mut states = FileStates::default();
+        if self.staged.is_some() {
+            return Ok(states);
+        }
+        let path = self.path.clone();
+        let mut st = self
+            .db()?
+            .prepare_cached(
+                "SELECT size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1 AND path = ?2",
+            )
+            .ctx(&path)?;
+        for p in paths {
+            let found = st
+                .query_row(params![checkout, p], |r| {
+                    let mut hash = [0u8; 16];
+                    if let Ok(b) = r.get_ref(2)?.as_blob() {
+                        let n = b.len().min(16);
+                        hash[..n].copy_from_slice(&b[..n]);
+                    }
+                    Ok(FileState {
+                        size: r.get::<_, i64>(0)? as u64,
+                        mtime_ns: r.get(1)?,
+                        hash,
+                        broken: r.get::<_, i64>(3)? != 0,
+                        recheck: r.get::<_, i64>(4)? != 0,
+                    })
+                })
+                .optional()
+                .ctx(&path)?;
+            if let Some(state) = found {
+                states.insert(p.clone(), state);
+            }
+        }
+        Ok(states)
+    }
+
     fn parse_fingerprint(&mut self, checkout: &str) -> Result<Option<String>> {
         if self.staged.is_some() {
             return Ok(None);

@@ -700,6 +700,13 @@ fn reads_answer_the_same_on_every_backend(b: Arc<dyn Backend>) {
     let fs = s.file_states("main").unwrap();
     assert_eq!(fs.len(), 8);
     assert_eq!(fs["A-1.md"].hash, [1; 16]);
+    // A few files' states: the same as in the whole map; a path never indexed is absent.
+    let paths = ["A-1.md".to_string(), "A-3.md".into(), "nowhere.md".into()];
+    let some = s.file_states_of("main", &paths).unwrap();
+    assert_eq!(some.len(), 2);
+    assert_eq!(some["A-1.md"], fs["A-1.md"]);
+    assert_eq!(some["A-3.md"], fs["A-3.md"]);
+    assert!(s.file_states_of("other", &paths).unwrap().is_empty());
     // The same pass again changes nothing and journals nothing.
     let before = s.events(None, None).unwrap().len();
     let r = index(s, "main", graph_fixture());
