@@ -991,31 +991,18 @@ impl RawStatement {
         use rusqlite::types::{ToSqlOutput, Value, ValueRef};
         use std::os::raw::c_int;
         let i = i as c_int;
-        let len = |n: usize| {
-            c_int::try_from(n).map_err(|_| {
-                rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None)
-            })
-        };
         let out = v.to_sql()?;
-        // SAFETY: a prepared statement of an open connection; each pointer and length describe
-        // one value: a borrowed one outlives the binding as the caller keeps to, an owned one is
-        // copied by SQLite before this returns (SQLITE_TRANSIENT).
+        // SAFETY: a prepared statement of an open connection (for text and blobs, see
+        // `bind_bytes`: a borrowed value outlives the binding as the caller keeps to, an owned
+        // one is copied before this returns).
         let rc = unsafe {
             match &out {
-                ToSqlOutput::Borrowed(ValueRef::Text(t)) => ffi::sqlite3_bind_text(
-                    self.stmt,
-                    i,
-                    t.as_ptr().cast(),
-                    len(t.len())?,
-                    ffi::SQLITE_STATIC(),
-                ),
-                ToSqlOutput::Borrowed(ValueRef::Blob(b)) => ffi::sqlite3_bind_blob(
-                    self.stmt,
-                    i,
-                    b.as_ptr().cast(),
-                    len(b.len())?,
-                    ffi::SQLITE_STATIC(),
-                ),
+                ToSqlOutput::Borrowed(ValueRef::Text(t)) => self.bind_bytes(i, t, true, false)?,
+                ToSqlOutput::Borrowed(ValueRef::Blob(b)) => self.bind_bytes(i, b, false, false)?,
+                ToSqlOutput::Owned(Value::Text(t)) => {
+                    self.bind_bytes(i, t.as_bytes(), true, true)?
+                }
+                ToSqlOutput::Owned(Value::Blob(b)) => self.bind_bytes(i, b, false, true)?,
                 ToSqlOutput::Borrowed(ValueRef::Null) | ToSqlOutput::Owned(Value::Null) => {
                     ffi::sqlite3_bind_null(self.stmt, i)
                 }
@@ -1026,20 +1013,6 @@ impl RawStatement {
                 ToSqlOutput::Borrowed(ValueRef::Real(x)) | ToSqlOutput::Owned(Value::Real(x)) => {
                     ffi::sqlite3_bind_double(self.stmt, i, *x)
                 }
-                ToSqlOutput::Owned(Value::Text(t)) => ffi::sqlite3_bind_text(
-                    self.stmt,
-                    i,
-                    t.as_ptr().cast(),
-                    len(t.len())?,
-                    ffi::SQLITE_TRANSIENT(),
-                ),
-                ToSqlOutput::Owned(Value::Blob(b)) => ffi::sqlite3_bind_blob(
-                    self.stmt,
-                    i,
-                    b.as_ptr().cast(),
-                    len(b.len())?,
-                    ffi::SQLITE_TRANSIENT(),
-                ),
                 #[allow(unreachable_patterns)]
                 _ => {
                     return Err(rusqlite::Error::ToSqlConversionFailure(
@@ -1052,6 +1025,42 @@ impl RawStatement {
             return Err(self.error(rc));
         }
         Ok(())
+    }
+
+    /// Bind text (`text`) or a blob to parameter `i`: copied by SQLite when `copy`, otherwise
+    /// bound where it is.
+    ///
+    /// # Safety
+    ///
+    /// Unless `copy`, `bytes` must stay where they are until parameter `i` is bound again or the
+    /// statement is finalized, whichever comes first, and no run may read them after they have
+    /// gone.
+    unsafe fn bind_bytes(
+        &mut self,
+        i: std::os::raw::c_int,
+        bytes: &[u8],
+        text: bool,
+        copy: bool,
+    ) -> rusqlite::Result<std::os::raw::c_int> {
+        use rusqlite::ffi;
+        let n = std::os::raw::c_int::try_from(bytes.len()).map_err(|_| {
+            rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None)
+        })?;
+        let keep = if copy {
+            ffi::SQLITE_TRANSIENT()
+        } else {
+            ffi::SQLITE_STATIC()
+        };
+        let at = bytes.as_ptr().cast();
+        // SAFETY: a prepared statement; `at` and `n` describe `bytes`, whose lifetime the caller
+        // guarantees as this function's contract states.
+        Ok(unsafe {
+            if text {
+                ffi::sqlite3_bind_text(self.stmt, i, at, n, keep)
+            } else {
+                ffi::sqlite3_bind_blob(self.stmt, i, at.cast(), n, keep)
+            }
+        })
     }
 
     /// Run the statement to its end and reset it (its bindings stay).
