@@ -147,18 +147,23 @@ fn duplicate_ids_first_wins_until_it_is_gone() {
 fn duplicate_state(e: &Env) -> (String, String, Vec<String>) {
     let j = e.run(&["--json", "show", "DUP-1"]).json();
     let d = e.run(&["--json", "diagnostics"]).json();
-    let mut diags: Vec<String> = d["diagnostics"]
+    (
+        j["item"]["path"].as_str().unwrap().to_string(),
+        j["item"]["status"].as_str().unwrap().to_string(),
+        diagnostic_lines(&d),
+    )
+}
+
+/// The `diagnostics` of a JSON report as sorted "code path:line message" lines.
+fn diagnostic_lines(report: &serde_json::Value) -> Vec<String> {
+    let mut lines: Vec<String> = report["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| format!("{} {}:{} {}", d["code"], d["path"], d["line"], d["message"]))
         .collect();
-    diags.sort();
-    (
-        j["item"]["path"].as_str().unwrap().to_string(),
-        j["item"]["status"].as_str().unwrap().to_string(),
-        diags,
-    )
+    lines.sort();
+    lines
 }
 
 #[test]
@@ -465,27 +470,23 @@ fn a_first_index_and_a_full_pass_record_the_same_graph_diagnostics() {
         !e.path(".evident").exists(),
         "the first index creates the store"
     );
-    let listed = |r: &serde_json::Value| {
-        let mut v: Vec<String> = r["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| format!("{} {} {} {}", d["code"], d["path"], d["line"], d["message"]))
-            .collect();
-        v.sort();
-        v
-    };
     let first = e.run(&["--json", "index"]);
     assert_eq!(first.code, 2, "{}", first.stderr);
-    let first = listed(&first.json());
+    let first = diagnostic_lines(&first.json());
     for code in ["EV114", "EV115", "EV116"] {
         assert!(
             first.iter().any(|d| d.contains(code)),
             "{code} in {first:#?}"
         );
     }
-    assert_eq!(listed(&e.run(&["--json", "diagnostics"]).json()), first);
-    assert_eq!(listed(&e.run(&["--json", "index", "--full"]).json()), first);
+    assert_eq!(
+        diagnostic_lines(&e.run(&["--json", "diagnostics"]).json()),
+        first
+    );
+    assert_eq!(
+        diagnostic_lines(&e.run(&["--json", "index", "--full"]).json()),
+        first
+    );
 }
 
 #[test]
