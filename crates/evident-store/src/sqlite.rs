@@ -431,70 +431,21 @@ fn keep_wal_files(conn: &Connection, path: &Path) -> Result<()> {
 #[allow(unsafe_code)]
 fn read_file_states(conn: &Connection, checkout: &str) -> rusqlite::Result<FileStates> {
     use rusqlite::ffi;
-    use std::os::raw::c_int;
-
-    /// Finalizes the statement however the read ends.
-    struct Prepared(*mut ffi::sqlite3_stmt);
-    impl Drop for Prepared {
-        fn drop(&mut self) {
-            // SAFETY: the statement was prepared on a connection that outlives this guard, and
-            // it is finalized once, here (a null pointer is a harmless no-op).
-            unsafe { ffi::sqlite3_finalize(self.0) };
-        }
-    }
-    const SQL: &str =
-        "SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1";
-    // SAFETY: `db` is this open connection's handle, used on this thread only while `conn` is
-    // borrowed.
-    let db = unsafe { conn.handle() };
-    let failed = |code: c_int| {
-        // SAFETY: `db` is open; the message is copied before any other call on it.
-        let message = unsafe {
-            let m = ffi::sqlite3_errmsg(db);
-            (!m.is_null()).then(|| std::ffi::CStr::from_ptr(m).to_string_lossy().into_owned())
-        };
-        rusqlite::Error::SqliteFailure(ffi::Error::new(code), message)
-    };
-    let mut raw = std::ptr::null_mut();
-    // SAFETY: the SQL is valid UTF-8 of the given length; `raw` receives the statement.
-    let rc = unsafe {
-        ffi::sqlite3_prepare_v3(
-            db,
-            SQL.as_ptr().cast(),
-            SQL.len() as c_int,
-            0,
-            &mut raw,
-            std::ptr::null_mut(),
-        )
-    };
-    let st = Prepared(raw);
-    if rc != ffi::SQLITE_OK {
-        return Err(failed(rc));
-    }
-    let len = c_int::try_from(checkout.len())
-        .map_err(|_| rusqlite::Error::ToSqlConversionFailure("checkout name too long".into()))?;
-    // SAFETY: `checkout` outlives the statement's steps (SQLITE_STATIC: SQLite keeps the
-    // pointer until the statement is finalized, which `st` does before this function returns).
-    let rc = unsafe {
-        ffi::sqlite3_bind_text(st.0, 1, checkout.as_ptr().cast(), len, ffi::SQLITE_STATIC())
-    };
-    if rc != ffi::SQLITE_OK {
-        return Err(failed(rc));
-    }
+    let mut st = RawStatement::prepare(
+        conn,
+        "SELECT path, size, mtime_ns, hash, broken, recheck FROM files WHERE checkout = ?1",
+    )?;
+    // `checkout` outlives the statement, which this function finalizes.
+    st.bind(1, &checkout)?;
     let mut states = FileStates::default();
-    loop {
-        // SAFETY: a prepared, bound statement of this connection.
-        match unsafe { ffi::sqlite3_step(st.0) } {
-            ffi::SQLITE_ROW => {}
-            ffi::SQLITE_DONE => return Ok(states),
-            rc => return Err(failed(rc)),
-        }
-        // SAFETY: the statement is on a row with the six columns of SQL; a text or blob
+    while st.step()? {
+        let row = st.stmt;
+        // SAFETY: the statement is on a row with the six columns selected; a text or blob
         // pointer is read with its length before the next call on that column, and copied out
         // before the next step.
         let (path, state) = unsafe {
-            let text = ffi::sqlite3_column_text(st.0, 0);
-            let n = ffi::sqlite3_column_bytes(st.0, 0) as usize;
+            let text = ffi::sqlite3_column_text(row, 0);
+            let n = ffi::sqlite3_column_bytes(row, 0) as usize;
             let path = if text.is_null() {
                 String::new()
             } else {
@@ -505,22 +456,23 @@ fn read_file_states(conn: &Connection, checkout: &str) -> rusqlite::Result<FileS
                 }
             };
             let mut hash = [0u8; 16];
-            let blob = ffi::sqlite3_column_blob(st.0, 3);
-            let m = (ffi::sqlite3_column_bytes(st.0, 3) as usize).min(16);
+            let blob = ffi::sqlite3_column_blob(row, 3);
+            let m = (ffi::sqlite3_column_bytes(row, 3) as usize).min(16);
             if !blob.is_null() {
                 hash[..m].copy_from_slice(std::slice::from_raw_parts(blob.cast::<u8>(), m));
             }
             let state = FileState {
-                size: ffi::sqlite3_column_int64(st.0, 1) as u64,
-                mtime_ns: ffi::sqlite3_column_int64(st.0, 2),
+                size: ffi::sqlite3_column_int64(row, 1) as u64,
+                mtime_ns: ffi::sqlite3_column_int64(row, 2),
                 hash,
-                broken: ffi::sqlite3_column_int64(st.0, 4) != 0,
-                recheck: ffi::sqlite3_column_int64(st.0, 5) != 0,
+                broken: ffi::sqlite3_column_int64(row, 4) != 0,
+                recheck: ffi::sqlite3_column_int64(row, 5) != 0,
             };
             (path, state)
         };
         states.insert(path, state);
     }
+    Ok(states)
 }
 
 /// Give `staged` the name `target` unless something has that name already (false then). A hard
@@ -1065,13 +1017,20 @@ impl RawStatement {
 
     /// Run the statement to its end and reset it (its bindings stay).
     fn execute(&mut self) -> rusqlite::Result<()> {
+        let ran = self.step().map(|_| ());
+        // SAFETY: a prepared statement; resetting returns the step's error again, which is
+        // already known.
+        unsafe { rusqlite::ffi::sqlite3_reset(self.stmt) };
+        ran
+    }
+
+    /// Run the statement to its next row (true) or its end (false).
+    fn step(&mut self) -> rusqlite::Result<bool> {
         use rusqlite::ffi;
         // SAFETY: a prepared statement whose parameters are bound as `bind` requires.
-        let rc = unsafe { ffi::sqlite3_step(self.stmt) };
-        // SAFETY: as above; resetting returns the step's error again, which is already known.
-        unsafe { ffi::sqlite3_reset(self.stmt) };
-        match rc {
-            ffi::SQLITE_DONE | ffi::SQLITE_ROW => Ok(()),
+        match unsafe { ffi::sqlite3_step(self.stmt) } {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => Ok(false),
             rc => Err(self.error(rc)),
         }
     }
