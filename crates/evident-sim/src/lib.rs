@@ -14,7 +14,7 @@
 //! file and the store must agree (I3). A failure carries the seed and the steps, shrunk to a
 //! minimal failing sequence.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -830,6 +830,62 @@ impl World {
     }
 
     /// I3: after every machine commits, pulls, fixes and pushes, all agree.
+    /// `status` counts items by kind and status, and open items by lane, from what the store
+    /// keeps for that purpose (SQLite: a table of counts kept by triggers): the counts must be
+    /// those of the items `list` shows.
+    fn check_counts(&self, at: usize) -> Result<(), Failure> {
+        let io = |e: String| fail(at, "harness", e);
+        let list = self.json(0, &["--json", "list"]).map_err(io)?;
+        let status = self.json(0, &["--json", "status"]).map_err(io)?;
+        let mut by_status: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut by_lane: BTreeMap<Option<String>, u64> = BTreeMap::new();
+        for i in list["items"].as_array().into_iter().flatten() {
+            let text = |k: &str| i[k].as_str().map(str::to_string);
+            *by_status
+                .entry((
+                    text("kind").unwrap_or_default(),
+                    text("status").unwrap_or_default(),
+                ))
+                .or_default() += 1;
+            if i["terminal"] == false {
+                *by_lane.entry(text("lane")).or_default() += 1;
+            }
+        }
+        let said: BTreeMap<(String, String), u64> = status["by_kind_status"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (
+                    (text("kind"), text("status")),
+                    r["count"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        let said_lanes: BTreeMap<Option<String>, u64> = status["by_lane"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["lane"].as_str().map(str::to_string),
+                    r["open"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        if said != by_status || said_lanes != by_lane {
+            return Err(fail(
+                at,
+                "status counts",
+                format!(
+                    "status says {said:?} and lanes {said_lanes:?}; the items listed give {by_status:?} and {by_lane:?}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn converge(&mut self, at: usize) -> Result<(), Failure> {
         let io = |e: String| fail(at, "harness", e);
         for _round in 0..6 {
@@ -873,6 +929,9 @@ impl World {
                 }
             }
             let check = self.json(m, &["--json", "check"]).map_err(io)?;
+            if m == 0 {
+                self.check_counts(at)?;
+            }
             if check["findings"]
                 .as_array()
                 .is_some_and(|f| f.iter().any(|x| x["severity"] != "info"))

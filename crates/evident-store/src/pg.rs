@@ -41,6 +41,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_lean_indexes.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_item_counts.sql"),
+    ),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.
@@ -1091,7 +1095,8 @@ impl Store for PgStore {
 
     fn summary(&mut self, recent: usize) -> Result<Summary> {
         let mut s = Summary::default();
-        // One scan also counts the finished items (`items_kind_status` carries `terminal`).
+        // One scan also counts the finished items (`items_kind_status` carries `terminal`; SQLite
+        // keeps these counts in a table of their own, schema 8).
         let rows = self.query(
             "SELECT kind, status, MIN(status_rank), COUNT(*), COUNT(*) FILTER (WHERE terminal)
              FROM items GROUP BY kind, status ORDER BY kind, MIN(status_rank) NULLS FIRST, status",

@@ -26,11 +26,12 @@ const MIGRATIONS: &[(u32, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_lean_indexes.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_item_counts.sql")),
 ];
 
 /// The whole schema at a version, written as one script, for new stores (equivalent to the
 /// migrations up to that version: `the_baseline_builds_what_the_migrations_build`).
-const BASELINE: (u32, &str) = (7, include_str!("../migrations/sqlite/baseline.sql"));
+const BASELINE: (u32, &str) = (8, include_str!("../migrations/sqlite/baseline.sql"));
 
 pub struct SqliteStore {
     /// The connection; empty between a publication and the next use (see
@@ -1082,9 +1083,112 @@ struct SqliteIndexTx<'a, 'c> {
     /// The values bound to each hot statement's repeated parameters (see
     /// [`SqliteIndexTx::run_sticky`]).
     sticky: [Vec<String>; 5],
+    /// A bulk load's table of counts, kept here while its triggers are off (see [`BulkCounts`]).
+    counts: Option<BulkCounts>,
+}
+
+/// The table of counts (`item_counts`, schema 8) of a bulk load, counted in memory while the
+/// triggers that keep it are dropped with the secondary indexes, and written once at the end:
+/// a trigger run per inserted item would cost more than the two sorted index builds the table
+/// replaced.
+#[derive(Default)]
+struct BulkCounts {
+    /// One row per combination, keyed by its spelling in `key` (see [`BulkCounts::add`]).
+    rows: rustc_hash::FxHashMap<String, CountRow>,
+    key: String,
+    /// Item rows written. When it equals the rows the table holds at the end, every write
+    /// inserted a new id and the counts are exact; otherwise they are taken from the rows.
+    written: u64,
+}
+
+struct CountRow {
+    kind: String,
+    status: String,
+    rank: Option<i64>,
+    terminal: bool,
+    lane: Option<String>,
+    n: i64,
+}
+
+impl BulkCounts {
+    fn add(
+        &mut self,
+        kind: &str,
+        status: &str,
+        rank: Option<i64>,
+        terminal: bool,
+        lane: Option<&str>,
+    ) {
+        use std::fmt::Write;
+        self.written += 1;
+        self.key.clear();
+        // Kind and status carry their lengths and the lane comes last, quoted: no two
+        // combinations spell the same key.
+        let _ = write!(
+            self.key,
+            "{}:{kind}{}:{status}|{rank:?}|{}|{lane:?}",
+            kind.len(),
+            status.len(),
+            terminal as u8
+        );
+        if let Some(row) = self.rows.get_mut(self.key.as_str()) {
+            row.n += 1;
+            return;
+        }
+        self.rows.insert(
+            self.key.clone(),
+            CountRow {
+                kind: kind.to_string(),
+                status: status.to_string(),
+                rank,
+                terminal,
+                lane: lane.map(str::to_string),
+                n: 1,
+            },
+        );
+    }
 }
 
 impl<'a> SqliteIndexTx<'a, '_> {
+    /// Write a bulk load's table of counts (see [`BulkCounts`]), before its triggers return.
+    fn write_counts(&mut self) -> Result<()> {
+        let Some(c) = self.counts.take() else {
+            return Ok(());
+        };
+        let rows: i64 = self
+            .tx
+            .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
+            .ctx(self.loc)?;
+        if u64::try_from(rows).ok() != Some(c.written) {
+            // An id written twice: count the rows themselves.
+            return self.exec(
+                "INSERT INTO item_counts (kind, status, status_rank, terminal, lane, n)
+                 SELECT kind, status, status_rank, terminal, lane, COUNT(*) FROM items
+                 GROUP BY kind, status, status_rank, terminal, lane",
+                [],
+            );
+        }
+        let mut st = self
+            .tx
+            .prepare(
+                "INSERT INTO item_counts (kind, status, status_rank, terminal, lane, n)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .ctx(self.loc)?;
+        for r in c.rows.values() {
+            st.execute(params![
+                r.kind,
+                r.status,
+                r.rank,
+                r.terminal as i64,
+                r.lane,
+                r.n
+            ])
+            .ctx(self.loc)?;
+        }
+        Ok(())
+    }
+
     /// Run a hot statement with every parameter bound again (`(index, value)`), each value
     /// staying put until the call returns.
     fn run(&mut self, which: Hot, p: &[(usize, &dyn rusqlite::ToSql)]) -> Result<()> {
@@ -1182,22 +1286,33 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
             self.tx
                 .execute_batch("PRAGMA cache_size = -65536;")
                 .ctx(self.loc)?;
+            // The triggers that keep the table of counts go too: the load counts in memory.
             let mut st = self
                 .tx
-                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
+                .prepare(
+                    "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND (
+                       (type = 'index' AND tbl_name IN ('items', 'events', 'deps', 'item_sources'))
+                       OR (type = 'trigger' AND name LIKE 'item\\_counts\\_%' ESCAPE '\\'))",
+                )
                 .ctx(self.loc)?;
             let v = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .ctx(self.loc)?
-                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                .collect::<rusqlite::Result<Vec<(String, String, String)>>>()
                 .ctx(self.loc)?;
-            for (name, _) in &v {
+            for (ty, name, _) in &v {
+                let what = if ty == "trigger" { "TRIGGER" } else { "INDEX" };
                 self.tx
-                    .execute(&format!("DROP INDEX \"{name}\""), [])
+                    .execute(&format!("DROP {what} \"{name}\""), [])
                     .ctx(self.loc)?;
             }
-            self.deferred = v;
-        } else if !self.split {
+            self.exec("DELETE FROM item_counts", [])?;
+            self.counts = Some(BulkCounts::default());
+            self.deferred = v.into_iter().map(|(_, name, sql)| (name, sql)).collect();
+            return Ok(());
+        }
+        self.write_counts()?;
+        if !self.split {
             for (_, sql) in std::mem::take(&mut self.deferred) {
                 self.tx.execute(&sql, []).ctx(self.loc)?;
             }
@@ -1329,6 +1444,9 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
 
     fn upsert_item(&mut self, w: &ItemWrite<'_>) -> Result<()> {
         let i = &w.it.item;
+        if let Some(c) = &mut self.counts {
+            c.add(&i.kind, w.status, w.rank, w.terminal, i.lane.as_deref());
+        }
         self.run_sticky(
             Hot::Item,
             &[(14, w.checkout), (20, w.at)],
@@ -1625,6 +1743,7 @@ impl Store for SqliteStore {
                 hot: Default::default(),
                 graph: None,
                 sticky: Default::default(),
+                counts: None,
             };
             let report = index_flow::apply_index(&mut w, batch, changes, ctx)?;
             (report, w.deferred, w.graph)
@@ -1868,7 +1987,7 @@ impl Store for SqliteStore {
         let mut s = Summary::default();
         {
             let mut st = self.db()?.prepare_cached(KIND_STATUS_COUNTS).ctx(&p)?;
-            // One scan of `items_kind_status` also counts the finished items (schema 7).
+            // The same rows count the finished items.
             let mut terminal = 0u64;
             s.by_kind_status = st
                 .query_map([], |r| {
@@ -2278,14 +2397,16 @@ const NO_PRIORITY: i64 = 1_000_000;
 /// Blocked: open, and either in a status called `blocked` or waiting on a dependency that is not
 /// terminal (or not known). Maintained by [`refresh_blocked`].
 const BLOCKED: &str = "i.terminal = 0 AND i.blocked = 1";
-/// `status`'s counts by kind and status, with the finished items among them (read from
-/// `items_kind_status` alone).
+/// `status`'s counts by kind and status, with the finished items among them (from the table of
+/// counts, schema 8: a row per combination that occurs, not per item; the lowest rank is taken
+/// over the rows that still count items, as it was over the items).
 const KIND_STATUS_COUNTS: &str =
-    "SELECT kind, status, MIN(status_rank), COUNT(*), SUM(terminal) FROM items
-     GROUP BY kind, status ORDER BY kind, MIN(status_rank), status";
-/// `status`'s counts of open items by lane (read from the partial `items_lane` alone).
-const LANE_COUNTS: &str =
-    "SELECT lane, COUNT(*) FROM items WHERE terminal = 0 GROUP BY lane ORDER BY lane IS NULL, lane";
+    "SELECT kind, status, MIN(CASE WHEN n > 0 THEN status_rank END), SUM(n), SUM(n * terminal)
+     FROM item_counts GROUP BY kind, status HAVING SUM(n) > 0
+     ORDER BY kind, MIN(CASE WHEN n > 0 THEN status_rank END), status";
+/// `status`'s counts of open items by lane (from the table of counts).
+const LANE_COUNTS: &str = "SELECT lane, SUM(n) FROM item_counts WHERE terminal = 0
+     GROUP BY lane HAVING SUM(n) > 0 ORDER BY lane IS NULL, lane";
 /// Ready: open, with a known status, and not blocked.
 const READY: &str = "i.terminal = 0 AND i.blocked = 0 AND i.status_rank IS NOT NULL";
 
@@ -2414,6 +2535,123 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
     }
 
+    /// A bulk load counts its items in memory (the triggers that keep `item_counts` are off
+    /// meanwhile) and writes the counts at its end; when an id was written twice, the counts
+    /// come from the rows instead. Either way they are the items' own, and the triggers are
+    /// back afterwards.
+    #[test]
+    fn a_bulk_load_writes_the_counts_of_what_it_loaded() {
+        fn item(id: &str, lane: Option<&str>) -> IndexedItem {
+            let it = evident_core::Item {
+                id: id.into(),
+                kind: "task".into(),
+                title: id.into(),
+                status: "todo".into(),
+                priority: None,
+                parent: None,
+                depends_on: vec![],
+                lane: lane.map(str::to_string),
+                owner: None,
+                labels: vec![],
+                path: format!("{id}.md"),
+                line: 1,
+                fields: Default::default(),
+                sections: vec![],
+                content_hash: "h".into(),
+                field_lines: Default::default(),
+            };
+            IndexedItem {
+                encoded: EncodedItem::of(&it),
+                item: it,
+                status: None,
+                priority_rank: None,
+            }
+        }
+        let counts = |tx: &rusqlite::Transaction<'_>, sql: &str| -> Vec<String> {
+            tx.prepare(sql)
+                .unwrap()
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{}/{:?}/{}/{:?}={}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?
+                    ))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        for twice in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+            s.publish().unwrap();
+            let path = s.path.clone();
+            let tx = s.conn_mut().unwrap().transaction().unwrap();
+            {
+                let mut w = SqliteIndexTx {
+                    tx: &tx,
+                    loc: &path,
+                    deferred: Vec::new(),
+                    split: false,
+                    hot: Default::default(),
+                    graph: None,
+                    sticky: Default::default(),
+                    counts: None,
+                };
+                w.bulk_load(true).unwrap();
+                let mut writes = vec![
+                    (item("A", Some("x")), "todo", Some(0), false),
+                    (item("B", Some("x")), "todo", Some(0), false),
+                    (item("C", None), "done", Some(2), true),
+                    (item("D", None), "odd", None, false),
+                ];
+                if twice {
+                    writes.push((item("A", Some("x")), "done", Some(2), true));
+                }
+                for (it, status, rank, terminal) in &writes {
+                    w.upsert_item(&ItemWrite {
+                        it,
+                        status,
+                        rank: *rank,
+                        terminal: *terminal,
+                        checkout: "/r",
+                        path: &it.item.path,
+                        at: "t",
+                        blocked: false,
+                    })
+                    .unwrap();
+                }
+                w.bulk_load(false).unwrap();
+            }
+            let from_items = counts(
+                &tx,
+                "SELECT status, status_rank, terminal, lane, COUNT(*) FROM items
+                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            );
+            let kept = counts(
+                &tx,
+                "SELECT status, status_rank, terminal, lane, n FROM item_counts ORDER BY 1, 2, 3, 4",
+            );
+            assert_eq!(
+                from_items.len(),
+                if twice { 4 } else { 3 },
+                "{from_items:?}"
+            );
+            assert_eq!(kept, from_items, "an id written twice: {twice}");
+            let triggers: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'items'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(triggers, 3);
+        }
+    }
+
     /// Repeated values are bound once per statement and again only when they change: rows
     /// written for alternating checkouts each keep their own.
     #[test]
@@ -2432,6 +2670,7 @@ mod tests {
                 hot: Default::default(),
                 graph: None,
                 sticky: Default::default(),
+                counts: None,
             };
             let st = FileState {
                 size: 1,
@@ -2558,8 +2797,9 @@ mod tests {
             .replace("$1", "'/repo'")
             .replace("$2", "'a.md'");
         for (sql, index) in [
-            (KIND_STATUS_COUNTS, "COVERING INDEX items_kind_status"),
-            (LANE_COUNTS, "COVERING INDEX items_lane"),
+            // Schema 8: the counts read the table of counts, never a row per item.
+            (KIND_STATUS_COUNTS, "SCAN item_counts"),
+            (LANE_COUNTS, "SCAN item_counts"),
             (
                 "SELECT EXISTS (SELECT 1 FROM items WHERE parent = 'EP-1')",
                 "INDEX items_parent",

@@ -655,6 +655,25 @@ fn reads_answer_the_same_on_every_backend(b: Arc<dyn Backend>) {
     )
     .unwrap();
     assert_eq!(ids(&s.ready_items(None, None).unwrap()), ["A-3"]);
+    // The counts follow the move (SQLite keeps them in a table of their own, schema 8).
+    let sum = s.summary(3).unwrap();
+    assert_eq!((sum.total, sum.terminal), (8, 2));
+    let by: Vec<(String, u64)> = sum
+        .by_kind_status
+        .iter()
+        .map(|k| (k.status.clone(), k.count))
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("weird".to_string(), 1),
+            ("todo".to_string(), 3),
+            ("blocked".to_string(), 1),
+            ("in_progress".to_string(), 1),
+            ("done".to_string(), 2),
+        ]
+    );
+    assert_eq!(sum.by_lane.iter().map(|l| l.1).sum::<u64>(), 6);
     // Ids, sources, write-back intents, repositories.
     assert_eq!(s.ids_with_prefix("A").unwrap().len(), 5);
     assert!(s.item_exists("C-2").unwrap() && !s.item_exists("C-3").unwrap());

@@ -169,7 +169,8 @@ fn the_open_work_indexes_hold_the_status_rank_and_open_items_only() {
         columns(&path),
         ["blocked", "priority_rank", "id", "status_rank"]
     );
-    assert_eq!(partial(&path), ["items_lane", "items_open", "items_parent"]);
+    // (Schema 8 then replaced `items_lane` with the table of counts.)
+    assert_eq!(partial(&path), ["items_open", "items_parent"]);
     // Sources are keyed by item, then checkout; the index by id alone is gone.
     assert_eq!(
         names(
@@ -188,6 +189,108 @@ fn the_open_work_indexes_hold_the_status_rank_and_open_items_only() {
     // The journal written before the upgrade is still there.
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.events(None, None).unwrap().len(), 3);
+}
+
+/// Every (kind, status, rank, terminal, lane) with its count, from the items themselves and from
+/// the table of counts (rows counting nothing left out).
+fn counts_both_ways(c: &rusqlite::Connection) -> (Vec<String>, Vec<String>) {
+    let rows = |sql: &str| -> Vec<String> {
+        c.prepare(sql)
+            .unwrap()
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}/{}/{:?}/{}/{:?}={}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?
+                ))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    (
+        rows(
+            "SELECT kind, status, status_rank, terminal, lane, COUNT(*) FROM items
+             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+        ),
+        rows(
+            "SELECT kind, status, status_rank, terminal, lane, n FROM item_counts
+             WHERE n > 0 ORDER BY 1, 2, 3, 4, 5",
+        ),
+    )
+}
+
+/// Schema 8 counts items by kind, status and lane in a table of its own, kept by triggers: a
+/// store from before it gets the table filled from its items, and every insert, change and
+/// removal of an item afterwards keeps the counts equal to what the items say.
+#[test]
+fn schema_8_counts_the_items_it_finds_and_keeps_counting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evident.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/sqlite/0002_claims.sql"),
+        include_str!("../migrations/sqlite/0003_gates.sql"),
+        include_str!("../migrations/sqlite/0004_journal_seq.sql"),
+        include_str!("../migrations/sqlite/0005_ready_index.sql"),
+        include_str!("../migrations/sqlite/0006_field_lines.sql"),
+        include_str!("../migrations/sqlite/0007_lean_indexes.sql"),
+    ] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.pragma_update(None, "user_version", 7).unwrap();
+    let insert = |c: &rusqlite::Connection,
+                  id: &str,
+                  status: &str,
+                  rank: Option<i64>,
+                  lane: Option<&str>| {
+        c.execute(
+            "INSERT INTO items (id, kind, title, status, status_rank, terminal, priority_rank, labels,
+               depends_on, checkout, path, line, fields, sections, content_hash, updated_at, lane)
+             VALUES (?1, 'story', 't', ?2, ?3, ?2 = 'done', 1000000, '[]', '[]', '/r', 'a.md', 1,
+               '{}', '[]', 'h', 't', ?4)",
+            rusqlite::params![id, status, rank, lane],
+        )
+        .unwrap();
+    };
+    insert(&c, "S-1", "todo", Some(0), Some("core"));
+    insert(&c, "S-2", "todo", Some(0), None);
+    insert(&c, "S-3", "done", Some(2), Some("core"));
+    insert(&c, "S-4", "odd", None, None);
+    drop(c);
+    assert_eq!(
+        SqliteStore::migrate_file(&path).unwrap(),
+        (7, LATEST_SCHEMA)
+    );
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let (items, counts) = counts_both_ways(&c);
+    assert_eq!(items.len(), 4, "{items:?}");
+    assert_eq!(items, counts);
+    // New items, new and old combinations, status and lane changes, a change that moves
+    // nothing counted, removals (one empties its combination).
+    insert(&c, "S-5", "todo", Some(0), Some("core"));
+    insert(&c, "S-6", "blocked", Some(1), Some("ops"));
+    for sql in [
+        "UPDATE items SET status = 'done', status_rank = 2, terminal = 1 WHERE id = 'S-1'",
+        "UPDATE items SET lane = 'ops' WHERE id = 'S-2'",
+        "UPDATE items SET lane = NULL WHERE id = 'S-6'",
+        "UPDATE items SET title = 'x', status = status WHERE id = 'S-5'",
+        "UPDATE items SET status_rank = 0, status = 'todo' WHERE id = 'S-4'",
+        "DELETE FROM items WHERE id = 'S-3'",
+        "DELETE FROM items WHERE id = 'S-2'",
+    ] {
+        c.execute(sql, []).unwrap();
+        let (items, counts) = counts_both_ways(&c);
+        assert_eq!(items, counts, "after {sql}");
+    }
+    // No item at all: nothing is counted.
+    c.execute("DELETE FROM items", []).unwrap();
+    assert_eq!(counts_both_ways(&c), (vec![], vec![]));
 }
 
 /// Bytes 18 and 19 of a SQLite file: 1 for a rollback journal, 2 for WAL.

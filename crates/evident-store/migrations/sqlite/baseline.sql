@@ -1,8 +1,8 @@
--- The whole schema at version 7, for a new store: what migrations 0001 to 0007 build, written
+-- The whole schema at version 8, for a new store: what migrations 0001 to 0008 build, written
 -- as one script (replaying them re-parses the schema at every ALTER and rebuilds the journal
 -- table; a new store's schema took about 8 ms that way, about 3 ms this way). Existing stores
 -- are upgraded by the migrations alone, and a test checks that this script and the migrations
--- build the same tables, columns, indexes and triggers. When migration 0008 is added, new
+-- build the same tables, columns, indexes and triggers. When migration 0009 is added, new
 -- stores run it after this script until the script is brought up to date with it.
 
 
@@ -26,7 +26,8 @@ CREATE TABLE files (
 -- One row per work item: content from its file, `status` is the effective (merged) status.
 -- `blocked` (status `blocked`, or waiting on a dependency that is not terminal or not known) is
 -- kept current by every transaction that changes a status or a dependency, so `status` and
--- `ready` read it from an index. `priority_rank` is 1000000 when there is no priority.
+-- `ready` read it from an index. `priority_rank` is 1000000 when there is no priority. How many
+-- items have each kind, status and lane is kept in `item_counts` (schema 8).
 CREATE TABLE items (
     id            TEXT PRIMARY KEY,
     kind          TEXT NOT NULL,
@@ -53,10 +54,50 @@ CREATE TABLE items (
     parent_line   INTEGER,
     depends_line  INTEGER
 );
-CREATE INDEX items_kind_status ON items (kind, status, status_rank, terminal);
 CREATE INDEX items_open ON items (blocked, priority_rank, id, status_rank) WHERE terminal = 0;
-CREATE INDEX items_lane ON items (lane) WHERE terminal = 0;
 CREATE INDEX items_parent ON items (parent) WHERE parent IS NOT NULL;
+
+-- How many items have each (kind, status, rank, terminal, lane), for `status` (schema 8; see
+-- migration 0008): kept current by the triggers below.
+CREATE TABLE item_counts (
+    kind        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    status_rank INTEGER,
+    terminal    INTEGER NOT NULL,
+    lane        TEXT,
+    n           INTEGER NOT NULL
+);
+CREATE INDEX item_counts_key ON item_counts (kind, status, lane);
+-- `changes()` in a trigger's body counts the rows of the statement before it in that body.
+CREATE TRIGGER item_counts_insert AFTER INSERT ON items
+BEGIN
+    UPDATE item_counts SET n = n + 1
+     WHERE kind = new.kind AND status = new.status AND lane IS new.lane
+       AND status_rank IS new.status_rank AND terminal = new.terminal;
+    INSERT INTO item_counts (kind, status, status_rank, terminal, lane, n)
+        SELECT new.kind, new.status, new.status_rank, new.terminal, new.lane, 1
+         WHERE changes() = 0;
+END;
+CREATE TRIGGER item_counts_delete AFTER DELETE ON items
+BEGIN
+    UPDATE item_counts SET n = n - 1
+     WHERE kind = old.kind AND status = old.status AND lane IS old.lane
+       AND status_rank IS old.status_rank AND terminal = old.terminal;
+END;
+CREATE TRIGGER item_counts_update AFTER UPDATE OF kind, status, status_rank, terminal, lane ON items
+WHEN old.kind IS NOT new.kind OR old.status IS NOT new.status OR old.lane IS NOT new.lane
+  OR old.status_rank IS NOT new.status_rank OR old.terminal IS NOT new.terminal
+BEGIN
+    UPDATE item_counts SET n = n - 1
+     WHERE kind = old.kind AND status = old.status AND lane IS old.lane
+       AND status_rank IS old.status_rank AND terminal = old.terminal;
+    UPDATE item_counts SET n = n + 1
+     WHERE kind = new.kind AND status = new.status AND lane IS new.lane
+       AND status_rank IS new.status_rank AND terminal = new.terminal;
+    INSERT INTO item_counts (kind, status, status_rank, terminal, lane, n)
+        SELECT new.kind, new.status, new.status_rank, new.terminal, new.lane, 1
+         WHERE changes() = 0;
+END;
 
 -- Per checkout, the canonical status each item's file carried when that checkout last read it:
 -- how a stale file is told from an edited one (docs/truth-model.md).
