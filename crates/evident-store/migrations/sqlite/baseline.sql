@@ -58,46 +58,17 @@ CREATE INDEX items_open ON items (blocked, priority_rank, id, status_rank) WHERE
 CREATE INDEX items_parent ON items (parent) WHERE parent IS NOT NULL;
 
 -- How many items have each (kind, status, rank, terminal, lane), for `status` (schema 8; see
--- migration 0008): kept current by the triggers below.
+-- migration 0008): rank -1 is none, lane char(0) none. Kept current by TEMP triggers that
+-- every transaction writing items creates first (`COUNT_TRIGGERS` in sqlite.rs).
 CREATE TABLE item_counts (
     kind        TEXT NOT NULL,
     status      TEXT NOT NULL,
-    status_rank INTEGER,
+    status_rank INTEGER NOT NULL,
     terminal    INTEGER NOT NULL,
-    lane        TEXT,
-    n           INTEGER NOT NULL
-);
-CREATE INDEX item_counts_key ON item_counts (kind, status, lane);
--- `changes()` in a trigger's body counts the rows of the statement before it in that body.
-CREATE TRIGGER item_counts_insert AFTER INSERT ON items
-BEGIN
-    UPDATE item_counts SET n = n + 1
-     WHERE kind = new.kind AND status = new.status AND lane IS new.lane
-       AND status_rank IS new.status_rank AND terminal = new.terminal;
-    INSERT INTO item_counts (kind, status, status_rank, terminal, lane, n)
-        SELECT new.kind, new.status, new.status_rank, new.terminal, new.lane, 1
-         WHERE changes() = 0;
-END;
-CREATE TRIGGER item_counts_delete AFTER DELETE ON items
-BEGIN
-    UPDATE item_counts SET n = n - 1
-     WHERE kind = old.kind AND status = old.status AND lane IS old.lane
-       AND status_rank IS old.status_rank AND terminal = old.terminal;
-END;
-CREATE TRIGGER item_counts_update AFTER UPDATE OF kind, status, status_rank, terminal, lane ON items
-WHEN old.kind IS NOT new.kind OR old.status IS NOT new.status OR old.lane IS NOT new.lane
-  OR old.status_rank IS NOT new.status_rank OR old.terminal IS NOT new.terminal
-BEGIN
-    UPDATE item_counts SET n = n - 1
-     WHERE kind = old.kind AND status = old.status AND lane IS old.lane
-       AND status_rank IS old.status_rank AND terminal = old.terminal;
-    UPDATE item_counts SET n = n + 1
-     WHERE kind = new.kind AND status = new.status AND lane IS new.lane
-       AND status_rank IS new.status_rank AND terminal = new.terminal;
-    INSERT INTO item_counts (kind, status, status_rank, terminal, lane, n)
-        SELECT new.kind, new.status, new.status_rank, new.terminal, new.lane, 1
-         WHERE changes() = 0;
-END;
+    lane        TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (kind, status, status_rank, terminal, lane)
+) WITHOUT ROWID;
 
 -- Per checkout, the canonical status each item's file carried when that checkout last read it:
 -- how a stale file is told from an edited one (docs/truth-model.md).
