@@ -1094,9 +1094,11 @@ struct SqliteIndexTx<'a, 'c> {
 /// would cost more than the two sorted index builds the table replaced.
 #[derive(Default)]
 struct BulkCounts {
-    /// One row per combination, keyed by its spelling in `key` (see [`BulkCounts::add`]).
-    rows: rustc_hash::FxHashMap<String, CountRow>,
-    key: String,
+    rows: Vec<CountRow>,
+    /// The first row of each hash of a combination; rows with the same hash are chained
+    /// (`CountRow::next`). Counting an item hashes and compares, and never allocates once its
+    /// combination has a row (formatting a key per item cost ~2,000 instructions).
+    first: rustc_hash::FxHashMap<u64, usize>,
     /// Item rows written. When it equals the rows the table holds at the end, every write
     /// inserted a new id and the counts are exact; otherwise they are taken from the rows.
     written: u64,
@@ -1109,6 +1111,7 @@ struct CountRow {
     terminal: bool,
     lane: Option<String>,
     n: i64,
+    next: Option<usize>,
 }
 
 impl BulkCounts {
@@ -1120,33 +1123,36 @@ impl BulkCounts {
         terminal: bool,
         lane: Option<&str>,
     ) {
-        use std::fmt::Write;
+        use std::hash::{Hash, Hasher};
         self.written += 1;
-        self.key.clear();
-        // Kind and status carry their lengths and the lane comes last, quoted: no two
-        // combinations spell the same key.
-        let _ = write!(
-            self.key,
-            "{}:{kind}{}:{status}|{rank:?}|{}|{lane:?}",
-            kind.len(),
-            status.len(),
-            terminal as u8
-        );
-        if let Some(row) = self.rows.get_mut(self.key.as_str()) {
-            row.n += 1;
-            return;
+        let mut h = rustc_hash::FxHasher::default();
+        (kind, status, rank, terminal, lane).hash(&mut h);
+        let h = h.finish();
+        let head = self.first.get(&h).copied();
+        let mut at = head;
+        while let Some(i) = at {
+            let r = &mut self.rows[i];
+            if r.kind == kind
+                && r.status == status
+                && r.rank == rank
+                && r.terminal == terminal
+                && r.lane.as_deref() == lane
+            {
+                r.n += 1;
+                return;
+            }
+            at = r.next;
         }
-        self.rows.insert(
-            self.key.clone(),
-            CountRow {
-                kind: kind.to_string(),
-                status: status.to_string(),
-                rank,
-                terminal,
-                lane: lane.map(str::to_string),
-                n: 1,
-            },
-        );
+        self.first.insert(h, self.rows.len());
+        self.rows.push(CountRow {
+            kind: kind.to_string(),
+            status: status.to_string(),
+            rank,
+            terminal,
+            lane: lane.map(str::to_string),
+            n: 1,
+            next: head,
+        });
     }
 }
 
@@ -1184,7 +1190,7 @@ impl<'a> SqliteIndexTx<'a, '_> {
                  VALUES (?1, ?2, ifnull(?3, -1), ?4, ifnull(?5, char(0)), ?6)",
             )
             .ctx(self.loc)?;
-        for r in c.rows.values() {
+        for r in &c.rows {
             st.execute(params![
                 r.kind,
                 r.status,
@@ -2579,6 +2585,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
+    }
+
+    /// A bulk load's in-memory counts keep one row per combination, however many there are.
+    #[test]
+    fn bulk_counts_count_each_combination_once() {
+        let mut c = BulkCounts::default();
+        let lanes: Vec<String> = (0..37).map(|i| format!("lane-{i}")).collect();
+        for i in 0..3000usize {
+            let lane = (i % 38 < 37).then(|| lanes[i % 38].as_str());
+            let (status, rank) = [("todo", Some(0)), ("done", Some(2)), ("odd", None)][i % 3];
+            c.add("story", status, rank, status == "done", lane);
+        }
+        assert_eq!(c.written, 3000);
+        // 38 lane values (one is none) × 3 statuses, each combination met as often as i % 114
+        // says: every residue of 114 occurs 3000 / 114 times, rounded up for the first 3000 % 114.
+        assert_eq!(c.rows.len(), 114);
+        let total: i64 = c.rows.iter().map(|r| r.n).sum();
+        assert_eq!(total, 3000);
+        assert!(c.rows.iter().all(|r| r.n == 26 || r.n == 27), "uneven counts");
     }
 
     /// The count triggers keep `item_counts` equal to what the items say through inserts,
