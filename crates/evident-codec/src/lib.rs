@@ -11,7 +11,7 @@ mod markdown;
 mod yaml;
 
 pub use document::{
-    parse_document, parse_document_digested, ParsedDocument, ParsedItem, BINARY_PROBE,
+    digest, parse_document, parse_document_digested, ParsedDocument, ParsedItem, BINARY_PROBE,
 };
 
 /// The parser's revision: raised whenever the same bytes and configuration come to parse into

@@ -235,9 +235,7 @@ fn load(
         return too_large(state, bytes.len() as u64);
     }
     drop(file);
-    state
-        .hash
-        .copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
+    state.hash = evident_codec::digest(&bytes);
     state.size = bytes.len() as u64;
     if let Some(o) = old {
         if !full && !o.recheck && !o.broken && o.hash == state.hash {

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub struct FileState {
     pub size: u64,
     pub mtime_ns: i64,
-    /// First 16 bytes of the blake3 hash of the bytes (zeros when the file was not read).
+    /// The digest of the bytes (`evident_codec::digest`; zeros when the file was not read).
     pub hash: [u8; 16],
     pub broken: bool,
     /// Re-parse on the next index even if unchanged (it lost a duplicate-id race).

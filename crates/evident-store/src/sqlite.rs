@@ -2603,7 +2603,10 @@ mod tests {
         assert_eq!(c.rows.len(), 114);
         let total: i64 = c.rows.iter().map(|r| r.n).sum();
         assert_eq!(total, 3000);
-        assert!(c.rows.iter().all(|r| r.n == 26 || r.n == 27), "uneven counts");
+        assert!(
+            c.rows.iter().all(|r| r.n == 26 || r.n == 27),
+            "uneven counts"
+        );
     }
 
     /// The count triggers keep `item_counts` equal to what the items say through inserts,
