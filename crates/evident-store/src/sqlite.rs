@@ -1067,6 +1067,37 @@ const HOT_SQL: [&str; 5] = [
 /// The graph checks of a first load, on their own thread: (checkout, diagnostic) pairs.
 type GraphChecks = std::thread::JoinHandle<Vec<(String, Diagnostic)>>;
 
+/// A value of a hot statement's parameter that often repeats from one run to the next (see
+/// [`SqliteIndexTx::run_sticky`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+}
+
+impl<'a> Arg<'a> {
+    fn text(v: Option<&'a str>) -> Arg<'a> {
+        v.map_or(Arg::Null, Arg::Text)
+    }
+
+    fn int(v: Option<i64>) -> Arg<'a> {
+        v.map_or(Arg::Null, Arg::Int)
+    }
+}
+
+/// What `run_sticky` last bound a parameter to (`Unknown`: bound some other way, or not yet).
+/// A text is this writer's own copy, which the statement reads until the parameter is bound
+/// again.
+#[derive(Debug, Default)]
+enum Bound {
+    #[default]
+    Unknown,
+    Null,
+    Int(i64),
+    Text(String),
+}
+
 /// [`IndexWriter`] over one SQLite write transaction.
 struct SqliteIndexTx<'a, 'c> {
     tx: &'a rusqlite::Transaction<'c>,
@@ -1080,9 +1111,9 @@ struct SqliteIndexTx<'a, 'c> {
     /// A staged store's graph checks, running on a thread of their own while the load ends (see
     /// [`IndexWriter::check_graph_later`]); their diagnostics are recorded with the indexes.
     graph: Option<GraphChecks>,
-    /// The values bound to each hot statement's repeated parameters (see
+    /// What each hot statement's repeating parameters are bound to, by parameter number (see
     /// [`SqliteIndexTx::run_sticky`]).
-    sticky: [Vec<String>; 5],
+    sticky: [Vec<Bound>; 5],
     /// A bulk load's table of counts, kept here instead of by triggers (see [`BulkCounts`]).
     counts: Option<BulkCounts>,
     /// The count triggers exist on this transaction's connection (see [`COUNT_TRIGGERS`]).
@@ -1213,44 +1244,68 @@ impl<'a> SqliteIndexTx<'a, '_> {
     }
 
     /// Run a hot statement whose `sticky` parameters (index, value) mostly repeat from one run to
-    /// the next (the pass's checkout and time, its actor and correlation id): SQLite keeps a
-    /// statement's bindings between runs, so they are bound again only when they change, and
-    /// only the `rest` each run. A sticky value is bound from this writer's own copy of it,
-    /// which stays put until the value changes and is bound again; every `rest` value is bound
-    /// again at each run, before the statement runs, so none is read after the call that bound
-    /// it returns (see [`RawStatement`]).
+    /// the next (the pass's checkout and time, its actor and correlation id; an item's kind,
+    /// status, rank, lane, labels; a task's document): SQLite keeps a statement's bindings
+    /// between runs, so each is bound again only when it differs from what it was bound to, and
+    /// the `rest` every run. A sticky text is bound from this writer's own copy of it, which
+    /// stays put until the value changes and is bound again; every `rest` value is bound again at
+    /// each run, before the statement runs, so none is read after the call that bound it returns
+    /// (see [`RawStatement`]). Each call site names the same parameters every time, so every
+    /// parameter is bound before each run.
     fn run_sticky(
         &mut self,
         which: Hot,
-        sticky: &[(usize, &str)],
+        sticky: &[(usize, Arg<'_>)],
         rest: &[(usize, &dyn rusqlite::ToSql)],
     ) -> Result<()> {
-        let known = &mut self.sticky[which as usize];
+        let bound = &mut self.sticky[which as usize];
         let mut st = match self.hot[which as usize].take() {
             Some(st) => st,
             None => {
-                known.clear();
+                bound.clear();
                 RawStatement::prepare(self.tx, HOT_SQL[which as usize]).ctx(self.loc)?
             }
         };
         let ran = (|| {
-            for (k, &(i, v)) in sticky.iter().enumerate() {
-                if known.get(k).map(String::as_str) != Some(v) {
-                    match known.get_mut(k) {
-                        Some(old) => v.clone_into(old),
-                        None => known.push(v.to_string()),
+            for &(i, v) in sticky {
+                if bound.len() <= i {
+                    bound.resize_with(i + 1, Bound::default);
+                }
+                match (&mut bound[i], v) {
+                    (Bound::Null, Arg::Null) => {}
+                    (Bound::Int(a), Arg::Int(b)) if *a == b => {}
+                    (Bound::Text(a), Arg::Text(b)) if a == b => {}
+                    (Bound::Text(a), Arg::Text(b)) => {
+                        b.clone_into(a);
+                        st.bind(i, &a.as_str())?;
                     }
-                    st.bind(i, &known[k].as_str())?;
+                    (slot, Arg::Text(b)) => {
+                        *slot = Bound::Text(b.to_string());
+                        if let Bound::Text(a) = slot {
+                            st.bind(i, &a.as_str())?;
+                        }
+                    }
+                    (slot, Arg::Int(b)) => {
+                        st.bind(i, &b)?;
+                        *slot = Bound::Int(b);
+                    }
+                    (slot, Arg::Null) => {
+                        st.bind(i, &rusqlite::types::Null)?;
+                        *slot = Bound::Null;
+                    }
                 }
             }
             for &(i, v) in rest {
+                if let Some(slot) = bound.get_mut(i) {
+                    *slot = Bound::Unknown;
+                }
                 st.bind(i, v)?;
             }
             st.execute()
         })();
         if ran.is_err() {
             // What was bound is no longer known to be current.
-            known.clear();
+            bound.clear();
         }
         self.hot[which as usize] = Some(st);
         ran.ctx(self.loc)
@@ -1416,19 +1471,17 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         self.run_sticky(
             Hot::Event,
             &[
-                (5, &ctx.actor),
-                (6, &ctx.machine),
-                (7, &ctx.source),
-                (9, &ctx.correlation_id),
-                (10, &ctx.at),
+                (2, Arg::Text(e.action)),
+                (3, Arg::text(e.from)),
+                (4, Arg::text(e.to)),
+                (5, Arg::Text(&ctx.actor)),
+                (6, Arg::Text(&ctx.machine)),
+                (7, Arg::Text(&ctx.source)),
+                (8, Arg::text(e.reason)),
+                (9, Arg::Text(&ctx.correlation_id)),
+                (10, Arg::Text(&ctx.at)),
             ],
-            &[
-                (1, &e.item),
-                (2, &e.action),
-                (3, &e.from),
-                (4, &e.to),
-                (8, &e.reason),
-            ],
+            &[(1, &e.item)],
         )?;
         Ok(self.tx.last_insert_rowid())
     }
@@ -1444,14 +1497,13 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
     ) -> Result<()> {
         self.run_sticky(
             Hot::Source,
-            &[(1, checkout)],
             &[
-                (2, &id),
-                (3, &path),
-                (4, &line),
-                (5, &file_status),
-                (6, &drifted),
+                (1, Arg::Text(checkout)),
+                (3, Arg::Text(path)),
+                (5, Arg::text(file_status)),
+                (6, Arg::Int(drifted as i64)),
             ],
+            &[(2, &id), (4, &line)],
         )
     }
 
@@ -1465,31 +1517,35 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
             Some(c) => c.add(&i.kind, w.status, w.rank, w.terminal, i.lane.as_deref()),
             None => self.count_writes()?,
         }
+        let line = |l: Option<u32>| Arg::int(l.map(i64::from));
         self.run_sticky(
             Hot::Item,
-            &[(14, w.checkout), (20, w.at)],
+            &[
+                (2, Arg::Text(&i.kind)),
+                (4, Arg::Text(w.status)),
+                (5, Arg::int(w.rank)),
+                (6, Arg::Int(w.terminal as i64)),
+                (7, Arg::text(i.priority.as_deref())),
+                (8, Arg::Int(w.it.priority_rank.unwrap_or(NO_PRIORITY))),
+                (9, Arg::text(i.parent.as_deref())),
+                (10, Arg::text(i.lane.as_deref())),
+                (11, Arg::text(i.owner.as_deref())),
+                (12, Arg::Text(&w.it.encoded.labels)),
+                (13, Arg::Text(&w.it.encoded.depends_on)),
+                (14, Arg::Text(w.checkout)),
+                (15, Arg::Text(w.path)),
+                (20, Arg::Text(w.at)),
+                (21, Arg::Int(w.blocked as i64)),
+                (22, line(i.field_lines.parent)),
+                (23, line(i.field_lines.depends_on)),
+            ],
             &[
                 (1, &i.id),
-                (2, &i.kind),
                 (3, &i.title),
-                (4, &w.status),
-                (5, &w.rank),
-                (6, &(w.terminal as i64)),
-                (7, &i.priority),
-                (8, &w.it.priority_rank.unwrap_or(NO_PRIORITY)),
-                (9, &i.parent),
-                (10, &i.lane),
-                (11, &i.owner),
-                (12, &w.it.encoded.labels),
-                (13, &w.it.encoded.depends_on),
-                (15, &w.path),
                 (16, &i.line),
                 (17, &w.it.encoded.fields),
                 (18, &w.it.encoded.sections),
                 (19, &i.content_hash),
-                (21, &(w.blocked as i64)),
-                (22, &i.field_lines.parent),
-                (23, &i.field_lines.depends_on),
             ],
         )
     }
@@ -1523,14 +1579,16 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
     ) -> Result<()> {
         self.run_sticky(
             Hot::File,
-            &[(1, checkout)],
+            &[
+                (1, Arg::Text(checkout)),
+                (6, Arg::Int(broken as i64)),
+                (7, Arg::Int(recheck as i64)),
+            ],
             &[
                 (2, &path),
                 (3, &(st.size as i64)),
                 (4, &st.mtime_ns),
                 (5, &&st.hash[..]),
-                (6, &(broken as i64)),
-                (7, &(recheck as i64)),
             ],
         )
     }
@@ -2585,6 +2643,135 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
+    }
+
+    /// Every parameter an item row repeats from the row before is left bound; each row still
+    /// reads back exactly as written, through every change of a value to another, to none and
+    /// back (a parameter that stays bound must never carry the row before's value wrongly).
+    #[test]
+    fn repeated_values_left_bound_still_write_each_row_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        s.publish().unwrap();
+        let path = s.path.clone();
+        let tx = s.conn_mut().unwrap().transaction().unwrap();
+        type Row = (
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<i64>,
+        );
+        let mut want: Vec<Row> = Vec::new();
+        {
+            let mut w = SqliteIndexTx {
+                tx: &tx,
+                loc: &path,
+                deferred: Vec::new(),
+                split: false,
+                hot: Default::default(),
+                graph: None,
+                sticky: Default::default(),
+                counts: None,
+                counting: false,
+            };
+            let lanes = [
+                Some("a"),
+                Some("a"),
+                None,
+                Some("b"),
+                None,
+                None,
+                Some("a"),
+                Some("ab"),
+            ];
+            let statuses = [
+                ("todo", Some(0)),
+                ("todo", Some(0)),
+                ("odd", None),
+                ("done", Some(2)),
+            ];
+            for n in 0..24usize {
+                let id = format!("T-{n:02}");
+                let lane = lanes[n % lanes.len()];
+                let (status, rank) = statuses[n % statuses.len()];
+                let parent = (n % 3 != 0).then(|| format!("P-{}", n / 6));
+                let doc = format!("plan-{}.md", n / 5);
+                let it = evident_core::Item {
+                    id: id.clone(),
+                    kind: if n % 7 == 0 { "bug" } else { "task" }.into(),
+                    title: id.clone(),
+                    status: status.into(),
+                    priority: None,
+                    parent: parent.clone(),
+                    depends_on: vec![],
+                    lane: lane.map(str::to_string),
+                    owner: (n % 2 == 0).then(|| "ann".to_string()),
+                    labels: vec![],
+                    path: doc.clone(),
+                    line: n as u32,
+                    fields: Default::default(),
+                    sections: vec![],
+                    content_hash: "h".into(),
+                    field_lines: evident_core::item::FieldLines {
+                        parent: parent.as_ref().map(|_| n as u32),
+                        depends_on: None,
+                    },
+                };
+                let it = IndexedItem {
+                    encoded: EncodedItem::of(&it),
+                    item: it,
+                    status: None,
+                    priority_rank: None,
+                };
+                w.upsert_item(&ItemWrite {
+                    it: &it,
+                    status,
+                    rank,
+                    terminal: status == "done",
+                    checkout: if n % 11 == 0 { "/b" } else { "/a" },
+                    path: &doc,
+                    at: "t",
+                    blocked: false,
+                })
+                .unwrap();
+                want.push((
+                    id,
+                    status.to_string(),
+                    rank,
+                    lane.map(str::to_string),
+                    parent,
+                    it.item.owner.clone(),
+                    doc,
+                    it.item.field_lines.parent.map(i64::from),
+                ));
+            }
+        }
+        let got: Vec<Row> = tx
+            .prepare(
+                "SELECT id, status, status_rank, lane, parent, owner, path, parent_line
+                 FROM items ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(got, want);
     }
 
     /// A bulk load's in-memory counts keep one row per combination, however many there are.
