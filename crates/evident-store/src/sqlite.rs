@@ -2650,9 +2650,7 @@ mod tests {
     /// back (a parameter that stays bound must never carry the row before's value wrongly).
     #[test]
     fn repeated_values_left_bound_still_write_each_row_as_given() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
-        s.publish().unwrap();
+        let (_dir, mut s) = published_store();
         let path = s.path.clone();
         let tx = s.conn_mut().unwrap().transaction().unwrap();
         type Row = (
@@ -2667,17 +2665,7 @@ mod tests {
         );
         let mut want: Vec<Row> = Vec::new();
         {
-            let mut w = SqliteIndexTx {
-                tx: &tx,
-                loc: &path,
-                deferred: Vec::new(),
-                split: false,
-                hot: Default::default(),
-                graph: None,
-                sticky: Default::default(),
-                counts: None,
-                counting: false,
-            };
+            let mut w = index_tx(&tx, &path);
             let lanes = [
                 Some("a"),
                 Some("a"),
@@ -2700,33 +2688,16 @@ mod tests {
                 let (status, rank) = statuses[n % statuses.len()];
                 let parent = (n % 3 != 0).then(|| format!("P-{}", n / 6));
                 let doc = format!("plan-{}.md", n / 5);
-                let it = evident_core::Item {
-                    id: id.clone(),
-                    kind: if n % 7 == 0 { "bug" } else { "task" }.into(),
-                    title: id.clone(),
-                    status: status.into(),
-                    priority: None,
-                    parent: parent.clone(),
-                    depends_on: vec![],
-                    lane: lane.map(str::to_string),
-                    owner: (n % 2 == 0).then(|| "ann".to_string()),
-                    labels: vec![],
-                    path: doc.clone(),
-                    line: n as u32,
-                    fields: Default::default(),
-                    sections: vec![],
-                    content_hash: "h".into(),
-                    field_lines: evident_core::item::FieldLines {
-                        parent: parent.as_ref().map(|_| n as u32),
-                        depends_on: None,
-                    },
-                };
-                let it = IndexedItem {
-                    encoded: EncodedItem::of(&it),
-                    item: it,
-                    status: None,
-                    priority_rank: None,
-                };
+                let mut it = test_item(&id);
+                it.kind = if n % 7 == 0 { "bug" } else { "task" }.into();
+                it.status = status.into();
+                it.parent = parent.clone();
+                it.lane = lane.map(str::to_string);
+                it.owner = (n % 2 == 0).then(|| "ann".to_string());
+                it.path = doc.clone();
+                it.line = n as u32;
+                it.field_lines.parent = parent.as_ref().map(|_| n as u32);
+                let it = indexed(it);
                 w.upsert_item(&ItemWrite {
                     it: &it,
                     status,
@@ -2800,41 +2771,9 @@ mod tests {
     /// changes (of counted columns and of others), removals and rollbacks.
     #[test]
     fn the_count_triggers_keep_the_counts_of_the_items() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
-        s.publish().unwrap();
+        let (_dir, mut s) = published_store();
         let c = s.conn_mut().unwrap();
-        let both = |c: &Connection| -> (Vec<String>, Vec<String>) {
-            let rows = |sql: &str| -> Vec<String> {
-                c.prepare(sql)
-                    .unwrap()
-                    .query_map([], |r| {
-                        Ok(format!(
-                            "{}/{}/{:?}/{}/{:?}={}",
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<i64>>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, i64>(5)?
-                        ))
-                    })
-                    .unwrap()
-                    .collect::<rusqlite::Result<_>>()
-                    .unwrap()
-            };
-            (
-                rows(
-                    "SELECT kind, status, status_rank, terminal, lane, COUNT(*) FROM items
-                      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
-                ),
-                rows(
-                    "SELECT kind, status, NULLIF(status_rank, -1), terminal,
-                        NULLIF(lane, char(0)), n
-                      FROM item_counts WHERE n > 0 ORDER BY 1, 2, 3, 4, 5",
-                ),
-            )
-        };
+        let both = |c: &Connection| crate::testing::sqlite_item_counts(c).unwrap();
         let insert =
             |c: &Connection, id: &str, status: &str, rank: Option<i64>, lane: Option<&str>| {
                 c.execute(
@@ -2889,67 +2828,17 @@ mod tests {
     /// the counts come from the rows instead. Either way they are the items' own.
     #[test]
     fn a_bulk_load_writes_the_counts_of_what_it_loaded() {
-        fn item(id: &str, lane: Option<&str>) -> IndexedItem {
-            let it = evident_core::Item {
-                id: id.into(),
-                kind: "task".into(),
-                title: id.into(),
-                status: "todo".into(),
-                priority: None,
-                parent: None,
-                depends_on: vec![],
-                lane: lane.map(str::to_string),
-                owner: None,
-                labels: vec![],
-                path: format!("{id}.md"),
-                line: 1,
-                fields: Default::default(),
-                sections: vec![],
-                content_hash: "h".into(),
-                field_lines: Default::default(),
-            };
-            IndexedItem {
-                encoded: EncodedItem::of(&it),
-                item: it,
-                status: None,
-                priority_rank: None,
-            }
-        }
-        let counts = |tx: &rusqlite::Transaction<'_>, sql: &str| -> Vec<String> {
-            tx.prepare(sql)
-                .unwrap()
-                .query_map([], |r| {
-                    Ok(format!(
-                        "{}/{:?}/{}/{:?}={}",
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, i64>(4)?
-                    ))
-                })
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap()
+        let item = |id: &str, lane: Option<&str>| {
+            let mut it = test_item(id);
+            it.lane = lane.map(str::to_string);
+            indexed(it)
         };
         for twice in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
-            s.publish().unwrap();
+            let (_dir, mut s) = published_store();
             let path = s.path.clone();
             let tx = s.conn_mut().unwrap().transaction().unwrap();
             {
-                let mut w = SqliteIndexTx {
-                    tx: &tx,
-                    loc: &path,
-                    deferred: Vec::new(),
-                    split: false,
-                    hot: Default::default(),
-                    graph: None,
-                    sticky: Default::default(),
-                    counts: None,
-                    counting: false,
-                };
+                let mut w = index_tx(&tx, &path);
                 install_count_triggers(&tx).unwrap();
                 w.bulk_load(true).unwrap();
                 let mut writes = vec![
@@ -2976,16 +2865,7 @@ mod tests {
                 }
                 w.bulk_load(false).unwrap();
             }
-            let from_items = counts(
-                &tx,
-                "SELECT status, status_rank, terminal, lane, COUNT(*) FROM items
-                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-            );
-            let kept = counts(
-                &tx,
-                "SELECT status, NULLIF(status_rank, -1), terminal, NULLIF(lane, char(0)), n
-                 FROM item_counts ORDER BY 1, 2, 3, 4",
-            );
+            let (from_items, kept) = crate::testing::sqlite_item_counts(&tx).unwrap();
             assert_eq!(
                 from_items.len(),
                 if twice { 4 } else { 3 },
@@ -3004,27 +2884,69 @@ mod tests {
         }
     }
 
+    /// A new, published (empty) store in a temporary folder (kept while the folder is).
+    fn published_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        s.publish().unwrap();
+        (dir, s)
+    }
+
+    /// An index writer over `tx`, outside any bulk load.
+    fn index_tx<'a, 'c>(tx: &'a rusqlite::Transaction<'c>, loc: &'a Path) -> SqliteIndexTx<'a, 'c> {
+        SqliteIndexTx {
+            tx,
+            loc,
+            deferred: Vec::new(),
+            split: false,
+            hot: Default::default(),
+            graph: None,
+            sticky: Default::default(),
+            counts: None,
+            counting: false,
+        }
+    }
+
+    /// A task in status `todo`, alone in its document `ID.md`.
+    fn test_item(id: &str) -> evident_core::Item {
+        evident_core::Item {
+            id: id.into(),
+            kind: "task".into(),
+            title: id.into(),
+            status: "todo".into(),
+            priority: None,
+            parent: None,
+            depends_on: vec![],
+            lane: None,
+            owner: None,
+            labels: vec![],
+            path: format!("{id}.md"),
+            line: 1,
+            fields: Default::default(),
+            sections: vec![],
+            content_hash: "h".into(),
+            field_lines: Default::default(),
+        }
+    }
+
+    fn indexed(it: evident_core::Item) -> IndexedItem {
+        IndexedItem {
+            encoded: EncodedItem::of(&it),
+            item: it,
+            status: None,
+            priority_rank: None,
+        }
+    }
+
     /// Repeated values are bound once per statement and again only when they change: rows
     /// written for alternating checkouts each keep their own.
     #[test]
     fn sticky_parameters_are_bound_again_when_they_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
-        s.publish().unwrap();
+        let (_dir, mut s) = published_store();
         let path = s.path.clone();
         let tx = s.conn_mut().unwrap().transaction().unwrap();
         {
-            let mut w = SqliteIndexTx {
-                tx: &tx,
-                loc: &path,
-                deferred: Vec::new(),
-                split: false,
-                hot: Default::default(),
-                graph: None,
-                sticky: Default::default(),
-                counts: None,
-                counting: false,
-            };
+            let mut w = index_tx(&tx, &path);
             let st = FileState {
                 size: 1,
                 mtime_ns: 2,

@@ -1,7 +1,8 @@
 //! Support for tests that need a PostgreSQL hub: one place that decides where the test server
 //! is, gives every test its own schema, and skips locally but fails in CI when PostgreSQL is
 //! absent (so a missing database can never make CI pass by skipping). And the count of SQL
-//! statements an SQLite store runs, for tests that assert what a command costs.
+//! statements an SQLite store runs, for tests that assert what a command costs, and the SQLite
+//! store's table of counts set beside the items it counts.
 
 use crate::{PgStore, PgTarget};
 
@@ -59,4 +60,37 @@ pub fn pg_schema(test: &str) -> Option<PgTestSchema> {
             None
         }
     }
+}
+
+/// An SQLite store's counts of items by (kind, status, rank, terminal, lane), as the items give
+/// them and as its table of counts (schema 8) keeps them, in one spelling each, sorted: the two
+/// must be equal.
+pub fn sqlite_item_counts(
+    c: &rusqlite::Connection,
+) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
+    let rows = |sql: &str| -> rusqlite::Result<Vec<String>> {
+        c.prepare(sql)?
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}/{}/{:?}/{}/{:?}={}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?
+                ))
+            })?
+            .collect()
+    };
+    Ok((
+        rows(
+            "SELECT kind, status, status_rank, terminal, lane, COUNT(*) FROM items
+             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+        )?,
+        rows(
+            "SELECT kind, status, NULLIF(status_rank, -1), terminal, NULLIF(lane, char(0)), n
+             FROM item_counts WHERE n > 0 ORDER BY 1, 2, 3, 4, 5",
+        )?,
+    ))
 }

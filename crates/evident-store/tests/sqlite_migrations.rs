@@ -191,39 +191,6 @@ fn the_open_work_indexes_hold_the_status_rank_and_open_items_only() {
     assert_eq!(s.events(None, None).unwrap().len(), 3);
 }
 
-/// Every (kind, status, rank, terminal, lane) with its count, from the items themselves and from
-/// the table of counts (rows counting nothing left out).
-fn counts_both_ways(c: &rusqlite::Connection) -> (Vec<String>, Vec<String>) {
-    let rows = |sql: &str| -> Vec<String> {
-        c.prepare(sql)
-            .unwrap()
-            .query_map([], |r| {
-                Ok(format!(
-                    "{}/{}/{:?}/{}/{:?}={}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, i64>(5)?
-                ))
-            })
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    };
-    (
-        rows(
-            "SELECT kind, status, status_rank, terminal, lane, COUNT(*) FROM items
-             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
-        ),
-        rows(
-            "SELECT kind, status, NULLIF(status_rank, -1), terminal, NULLIF(lane, char(0)), n
-             FROM item_counts WHERE n > 0 ORDER BY 1, 2, 3, 4, 5",
-        ),
-    )
-}
-
 /// Schema 8 counts items by kind, status and lane in a table of its own: a store from before it
 /// gets the table filled from its items, and `status` reads the same counts from it.
 #[test]
@@ -265,7 +232,7 @@ fn schema_8_counts_the_items_it_finds() {
         (7, LATEST_SCHEMA)
     );
     let c = rusqlite::Connection::open(&path).unwrap();
-    let (items, counts) = counts_both_ways(&c);
+    let (items, counts) = evident_store::testing::sqlite_item_counts(&c).unwrap();
     assert_eq!(items.len(), 4, "{items:?}");
     assert_eq!(items, counts);
     drop(c);
