@@ -1188,9 +1188,10 @@ impl BulkCounts {
 }
 
 impl<'a> SqliteIndexTx<'a, '_> {
-    /// Before the first write to items outside a bulk load: the table of counts must follow.
+    /// Before the first write to items: the table of counts must follow. A bulk load counts on
+    /// its own (see [`SqliteIndexTx::write_counts`], which also catches a removal).
     fn count_writes(&mut self) -> Result<()> {
-        if !self.counting {
+        if !self.counting && self.counts.is_none() {
             install_count_triggers(self.tx).ctx(self.loc)?;
             self.counting = true;
         }
@@ -1207,12 +1208,15 @@ impl<'a> SqliteIndexTx<'a, '_> {
             .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
             .ctx(self.loc)?;
         if u64::try_from(rows).ok() != Some(c.written) {
-            // An id written twice: count the rows themselves.
-            return self.exec(
-                "INSERT INTO item_counts SELECT kind, status, ifnull(status_rank, -1), terminal,
-                   ifnull(lane, char(0)), COUNT(*) FROM items GROUP BY 1, 2, 3, 4, 5",
-                [],
-            );
+            // An id written twice, or an item removed: count the rows themselves.
+            return self
+                .tx
+                .execute_batch(
+                    "DELETE FROM item_counts;
+                     INSERT INTO item_counts SELECT kind, status, ifnull(status_rank, -1), terminal,
+                       ifnull(lane, char(0)), COUNT(*) FROM items GROUP BY 1, 2, 3, 4, 5;",
+                )
+                .ctx(self.loc);
         }
         let mut st = self
             .tx
@@ -2824,8 +2828,9 @@ mod tests {
     }
 
     /// A bulk load counts its items in memory (count triggers its connection had are dropped,
-    /// so nothing counts twice) and writes the counts at its end; when an id was written twice,
-    /// the counts come from the rows instead. Either way they are the items' own.
+    /// and none are created during it, so nothing counts twice) and writes the counts at its
+    /// end; when an id was written twice or an item removed, the counts come from the rows
+    /// instead. Either way they are the items' own.
     #[test]
     fn a_bulk_load_writes_the_counts_of_what_it_loaded() {
         let item = |id: &str, lane: Option<&str>| {
@@ -2833,7 +2838,7 @@ mod tests {
             it.lane = lane.map(str::to_string);
             indexed(it)
         };
-        for twice in [false, true] {
+        for (twice, removed) in [(false, false), (true, false), (false, true)] {
             let (_dir, mut s) = published_store();
             let path = s.path.clone();
             let tx = s.conn_mut().unwrap().transaction().unwrap();
@@ -2863,15 +2868,24 @@ mod tests {
                     })
                     .unwrap();
                 }
+                if removed {
+                    // B leaves (x, todo) with A alone; D's combination goes.
+                    w.remove_item("B").unwrap();
+                    w.remove_item("D").unwrap();
+                }
                 w.bulk_load(false).unwrap();
             }
             let (from_items, kept) = crate::testing::sqlite_item_counts(&tx).unwrap();
+            let combinations = match (twice, removed) {
+                (true, _) => 4,
+                (_, true) => 2,
+                _ => 3,
+            };
+            assert_eq!(from_items.len(), combinations, "{from_items:?}");
             assert_eq!(
-                from_items.len(),
-                if twice { 4 } else { 3 },
-                "{from_items:?}"
+                kept, from_items,
+                "written twice: {twice}, removed: {removed}"
             );
-            assert_eq!(kept, from_items, "an id written twice: {twice}");
             // No trigger of the load's connection counted as well.
             let triggers: i64 = tx
                 .query_row(
