@@ -929,9 +929,6 @@ impl World {
                 }
             }
             let check = self.json(m, &["--json", "check"]).map_err(io)?;
-            if m == 0 {
-                self.check_counts(at)?;
-            }
             if check["findings"]
                 .as_array()
                 .is_some_and(|f| f.iter().any(|x| x["severity"] != "info"))
@@ -943,6 +940,7 @@ impl World {
                 ));
             }
         }
+        self.check_counts(at)?;
         self.check_i1(at)
     }
 }
