@@ -1354,11 +1354,18 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         // Build the secondary indexes once at the end (a sorted build) instead of updating them
         // row by row.
         if starting {
-            // A large page cache for the load: the default 2 MB spills dirty pages to the WAL
-            // mid-transaction and reads them back while building the indexes. In-memory temp
-            // storage (set at open) keeps the index sorts off the disk.
+            // The page cache for the load. A store being built under its private name (staged)
+            // has its journal in memory, so a full cache spills dirty pages straight into the
+            // file, and a small one is best: pages are written out as the load goes instead of
+            // piling up until the commit, and the cache's memory is reused instead of grown
+            // page by page (a first index of 100k items: ~970 → ~940 ms with 2 MB instead of
+            // 64 MB, alternating runs, and peak memory lower by the cache). A store in use has
+            // its WAL: a small cache spills into the WAL mid-transaction and reads the pages
+            // back while building the indexes, so that load gets a large one. In-memory temp
+            // storage (set at open) keeps the index sorts off the disk in both.
+            let kib = if self.split { 2048 } else { 65536 };
             self.tx
-                .execute_batch("PRAGMA cache_size = -65536;")
+                .execute_batch(&format!("PRAGMA cache_size = -{kib};"))
                 .ctx(self.loc)?;
             let mut st = self
                 .tx
