@@ -3,7 +3,8 @@
 //! line in `evident.toml`. Presets are the TOML files in `presets/`, embedded so `evident init`
 //! writes exactly what Evident reads.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -278,7 +279,9 @@ pub struct Config {
     /// Gates from `[[gates]]`, plus one per status a workflow requires sign-offs for.
     pub gates: Vec<crate::gate::GateDef>,
     pub lanes: Vec<LaneDef>,
-    aliases: HashMap<String, String>,
+    /// Every accepted spelling of a kind, by canonical key (FxHash: looked up for every item of
+    /// an index pass, and its keys come from the configuration).
+    aliases: FxHashMap<String, String>,
 }
 
 /// Why a configuration was refused; `line` is 1-based in the TOML text when known.
@@ -645,7 +648,7 @@ impl Config {
             ));
         }
         let mut kinds = BTreeMap::new();
-        let mut aliases = HashMap::new();
+        let mut aliases = FxHashMap::default();
         for (name, k) in raw.kinds {
             let key = canonical_key(&name);
             if !workflows.contains_key(&k.workflow) {

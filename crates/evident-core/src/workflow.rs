@@ -2,7 +2,8 @@
 //! transitions are allowed. Rank is what the truth model merges on: a status may only move to
 //! an equal or higher rank unless an explicit reopen says otherwise.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 use crate::status::{canonical_key, display_from_key};
 
@@ -26,7 +27,9 @@ pub struct StatusDef {
 pub struct Workflow {
     pub name: String,
     pub statuses: Vec<StatusDef>,
-    by_key: HashMap<String, usize>,
+    /// Index into `statuses` by canonical key (FxHash: looked up for every item of an index
+    /// pass, and its keys come from the configuration).
+    by_key: FxHashMap<String, usize>,
     /// Allowed targets per canonical source key; `None` means every move that does not lower
     /// the rank is allowed.
     transitions: Option<BTreeMap<String, Vec<String>>>,
@@ -79,7 +82,7 @@ impl Workflow {
             });
         }
         let mut defs = Vec::with_capacity(statuses.len());
-        let mut by_key = HashMap::new();
+        let mut by_key = FxHashMap::default();
         for (raw, rank, terminal) in statuses {
             let key = canonical_key(&raw);
             if by_key.insert(key.clone(), defs.len()).is_some() {
