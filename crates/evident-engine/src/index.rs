@@ -176,7 +176,7 @@ impl FolderHandle {
             match rustix::fs::openat(
                 rustix::fs::CWD,
                 &path,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
                 Ok(fd) => self.open = Some((folder.to_string(), fd)),
