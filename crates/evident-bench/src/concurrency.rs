@@ -73,7 +73,7 @@ fn seed(store: &mut dyn Store, items: usize) -> Result<()> {
                 items: vec![IndexedItem {
                     encoded: EncodedItem::of(&item),
                     item,
-                    status: Some(status(0)),
+                    status: Some(status(0).into()),
                     priority_rank: None,
                 }],
                 diagnostics: vec![],

@@ -4,6 +4,7 @@
 
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::status::{canonical_key, display_from_key};
 
@@ -30,6 +31,9 @@ pub struct Workflow {
     /// Index into `statuses` by canonical key (FxHash: looked up for every item of an index
     /// pass, and its keys come from the configuration).
     by_key: FxHashMap<String, usize>,
+    /// `statuses` again, shared: what an index pass attaches to each parsed item (see
+    /// [`Workflow::status_shared`]).
+    shared: Vec<Arc<StatusDef>>,
     /// Allowed targets per canonical source key; `None` means every move that does not lower
     /// the rank is allowed.
     transitions: Option<BTreeMap<String, Vec<String>>>,
@@ -147,6 +151,7 @@ impl Workflow {
         };
         Ok(Workflow {
             name: name.to_string(),
+            shared: defs.iter().cloned().map(Arc::new).collect(),
             statuses: defs,
             by_key,
             transitions,
@@ -159,6 +164,21 @@ impl Workflow {
         self.by_key
             .get(crate::status::canonical_key_cow(spelling).as_ref())
             .map(|&i| &self.statuses[i])
+    }
+
+    /// [`Workflow::status`], shared: an index pass attaches one to every parsed item, and a
+    /// shared definition is passed on without copying its three strings (allocated by a parse
+    /// worker, freed by the store's writer).
+    pub fn status_shared(&self, spelling: &str) -> Option<Arc<StatusDef>> {
+        self.by_key
+            .get(crate::status::canonical_key_cow(spelling).as_ref())
+            .map(|&i| Arc::clone(&self.shared[i]))
+    }
+
+    /// [`Workflow::initial`], shared (see [`Workflow::status_shared`]).
+    pub fn initial_shared(&self) -> Arc<StatusDef> {
+        self.status_shared(&self.initial)
+            .unwrap_or_else(|| Arc::clone(&self.shared[0]))
     }
 
     pub fn initial(&self) -> &StatusDef {

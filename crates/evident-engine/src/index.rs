@@ -110,9 +110,9 @@ fn resolve(
             let status = config.kind(&it.kind).and_then(|k| {
                 let wf = config.workflow_of(k);
                 if it.status.is_empty() {
-                    Some(wf.initial().clone())
+                    Some(wf.initial_shared())
                 } else {
-                    let s = wf.status(&it.status).cloned();
+                    let s = wf.status_shared(&it.status);
                     if s.is_none() {
                         let names: Vec<&str> =
                             wf.statuses.iter().map(|s| s.label.as_str()).collect();

@@ -559,7 +559,7 @@ pub(crate) fn apply_index(
                                 if existing.is_none() =>
                             {
                                 // Restored (see above) at the status it had.
-                                let r = restored.clone().unwrap_or_else(|| fs.clone());
+                                let r = restored.clone().unwrap_or_else(|| StatusDef::clone(fs));
                                 let lower = r.key != fs.key;
                                 let e = NewEvent {
                                     item: id,

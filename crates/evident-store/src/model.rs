@@ -23,7 +23,7 @@ pub struct IndexedItem {
     /// ([`EncodedItem::take`]); the store reads only the encoded form.
     pub item: Item,
     /// `None` when the status is not in the workflow (EV113).
-    pub status: Option<StatusDef>,
+    pub status: Option<std::sync::Arc<StatusDef>>,
     pub priority_rank: Option<i64>,
     /// The item's list and map fields as stored, encoded where parsing runs in parallel rather
     /// than in the store's single writer.

@@ -191,7 +191,7 @@ fn item(s: &Spec) -> IndexedItem {
     IndexedItem {
         encoded: EncodedItem::of(&it),
         item: it,
-        status: Some(status(s.status, s.rank)),
+        status: Some(status(s.status, s.rank).into()),
         priority_rank: s.priority,
     }
 }
