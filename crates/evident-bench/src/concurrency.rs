@@ -43,22 +43,9 @@ fn seed(store: &mut dyn Store, items: usize) -> Result<()> {
     let changes: Vec<FileChange> = (0..items)
         .map(|n| {
             let item = Item {
-                id: format!("B-{n}"),
-                kind: "task".into(),
                 title: format!("Benchmark item {n}"),
-                status: "todo".into(),
-                priority: None,
-                parent: None,
-                depends_on: vec![],
-                lane: None,
-                owner: None,
-                labels: vec![],
-                path: format!("b/{n}.md"),
-                line: 1,
-                fields: Default::default(),
-                sections: vec![],
                 content_hash: format!("h{n}"),
-                field_lines: Default::default(),
+                ..evident_store::testing::todo_task(&format!("B-{n}"), &format!("b/{n}.md"))
             };
             FileChange::Update(FileUpdate {
                 path: item.path.clone(),

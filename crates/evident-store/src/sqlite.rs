@@ -2930,24 +2930,7 @@ mod tests {
 
     /// A task in status `todo`, alone in its document `ID.md`.
     fn test_item(id: &str) -> evident_core::Item {
-        evident_core::Item {
-            id: id.into(),
-            kind: "task".into(),
-            title: id.into(),
-            status: "todo".into(),
-            priority: None,
-            parent: None,
-            depends_on: vec![],
-            lane: None,
-            owner: None,
-            labels: vec![],
-            path: format!("{id}.md"),
-            line: 1,
-            fields: Default::default(),
-            sections: vec![],
-            content_hash: "h".into(),
-            field_lines: Default::default(),
-        }
+        crate::testing::todo_task(id, &format!("{id}.md"))
     }
 
     fn indexed(it: evident_core::Item) -> IndexedItem {

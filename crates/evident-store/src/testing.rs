@@ -2,7 +2,8 @@
 //! is, gives every test its own schema, and skips locally but fails in CI when PostgreSQL is
 //! absent (so a missing database can never make CI pass by skipping). And the count of SQL
 //! statements an SQLite store runs, for tests that assert what a command costs, and the SQLite
-//! store's table of counts set beside the items it counts.
+//! store's table of counts set beside the items it counts. And a plain item for tests and
+//! benchmarks that seed a store.
 
 use crate::{PgStore, PgTarget};
 
@@ -93,4 +94,27 @@ pub fn sqlite_item_counts(
              FROM item_counts WHERE n > 0 ORDER BY 1, 2, 3, 4, 5",
         )?,
     ))
+}
+
+/// A task in status `todo` at line 1 of `path`, titled by its id, with no other fields (content
+/// hash `h`): what tests and benchmarks seed a store with, adjusted with struct update syntax.
+pub fn todo_task(id: &str, path: &str) -> evident_core::Item {
+    evident_core::Item {
+        id: id.into(),
+        kind: "task".into(),
+        title: id.into(),
+        status: "todo".into(),
+        priority: None,
+        parent: None,
+        depends_on: vec![],
+        lane: None,
+        owner: None,
+        labels: vec![],
+        path: path.into(),
+        line: 1,
+        fields: Default::default(),
+        sections: vec![],
+        content_hash: "h".into(),
+        field_lines: Default::default(),
+    }
 }
