@@ -58,7 +58,8 @@ pub struct SqliteStore {
 /// Where the creation of a new store's schema stands.
 enum Schema {
     Ready,
-    Creating(std::thread::JoinHandle<Result<()>>),
+    /// On its own thread, with the connection the store then uses.
+    Creating(std::thread::JoinHandle<Result<Connection>>),
     /// Creating it failed with this message (the first use got the error itself).
     Failed(String),
 }
@@ -271,15 +272,21 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
     Ok(v)
 }
 
-/// Create a new store's schema on a connection of its own (see [`Schema`]), in the staged file.
-fn create_schema(path: &Path) -> Result<()> {
-    let mut conn = Connection::open(path).ctx(path)?;
+/// Open a new store's staged file and create its schema (see [`Schema`]): the connection this
+/// process then uses for everything until the store is published. `loc` is where errors are
+/// reported (the store's own path).
+fn create_store(staged: &Path, loc: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(staged).ctx(loc)?;
     counted(&mut conn);
-    conn.busy_timeout(BUSY_WAIT).ctx(path)?;
-    // The page size must be set before the first table exists (see `SqliteStore::open`).
-    conn.pragma_update(None, "page_size", 16384).ctx(path)?;
-    unjournaled(&conn, path)?;
-    migrate_conn(&mut conn, path)
+    conn.busy_timeout(BUSY_WAIT).ctx(loc)?;
+    // 16 KiB pages (set before the first table exists; an older store keeps its size): a
+    // first index of 100k items writes a quarter of the pages and takes ~16% less time, and
+    // `status`, `list`, `show` and `ready` read fewer pages per query.
+    conn.pragma_update(None, "page_size", 16384).ctx(loc)?;
+    unjournaled(&conn, loc)?;
+    conn.pragma_update(None, "temp_store", "MEMORY").ctx(loc)?;
+    migrate_conn(&mut conn, loc)?;
+    Ok(conn)
 }
 
 /// Whether connections opened from now on count the statements they run (see
@@ -561,34 +568,37 @@ impl SqliteStore {
         // (a first index of 1k items spent a quarter of its time in `fsync`s).
         remove_stale_staging(path);
         let staged = staging_path(path);
-        let mut conn = Connection::open(&staged).ctx(path)?;
-        counted(&mut conn);
-        conn.busy_timeout(BUSY_WAIT).ctx(path)?;
-        // 16 KiB pages (set before the first table exists; an older store keeps its size):
-        // a first index of 100k items writes a quarter of the pages and takes ~16% less
-        // time, and `status`, `list`, `show` and `ready` read fewer pages per query.
-        conn.pragma_update(None, "page_size", 16384).ctx(path)?;
-        unjournaled(&conn, path)?;
-        conn.pragma_update(None, "temp_store", "MEMORY").ctx(path)?;
-        let mut store = SqliteStore {
-            conn: conn.into(),
+        let store = SqliteStore {
+            conn: std::cell::OnceCell::new(),
             path: path.to_path_buf(),
             staged: Some(staged.clone()),
             early_sync: None,
             schema: Mutex::new(Schema::Ready),
         };
-        {
-            // Creating the schema of a new file (a few milliseconds of statements) overlaps
-            // the walk and the first documents' parsing: a first index of 1k items spent a
-            // sixth of its time here before reading anything.
-            let p = staged;
-            let spawned = std::thread::Builder::new()
-                .name("schema".into())
-                .spawn(move || create_schema(&p));
-            match spawned {
-                Ok(h) => store.schema = Mutex::new(Schema::Creating(h)),
-                Err(_) => store.migrate(0)?,
-            }
+        // Opening the new file and creating its schema (a few milliseconds of statements)
+        // overlaps the walk and the first documents' parsing: a first index of 1k items spent a
+        // sixth of its time here before reading anything. The connection that creates it is
+        // the one this process goes on with: the schema's pages stay in its cache, and the
+        // schema is never parsed again (with a connection of its own, the store's first write
+        // re-read both from the file).
+        let loc = path.to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("schema".into())
+            .spawn(move || create_store(&staged, &loc));
+        match spawned {
+            Ok(h) => *store.schema.lock().unwrap_or_else(|e| e.into_inner()) = Schema::Creating(h),
+            // No thread to be had: create it here.
+            Err(_) => match create_store(store.staged.as_deref().unwrap_or(path), path) {
+                Ok(conn) => {
+                    let _ = store.conn.set(conn);
+                }
+                Err(e) => {
+                    // Dropping the store then removes the staged file instead of publishing it.
+                    *store.schema.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Schema::Failed(e.to_string());
+                    return Err(e);
+                }
+            },
         }
         Ok(store)
     }
@@ -605,9 +615,14 @@ impl SqliteStore {
                         message: "creating the store's schema failed unexpectedly".into(),
                     })
                 });
-                if let Err(e) = done {
-                    *state = Schema::Failed(e.to_string());
-                    return Err(e);
+                match done {
+                    Ok(conn) => {
+                        let _ = self.conn.set(conn);
+                    }
+                    Err(e) => {
+                        *state = Schema::Failed(e.to_string());
+                        return Err(e);
+                    }
                 }
             }
             Schema::Failed(message) => {
