@@ -3,6 +3,7 @@
 //! Every backend implements [`Store`] with the guarantees written on it, and the same
 //! conformance tests run against each.
 
+mod image;
 mod index_flow;
 mod model;
 mod pg;

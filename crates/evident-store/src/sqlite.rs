@@ -33,6 +33,14 @@ const MIGRATIONS: &[(u32, &str)] = &[
 /// migrations up to that version: `the_baseline_builds_what_the_migrations_build`).
 const BASELINE: (u32, &str) = (8, include_str!("../migrations/sqlite/baseline.sql"));
 
+/// A new store's file as SQLite leaves it once [`BASELINE`] has run in it (16 KiB pages,
+/// `user_version` set), kept as its non-zero bytes (see [`crate::image`]): a new store is
+/// written from it instead of running the script, which took ~1.3 ms of statements on every
+/// first index while the walk and the first documents' parsing needed the cores. Rebuilt from
+/// the script by `the_new_store_image_is_the_baseline_script`, which fails when this differs
+/// (run it with `EVIDENT_BLESS=1` to write it again).
+const BASELINE_IMAGE: &[u8] = include_bytes!("../migrations/sqlite/baseline.img");
+
 pub struct SqliteStore {
     /// The connection; empty between a publication and the next use (see
     /// [`SqliteStore::publish`]: a process that publishes and exits never reopens the store).
@@ -276,17 +284,48 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
 /// process then uses for everything until the store is published. `loc` is where errors are
 /// reported (the store's own path).
 fn create_store(staged: &Path, loc: &Path) -> Result<Connection> {
+    crate::image::write(staged, BASELINE_IMAGE).map_err(|e| StoreError::Backend {
+        location: loc.display().to_string(),
+        message: format!("cannot write the new store {}: {e}", staged.display()),
+    })?;
     let mut conn = Connection::open(staged).ctx(loc)?;
     counted(&mut conn);
     conn.busy_timeout(BUSY_WAIT).ctx(loc)?;
-    // 16 KiB pages (set before the first table exists; an older store keeps its size): a
-    // first index of 100k items writes a quarter of the pages and takes ~16% less time, and
-    // `status`, `list`, `show` and `ready` read fewer pages per query.
-    conn.pragma_update(None, "page_size", 16384).ctx(loc)?;
     unjournaled(&conn, loc)?;
     conn.pragma_update(None, "temp_store", "MEMORY").ctx(loc)?;
-    migrate_conn(&mut conn, loc)?;
+    // Reads the schema (here, on this thread, not on the store's first use) and checks the
+    // file is the baseline's; migrations added since run on top.
+    let v = refuse_foreign(&conn, loc)?;
+    if v != BASELINE.0 {
+        return Err(StoreError::Damaged {
+            location: loc.display().to_string(),
+            message: format!(
+                "a new store came out at schema version {v}, not {}",
+                BASELINE.0
+            ),
+        });
+    }
+    bring_up_to_date(&mut conn, loc, v)?;
     Ok(conn)
+}
+
+/// Build, at `path`, what [`BASELINE_IMAGE`] holds: a file with 16 KiB pages (set before the
+/// first table exists; an older store keeps its size: a first index of 100k items writes a
+/// quarter of the pages and takes ~16% less time, and `status`, `list`, `show` and `ready`
+/// read fewer pages per query) in which the baseline script has run.
+#[cfg(test)]
+fn build_baseline_file(path: &Path) -> Result<()> {
+    let mut conn = Connection::open(path).ctx(path)?;
+    conn.pragma_update(None, "page_size", 16384).ctx(path)?;
+    unjournaled(&conn, path)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(path)?;
+    tx.execute_batch(BASELINE.1).ctx(path)?;
+    tx.pragma_update(None, "user_version", BASELINE.0)
+        .ctx(path)?;
+    tx.commit().ctx(path)?;
+    conn.close().map_err(|(_, e)| e).ctx(path)
 }
 
 /// Whether connections opened from now on count the statements they run (see
@@ -2665,10 +2704,63 @@ mod tests {
             assert_eq!(x, y);
         }
         assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
-        // And a new store is at the latest version, with what migrations after the baseline add.
+        // And a new store (written from the image) is at the latest version, with what
+        // migrations after the baseline add.
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
+        if LATEST_SCHEMA == BASELINE.0 {
+            let new = shape(s.db().unwrap());
+            assert_eq!(new, b);
+        }
+        let page_size: i64 = s
+            .db()
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(page_size, 16384);
+    }
+
+    /// The image new stores are written from is what the baseline script builds, byte for byte
+    /// (but for the SQLite version that wrote it, bytes 96 to 99 of the header). When the script
+    /// changes, `EVIDENT_BLESS=1 cargo test -p evident-store the_new_store_image` writes the
+    /// image again.
+    #[test]
+    fn the_new_store_image_is_the_baseline_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let built = dir.path().join("built.db");
+        build_baseline_file(&built).unwrap();
+        let want = std::fs::read(&built).unwrap();
+        let kept = crate::image::decode(BASELINE_IMAGE);
+        let same = |kept: &[u8]| {
+            let mut kept = kept.to_vec();
+            if kept.len() >= 100 && want.len() >= 100 {
+                kept[96..100].copy_from_slice(&want[96..100]);
+            }
+            kept == want
+        };
+        if !matches!(kept.as_deref().map(same), Ok(true)) {
+            if std::env::var_os("EVIDENT_BLESS").is_some() {
+                let path = concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/migrations/sqlite/baseline.img"
+                );
+                std::fs::write(path, crate::image::encode(&want)).unwrap();
+                return;
+            }
+            panic!(
+                "migrations/sqlite/baseline.img is not what baseline.sql builds: run \
+                 `EVIDENT_BLESS=1 cargo test -p evident-store the_new_store_image` to write it again"
+            );
+        }
+        // A store opened new is that file, once published.
+        let path = dir.path().join("s.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let published = Connection::open(&path).unwrap();
+        assert_eq!(shape(&published), {
+            let c = Connection::open(&built).unwrap();
+            shape(&c)
+        });
     }
 
     /// Every parameter an item row repeats from the row before is left bound; each row still

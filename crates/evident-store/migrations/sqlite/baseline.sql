@@ -4,6 +4,9 @@
 -- are upgraded by the migrations alone, and a test checks that this script and the migrations
 -- build the same tables, columns, indexes and triggers. When migration 0009 is added, new
 -- stores run it after this script until the script is brought up to date with it.
+-- New stores are not built by running this script but written from baseline.img, the file it
+-- builds (kept as its non-zero bytes): after any change here, write that file again with
+-- `EVIDENT_BLESS=1 cargo test -p evident-store the_new_store_image` (a test fails until then).
 
 
 CREATE TABLE meta (
