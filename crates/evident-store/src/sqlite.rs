@@ -607,6 +607,17 @@ impl SqliteStore {
         // (a first index of 1k items spent a quarter of its time in `fsync`s).
         remove_stale_staging(path);
         let staged = staging_path(path);
+        // The file exists once `open` returns (its content is written below, on the schema
+        // thread): what a caller, or another process, finds is a store in the making.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&staged)
+            .map_err(|e| StoreError::Backend {
+                location: path.display().to_string(),
+                message: format!("cannot create the new store {}: {e}", staged.display()),
+            })?;
         let store = SqliteStore {
             conn: std::cell::OnceCell::new(),
             path: path.to_path_buf(),
