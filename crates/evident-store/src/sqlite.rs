@@ -57,9 +57,9 @@ pub struct SqliteStore {
     /// A flush of the staged file started before its last transaction (see
     /// [`SqliteStore::build_deferred`]), joined before the store is published.
     early_sync: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-    /// A new store's schema, created on a second connection on its own thread while this
-    /// process walks and starts reading documents; joined before this connection is first used
-    /// (see [`SqliteStore::db`]).
+    /// A new store's file and connection, made on a thread of their own while this process
+    /// walks and starts reading documents; joined, and the connection taken over, before the
+    /// store is first used (see [`SqliteStore::db`]).
     schema: Mutex<Schema>,
 }
 
@@ -625,12 +625,11 @@ impl SqliteStore {
             early_sync: None,
             schema: Mutex::new(Schema::Ready),
         };
-        // Opening the new file and creating its schema (a few milliseconds of statements)
-        // overlaps the walk and the first documents' parsing: a first index of 1k items spent a
-        // sixth of its time here before reading anything. The connection that creates it is
-        // the one this process goes on with: the schema's pages stay in its cache, and the
-        // schema is never parsed again (with a connection of its own, the store's first write
-        // re-read both from the file).
+        // Writing the new file from its image, opening it and reading its schema overlaps the
+        // walk and the first documents' parsing (creating the schema with statements here once
+        // took a sixth of a first index of 1k items). The connection that does it is the one
+        // this process goes on with: the schema stays read and its pages cached (with a
+        // connection of its own, the store's first write read both again from the file).
         let loc = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("schema".into())
