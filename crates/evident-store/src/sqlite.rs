@@ -321,9 +321,7 @@ fn build_baseline_file(path: &Path) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(path)?;
-    tx.execute_batch(BASELINE.1).ctx(path)?;
-    tx.pragma_update(None, "user_version", BASELINE.0)
-        .ctx(path)?;
+    run_baseline(&tx, path)?;
     tx.commit().ctx(path)?;
     conn.close().map_err(|(_, e)| e).ctx(path)
 }
@@ -550,9 +548,7 @@ fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(path)?;
     if v == 0 {
-        tx.execute_batch(BASELINE.1).ctx(path)?;
-        tx.pragma_update(None, "user_version", BASELINE.0)
-            .ctx(path)?;
+        run_baseline(&tx, path)?;
         v = BASELINE.0;
     }
     for (n, sql) in MIGRATIONS {
@@ -562,6 +558,12 @@ fn migrate_conn(conn: &mut Connection, path: &Path) -> Result<()> {
         }
     }
     tx.commit().ctx(path)
+}
+
+/// Build the schema of an empty file with [`BASELINE`] and record its version.
+fn run_baseline(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
+    tx.execute_batch(BASELINE.1).ctx(path)?;
+    tx.pragma_update(None, "user_version", BASELINE.0).ctx(path)
 }
 
 /// Refuse a store newer than this binary; migrate an older one (`v`: its schema version).
