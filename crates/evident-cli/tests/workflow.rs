@@ -104,6 +104,29 @@ fn list_filters_and_sorts() {
 }
 
 #[test]
+fn an_empty_listing_says_whether_anything_was_indexed() {
+    let e = Env::new();
+    e.ok(&["init"], 0);
+    // Example items are on disk but not yet read: say so, and how to read them.
+    for (args, code) in [(&["list"][..], 0), (&["ready"][..], 2)] {
+        let r = e.ok(args, code);
+        assert!(
+            r.stdout
+                .starts_with("No items are indexed yet.\nRun `evident index`"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    // JSON stays a plain empty list.
+    assert_eq!(e.ok(&["--json", "list"], 0).json()["count"], 0);
+    e.ok(&["index"], 0);
+    // Now the store has items: an empty result means the filter matched nothing.
+    let r = e.ok(&["list", "--search", "no such title"], 0);
+    assert_eq!(r.stdout, "No items match.\n");
+    assert!(e.ok(&["list"], 0).stdout.starts_with("ID "));
+}
+
+#[test]
 fn move_writes_only_the_status_bytes_and_journals() {
     let e = Env::with_preset("basic");
     let original = "---\nid: ST-1\nkind: story\ntitle: \"A story\"   # keep me\nstatus: \"In Progress\"  # the team's spelling\nlabels: [a, b]\n---\n\n# A story\r\n\n## Description\n\nünïcode ✓\n";

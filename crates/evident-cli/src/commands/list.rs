@@ -96,7 +96,7 @@ pub fn run(a: ListArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
             },
         );
     } else if items.is_empty() {
-        print("No items match.\n");
+        print(&super::nothing_to_list(ws, "No items match.")?);
     } else {
         print(&super::item_table(&items, &ws.config, out));
     }

@@ -97,6 +97,21 @@ pub fn attention_if_diagnostics(ws: &mut Workspace) -> Result<Outcome> {
     })
 }
 
+/// What a human-readable listing says when it has nothing to show: that nothing matched, or,
+/// when the store holds no item at all (this checkout was never indexed, or `init` just ran),
+/// how to fill it. The extra lookup runs only for an empty result.
+pub fn nothing_to_list(ws: &mut Workspace, none_matched: &str) -> Result<String> {
+    let any = evident_engine::ItemFilter {
+        limit: Some(1),
+        ..Default::default()
+    };
+    Ok(if ws.store().list_items(&any)?.is_empty() {
+        "No items are indexed yet.\nRun `evident index` to read this checkout's documents (or `evident status --index`).\n".to_string()
+    } else {
+        format!("{none_matched}\n")
+    })
+}
+
 /// `{"count": N, "items": [...]}`, serialized without an intermediate JSON tree.
 #[derive(serde::Serialize)]
 pub struct ItemList<'a> {

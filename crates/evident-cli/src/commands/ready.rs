@@ -40,7 +40,7 @@ pub fn run(a: ReadyArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
             },
         );
     } else if items.is_empty() {
-        print("Nothing is ready.\n");
+        print(&super::nothing_to_list(ws, "Nothing is ready.")?);
     } else {
         print(&super::item_table(&items, &ws.config, out));
     }
