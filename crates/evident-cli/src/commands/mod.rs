@@ -98,8 +98,8 @@ pub fn attention_if_diagnostics(ws: &mut Workspace) -> Result<Outcome> {
 }
 
 /// What a human-readable listing says when it has nothing to show: that nothing matched, or,
-/// when the store holds no item at all (this checkout was never indexed, or `init` just ran),
-/// how to fill it. The extra lookup runs only for an empty result.
+/// when the store holds no item at all (nothing was indexed into it yet, as right after
+/// `init`), how to fill it. The extra lookup runs only for an empty result.
 pub fn nothing_to_list(ws: &mut Workspace, none_matched: &str) -> Result<String> {
     let any = evident_engine::ItemFilter {
         limit: Some(1),
