@@ -222,6 +222,52 @@ fn a_duplicate_id_added_later_is_reported_and_the_first_by_path_keeps_it() {
 }
 
 #[test]
+fn a_mistyped_id_kind_or_status_is_answered_with_the_nearest() {
+    let e = Env::with_preset("basic");
+    e.write("work/a.md", &story("ST-101", "todo", ""));
+    e.write("work/b.md", &story("ST-102", "todo", ""));
+    e.ok(&["index"], 0);
+    for (args, near) in [
+        (&["show", "ST-11"][..], "did you mean `ST-101`?"),
+        (&["move", "ST-1O1", "done"], "did you mean `ST-101`?"),
+        (&["move", "ST-101", "donee"], "did you mean `done`?"),
+        (
+            &["move", "ST-101", "In Progres"],
+            "did you mean `in_progress`?",
+        ),
+        (
+            &["list", "--status", "canceled"],
+            "did you mean `cancelled`?",
+        ),
+        (&["list", "--kind", "stroy"], "did you mean `story`?"),
+        (&["new", "stroy", "A title"], "did you mean `story`?"),
+        (
+            &["gate", "check", "ST-101", "--transition", "dnoe"],
+            "did you mean `done`?",
+        ),
+    ] {
+        let r = e.refused(args, &[near]);
+        // The full list still follows the suggestion.
+        assert!(
+            r.stderr.contains("statuses: ")
+                || r.stderr.contains("kinds in this repository: ")
+                || r.stderr.contains("`evident list` shows known ids"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // Nothing near: no guess, only the list.
+    for args in [
+        &["show", "XX-1"][..],
+        &["move", "ST-101", "shipped"],
+        &["list", "--kind", "spaceship"],
+    ] {
+        let r = e.refused(args, &["hint"]);
+        assert!(!r.stderr.contains("did you mean"), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
 fn an_unknown_id_is_an_error_and_a_removed_one_keeps_its_history() {
     let e = Env::with_preset("basic");
     e.write("work/s.md", &story("S-1", "todo", ""));

@@ -320,14 +320,9 @@ fn gates_for<'a>(
     Ok(match which {
         Which::Into(s) => {
             let st = wf.status(s).ok_or_else(|| {
-                EngineError::user(format!("`{s}` is not a status of {}", item.kind)).hint(format!(
-                    "statuses: {}",
-                    wf.statuses
-                        .iter()
-                        .map(|s| s.label.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
+                let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
+                EngineError::user(format!("`{s}` is not a status of {}", item.kind))
+                    .hint(crate::suggest::among(s, "statuses", &names))
             })?;
             ws.config
                 .gates_into(&kind.key, &st.key)
@@ -696,10 +691,11 @@ pub fn review(ws: &mut Workspace, id: &str, gaps: &str, to: Option<&str>) -> Res
         ))
     })?;
     let target = match to {
-        Some(t) => wf
-            .status(t)
-            .cloned()
-            .ok_or_else(|| EngineError::user(format!("`{t}` is not a status of {}", item.kind)))?,
+        Some(t) => wf.status(t).cloned().ok_or_else(|| {
+            let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
+            EngineError::user(format!("`{t}` is not a status of {}", item.kind))
+                .hint(crate::suggest::among(t, "statuses", &names))
+        })?,
         None => wf
             .allowed_targets(&cur)
             .into_iter()

@@ -13,6 +13,7 @@ pub mod index;
 pub mod merge;
 pub mod ops;
 pub mod reconcile;
+mod suggest;
 mod walk;
 mod workspace;
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::fsutil::atomic_write;
 use crate::index::index_paths;
+use crate::suggest;
 use crate::workspace::CONFIG_FILE;
 use crate::{EngineError, Result, Workspace};
 
@@ -33,20 +34,31 @@ pub fn not_found(ws: &mut Workspace, id: &str) -> EngineError {
         .filter_map(|p| ws.store().ids_with_prefix(p).ok())
         .flatten()
         .find(|k| k.eq_ignore_ascii_case(id));
-    match other_case {
-        Some(k) => err.hint(format!("ids are case-sensitive: did you mean `{k}`?")),
-        None => err.hint(
-            "`evident list` shows known ids; run `evident index` if the item was added recently",
-        ),
+    if let Some(k) = other_case {
+        return err.hint(format!("ids are case-sensitive: did you mean `{k}`?"));
     }
+    // A typo: the ids of the same prefix nearest to the one typed.
+    let same_prefix = if id.contains('-') && !typed.is_empty() {
+        ws.store().ids_with_prefix(typed).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let near = suggest::closest(id, same_prefix.iter().map(String::as_str));
+    err.hint(format!(
+        "{}`evident list` shows known ids; run `evident index` if the item was added recently",
+        suggest::did_you_mean(&near)
+    ))
 }
 
 /// Resolve a kind spelling or fail listing the kinds.
 pub fn kind_def<'a>(ws: &'a Workspace, spelling: &str) -> Result<&'a KindDef> {
     ws.config.kind(spelling).ok_or_else(|| {
         let known: Vec<&str> = ws.config.kinds.keys().map(String::as_str).collect();
-        EngineError::user(format!("unknown kind `{spelling}`"))
-            .hint(format!("kinds in this repository: {}", known.join(", ")))
+        EngineError::user(format!("unknown kind `{spelling}`")).hint(suggest::among(
+            spelling,
+            "kinds in this repository",
+            &known,
+        ))
     })
 }
 
@@ -68,7 +80,7 @@ pub fn status_keys(ws: &Workspace, spellings: &[String]) -> Result<Vec<String>> 
                 all.sort();
                 all.dedup();
                 Err(EngineError::user(format!("unknown status `{s}`"))
-                    .hint(format!("statuses: {}", all.join(", "))))
+                    .hint(suggest::among(s, "statuses", &all)))
             }
         })
         .collect()
@@ -163,7 +175,7 @@ fn move_once(
             "`{to_spelling}` is not a status of {} ({} workflow)",
             item.kind, wf.name
         ))
-        .hint(format!("statuses: {}", names.join(", ")))
+        .hint(suggest::among(to_spelling, "statuses", &names))
     })?;
     let from = wf.status(&item.status).cloned();
     let check = match &from {
