@@ -245,13 +245,15 @@ fn a_mistyped_id_kind_or_status_is_answered_with_the_nearest() {
             &["gate", "check", "ST-101", "--transition", "dnoe"],
             "did you mean `done`?",
         ),
+        (&["readiness", "--scope", "stroy"], "did you mean `story`?"),
     ] {
         let r = e.refused(args, &[near]);
         // The full list still follows the suggestion.
         assert!(
             r.stderr.contains("statuses: ")
                 || r.stderr.contains("kinds in this repository: ")
-                || r.stderr.contains("`evident list` shows known ids"),
+                || r.stderr.contains("`evident list` shows known ids")
+                || r.stderr.contains("a kind (bug, epic, story, task)"),
             "{args:?}: {}",
             r.stderr
         );

@@ -802,9 +802,16 @@ fn scope_ids(ws: &mut Workspace, scope: &str) -> Result<Option<Vec<String>>> {
         }
         return Ok(Some(out));
     }
+    let kinds: Vec<&str> = ws.config.kinds.keys().map(String::as_str).collect();
+    let near = crate::suggest::closest(scope, kinds.iter().copied().chain(["all"]));
     Err(
-        EngineError::user(format!("`{scope}` is neither an item, a kind, nor `all`"))
-            .hint("pass --scope all, a kind (story), or an item id"),
+        EngineError::user(format!("`{scope}` is neither an item, a kind, nor `all`")).hint(
+            format!(
+                "{}pass --scope all, a kind ({}), or an item id",
+                crate::suggest::did_you_mean(&near),
+                kinds.join(", ")
+            ),
+        ),
     )
 }
 
