@@ -258,6 +258,12 @@ fn a_mistyped_id_kind_or_status_is_answered_with_the_nearest() {
             r.stderr
         );
     }
+    e.refused(
+        &[
+            "evidence", "add", "ST-101", "--kind", "dco", "--path", "x.md",
+        ],
+        &["did you mean `doc`? use one of: doc, contract"],
+    );
     // Nothing near: no guess, only the list.
     for args in [
         &["show", "XX-1"][..],
@@ -266,6 +272,21 @@ fn a_mistyped_id_kind_or_status_is_answered_with_the_nearest() {
     ] {
         let r = e.refused(args, &["hint"]);
         assert!(!r.stderr.contains("did you mean"), "{args:?}: {}", r.stderr);
+    }
+    // Documents: a kind or status the configuration does not define (EV112, EV113).
+    e.write(
+        "work/c.md",
+        "---\nid: ST-103\nkind: stroy\ntitle: t\nstatus: todo\n---\n",
+    );
+    e.write("work/d.md", &story("ST-104", "doen", ""));
+    let r = e.ok(&["index"], 2);
+    for near in [
+        "EV112 work/c.md:3",
+        "did you mean `story`? use one of: bug, epic, story, task",
+        "EV113 work/d.md:5",
+        "did you mean `done`? use one of: todo",
+    ] {
+        assert!(r.stdout.contains(near), "no `{near}` in {}", r.stdout);
     }
 }
 

@@ -395,8 +395,8 @@ pub fn parse_document_digested(
                         .unwrap_or(1),
                     format!("{id} has kind `{kind_raw}`, which the configuration does not define"),
                     format!(
-                        "use one of: {}; or add [kinds.{kind_raw}] to evident.toml",
-                        known.join(", ")
+                        "{}; or add [kinds.{kind_raw}] to evident.toml",
+                        evident_core::suggest::among(&kind_raw, "use one of", &known)
                     ),
                 )
                 .with_item(id),

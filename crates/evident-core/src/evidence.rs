@@ -91,8 +91,8 @@ impl EvidenceSpec {
             }
             "url" => need(&self.url, "url"),
             other => Err(format!(
-                "evidence kind `{other}` is unknown; use one of {}",
-                KINDS.join(", ")
+                "evidence kind `{other}` is unknown; {}",
+                crate::suggest::among(other, "use one of", KINDS)
             )),
         }
     }

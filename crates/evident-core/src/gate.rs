@@ -250,8 +250,8 @@ fn predicate(p: RawPredicate, at: &str) -> Result<Predicate, String> {
     if let Some(kind) = p.evidence.clone() {
         if !crate::evidence::KINDS.contains(&kind.as_str()) {
             return Err(format!(
-                "{at}: evidence kind `{kind}` is unknown; use one of {}",
-                crate::evidence::KINDS.join(", ")
+                "{at}: evidence kind `{kind}` is unknown; {}",
+                crate::suggest::among(&kind, "use one of", crate::evidence::KINDS)
             ));
         }
         found.push(Predicate::Evidence {

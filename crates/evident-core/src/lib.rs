@@ -11,6 +11,7 @@ pub mod graph;
 pub mod item;
 pub mod priority;
 pub mod status;
+pub mod suggest;
 pub mod truth;
 pub mod workflow;
 

@@ -322,7 +322,7 @@ fn gates_for<'a>(
             let st = wf.status(s).ok_or_else(|| {
                 let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
                 EngineError::user(format!("`{s}` is not a status of {}", item.kind))
-                    .hint(crate::suggest::among(s, "statuses", &names))
+                    .hint(evident_core::suggest::among(s, "statuses", &names))
             })?;
             ws.config
                 .gates_into(&kind.key, &st.key)
@@ -694,7 +694,7 @@ pub fn review(ws: &mut Workspace, id: &str, gaps: &str, to: Option<&str>) -> Res
         Some(t) => wf.status(t).cloned().ok_or_else(|| {
             let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
             EngineError::user(format!("`{t}` is not a status of {}", item.kind))
-                .hint(crate::suggest::among(t, "statuses", &names))
+                .hint(evident_core::suggest::among(t, "statuses", &names))
         })?,
         None => wf
             .allowed_targets(&cur)
@@ -803,12 +803,12 @@ fn scope_ids(ws: &mut Workspace, scope: &str) -> Result<Option<Vec<String>>> {
         return Ok(Some(out));
     }
     let kinds: Vec<&str> = ws.config.kinds.keys().map(String::as_str).collect();
-    let near = crate::suggest::closest(scope, kinds.iter().copied().chain(["all"]));
+    let near = evident_core::suggest::closest(scope, kinds.iter().copied().chain(["all"]));
     Err(
         EngineError::user(format!("`{scope}` is neither an item, a kind, nor `all`")).hint(
             format!(
                 "{}pass --scope all, a kind ({}), or an item id",
-                crate::suggest::did_you_mean(&near),
+                evident_core::suggest::did_you_mean(&near),
                 kinds.join(", ")
             ),
         ),

@@ -125,7 +125,7 @@ fn resolve(
                                     "{} has status `{}`, which is not in the {} workflow",
                                     it.id, it.status, wf.name
                                 ),
-                                format!("use one of: {}", names.join(", ")),
+                                evident_core::suggest::among(&it.status, "use one of", &names),
                             )
                             .with_item(&it.id),
                         );

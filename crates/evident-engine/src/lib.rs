@@ -13,7 +13,6 @@ pub mod index;
 pub mod merge;
 pub mod ops;
 pub mod reconcile;
-mod suggest;
 mod walk;
 mod workspace;
 

@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::fsutil::atomic_write;
 use crate::index::index_paths;
-use crate::suggest;
 use crate::workspace::CONFIG_FILE;
 use crate::{EngineError, Result, Workspace};
+use evident_core::suggest;
 
 /// The error for an id the store does not know; when the store knows it in another case
 /// (`ph-1` for `PH-1`), the hint names it.

@@ -29,10 +29,7 @@ fn allowance(typed: &str) -> usize {
 /// The candidates nearest to `typed`, at most three (ties keep the candidates' order), when any
 /// is near enough to be a likely typo; empty otherwise. A candidate spelled as `typed` is not a
 /// suggestion.
-pub(crate) fn closest<'a>(
-    typed: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Vec<&'a str> {
+pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let t = folded(typed);
     let mut best = allowance(typed);
     let mut found: Vec<&'a str> = Vec::new();
@@ -54,7 +51,7 @@ pub(crate) fn closest<'a>(
 
 /// `did you mean `a`? ` (or `a` or `b`, or `a`, `b` or `c`), ready to start a hint; empty when
 /// there is nothing to suggest.
-pub(crate) fn did_you_mean(found: &[&str]) -> String {
+pub fn did_you_mean(found: &[&str]) -> String {
     let quoted: Vec<String> = found.iter().map(|s| format!("`{s}`")).collect();
     match quoted.as_slice() {
         [] => String::new(),
@@ -65,7 +62,7 @@ pub(crate) fn did_you_mean(found: &[&str]) -> String {
 
 /// A hint naming what `typed` may have meant, then every known name: "did you mean `done`?
 /// statuses: todo, in_progress, done".
-pub(crate) fn among(typed: &str, what: &str, names: &[&str]) -> String {
+pub fn among(typed: &str, what: &str, names: &[&str]) -> String {
     let near = closest(typed, names.iter().copied());
     format!("{}{what}: {}", did_you_mean(&near), names.join(", "))
 }
