@@ -4,8 +4,8 @@
 //! Near means a small edit distance between the two spellings (`strsim`'s optimal string
 //! alignment: an insertion, a deletion, a substitution or two neighbours swapped each count as
 //! one edit), with case ignored and `-`, `_` and spaces taken as one character, as status
-//! spellings are: one edit for names of up to four characters, two up to eight, three beyond. Further than that, a
-//! suggestion is more likely noise than help, and none is made.
+//! spellings are: one edit for names of up to four characters, two up to eight, three beyond.
+//! Further than that, a suggestion is more likely noise than help, and none is made.
 
 /// The spelling compared: lower case, with `-`, `_` and spaces as one separator.
 fn folded(s: &str) -> String {

@@ -166,6 +166,14 @@ impl Workflow {
             .map(|&i| &self.statuses[i])
     }
 
+    /// The hint for a spelling that is none of this workflow's statuses: the nearest ones, if
+    /// any is near, then every status as configured ("did you mean `done`? statuses: …"),
+    /// `what` naming the list.
+    pub fn unknown_status_hint(&self, spelling: &str, what: &str) -> String {
+        let names: Vec<&str> = self.statuses.iter().map(|s| s.label.as_str()).collect();
+        crate::suggest::among(spelling, what, &names)
+    }
+
     /// [`Workflow::status`], shared: an index pass attaches one to every parsed item, and a
     /// shared definition is passed on without copying its three strings (allocated by a parse
     /// worker, freed by the store's writer).

@@ -320,9 +320,8 @@ fn gates_for<'a>(
     Ok(match which {
         Which::Into(s) => {
             let st = wf.status(s).ok_or_else(|| {
-                let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
                 EngineError::user(format!("`{s}` is not a status of {}", item.kind))
-                    .hint(evident_core::suggest::among(s, "statuses", &names))
+                    .hint(wf.unknown_status_hint(s, "statuses"))
             })?;
             ws.config
                 .gates_into(&kind.key, &st.key)
@@ -692,9 +691,8 @@ pub fn review(ws: &mut Workspace, id: &str, gaps: &str, to: Option<&str>) -> Res
     })?;
     let target = match to {
         Some(t) => wf.status(t).cloned().ok_or_else(|| {
-            let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
             EngineError::user(format!("`{t}` is not a status of {}", item.kind))
-                .hint(evident_core::suggest::among(t, "statuses", &names))
+                .hint(wf.unknown_status_hint(t, "statuses"))
         })?,
         None => wf
             .allowed_targets(&cur)

@@ -114,8 +114,6 @@ fn resolve(
                 } else {
                     let s = wf.status_shared(&it.status);
                     if s.is_none() {
-                        let names: Vec<&str> =
-                            wf.statuses.iter().map(|s| s.label.as_str()).collect();
                         diags.push(
                             Diagnostic::new(
                                 DiagCode::UnknownStatus,
@@ -125,7 +123,7 @@ fn resolve(
                                     "{} has status `{}`, which is not in the {} workflow",
                                     it.id, it.status, wf.name
                                 ),
-                                evident_core::suggest::among(&it.status, "use one of", &names),
+                                wf.unknown_status_hint(&it.status, "use one of"),
                             )
                             .with_item(&it.id),
                         );

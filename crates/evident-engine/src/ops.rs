@@ -170,12 +170,11 @@ fn move_once(
     let kind = kind_def(ws, &item.kind)?.clone();
     let wf = ws.config.workflow_of(&kind).clone();
     let to = wf.status(to_spelling).cloned().ok_or_else(|| {
-        let names: Vec<&str> = wf.statuses.iter().map(|s| s.label.as_str()).collect();
         EngineError::user(format!(
             "`{to_spelling}` is not a status of {} ({} workflow)",
             item.kind, wf.name
         ))
-        .hint(suggest::among(to_spelling, "statuses", &names))
+        .hint(wf.unknown_status_hint(to_spelling, "statuses"))
     })?;
     let from = wf.status(&item.status).cloned();
     let check = match &from {
