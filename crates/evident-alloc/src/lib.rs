@@ -17,7 +17,7 @@
 //! [`mi_is_in_heap_region`]: libmimalloc_sys::mi_is_in_heap_region
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The global allocator (see the crate's documentation).
 #[derive(Clone, Copy, Debug, Default)]
@@ -26,10 +26,73 @@ pub struct Allocator;
 /// Set once and never cleared: whether new blocks come from mimalloc.
 static MIMALLOC: AtomicBool = AtomicBool::new(false);
 
+/// The address range of the arena reserved for mimalloc at the switch (see [`reserve_arena`]),
+/// start and end; both zero when there is none. Written once, before [`MIMALLOC`] is set.
+static ARENA_START: AtomicUsize = AtomicUsize::new(0);
+static ARENA_END: AtomicUsize = AtomicUsize::new(0);
+
+/// How much address space the switch reserves for mimalloc (not memory: pages are backed only
+/// once touched): what mimalloc reserves by itself at its first allocation (its `arena_reserve`
+/// option), reserved here instead so that its place is known. A first index of 100k items peaks
+/// at ~120 MB; past the arena, mimalloc reserves more on its own and those blocks take the
+/// slower check.
+const ARENA_BYTES: usize = 1 << 30;
+
 /// From now on, new allocations on every thread come from mimalloc. Call it before starting the
 /// work that needs it (threads started later see it; a thread already running sees it soon).
 pub fn switch_to_mimalloc() {
+    if !MIMALLOC.load(Ordering::Acquire) {
+        reserve_arena();
+    }
     MIMALLOC.store(true, Ordering::Release);
+}
+
+#[allow(unsafe_code)]
+mod arena_ffi {
+    use std::os::raw::{c_int, c_void};
+    extern "C" {
+        // mimalloc's own entry points (mimalloc.h), in the library `libmimalloc-sys` links;
+        // its Rust bindings put them behind a feature that also changes how mimalloc is built.
+        pub fn mi_reserve_os_memory_ex(
+            size: usize,
+            commit: bool,
+            allow_large: bool,
+            exclusive: bool,
+            arena_id: *mut c_int,
+        ) -> c_int;
+        pub fn mi_arena_area(arena_id: c_int, size: *mut usize) -> *mut c_void;
+        pub fn mi_thread_init();
+    }
+}
+
+/// Reserve one arena for mimalloc up front and remember where it is: a block inside it is
+/// mimalloc's by a two-comparison check, where asking mimalloc (`mi_is_in_heap_region`, a walk
+/// over its arenas) cost ~33 instructions per free: 2.3M of the 83.5M instructions of a first
+/// index of 1k items (64k frees; callgrind), and a first index of 10k items 1.6-3% faster
+/// (alternating runs; no change measurable at 1k). mimalloc allocates from arenas it has
+/// before it reserves more, so every block comes from this one until it is full. Committed as
+/// mimalloc commits its own arenas where the system overcommits (mapped readable and writable
+/// with `MAP_NORESERVE`: nothing is backed until touched). When the reservation fails nothing
+/// changes but the speed.
+fn reserve_arena() {
+    let mut id: std::os::raw::c_int = 0;
+    // SAFETY: plain calls into mimalloc with a valid out-pointer; `mi_arena_area` only reads
+    // the arena table.
+    let (start, size) = unsafe {
+        // Reserving draws on the calling thread's mimalloc heap (for a random address hint),
+        // which a thread other than the main one has only once set up.
+        arena_ffi::mi_thread_init();
+        if arena_ffi::mi_reserve_os_memory_ex(ARENA_BYTES, true, false, false, &mut id) != 0 {
+            return;
+        }
+        let mut size = 0usize;
+        let start = arena_ffi::mi_arena_area(id, &mut size);
+        (start as usize, size)
+    };
+    if start != 0 && size != 0 {
+        ARENA_START.store(start, Ordering::Relaxed);
+        ARENA_END.store(start.saturating_add(size), Ordering::Relaxed);
+    }
 }
 
 /// Whether [`switch_to_mimalloc`] was called.
@@ -42,9 +105,17 @@ pub fn mimalloc_on() -> bool {
 /// sees the flag set.
 #[inline]
 fn from_mimalloc(p: *mut u8) -> bool {
+    if !mimalloc_on() {
+        return false;
+    }
+    // The arena's bounds were stored before the switch was published (read above).
+    let a = p as usize;
+    if a >= ARENA_START.load(Ordering::Relaxed) && a < ARENA_END.load(Ordering::Relaxed) {
+        return true;
+    }
     // SAFETY: `mi_is_in_heap_region` only compares the address with the ranges mimalloc
     // reserved; it does not dereference it.
-    mimalloc_on() && unsafe { libmimalloc_sys::mi_is_in_heap_region(p.cast()) }
+    unsafe { libmimalloc_sys::mi_is_in_heap_region(p.cast()) }
 }
 
 /// The alignment every mimalloc block of at least this size has (`MI_MAX_ALIGN_SIZE`); smaller
@@ -257,6 +328,15 @@ mod tests {
             let after = a.alloc(layout);
             let after_big = a.alloc_zeroed(big);
             assert!(from_mimalloc(after) && from_mimalloc(after_big));
+            // Both come from the arena reserved at the switch, so the quick check found them.
+            let (start, end) = (
+                ARENA_START.load(Ordering::Relaxed),
+                ARENA_END.load(Ordering::Relaxed),
+            );
+            assert!(end > start, "an arena was reserved at the switch");
+            for p in [after as usize, after_big as usize] {
+                assert!((start..end).contains(&p), "{p:#x} in {start:#x}..{end:#x}");
+            }
             assert!((0..1 << 20).step_by(4096).all(|i| *after_big.add(i) == 0));
             let before = a.realloc(before, layout, 4096);
             assert!(
