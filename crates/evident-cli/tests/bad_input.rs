@@ -507,6 +507,11 @@ fn dependency_cycle_and_dangling_references() {
         c["message"].as_str().unwrap().contains("A-1 → B-1 → A-1"),
         "{c}"
     );
+    // Named at the field that makes the cycle's first link (A-1's `depends_on`).
+    assert_eq!(
+        (c["path"].as_str(), c["line"].as_u64()),
+        (Some("work/a.md"), Some(6))
+    );
     // Each dangling reference points at the line of the field that names it.
     let d = &diags(&e, "EV115")[0];
     assert_eq!(
@@ -585,6 +590,69 @@ fn missing_id_and_invalid_field() {
         t[0]["message"].as_str().unwrap().contains("`status`"),
         "{t:?}"
     );
+    assert_good_item_lists(&e);
+}
+
+/// An id or a title that is there but unusable (empty, a list, a mapping) is reported at its
+/// own line with what is wrong with it, never taken for a missing one or silently replaced.
+#[test]
+fn an_id_or_title_of_the_wrong_shape_is_reported_where_it_is_written() {
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.write(
+        "work/empty.md",
+        "---\nkind: story\nid: \"\"\nstatus: todo\n---\n",
+    );
+    e.write(
+        "work/list.md",
+        "---\nkind: story\nstatus: todo\nid: [A-1, A-2]\n---\n",
+    );
+    e.write(
+        "work/title.md",
+        "---\nid: TT-1\nkind: story\nstatus: todo\ntitle: [a, b]\n---\n\n# The heading\n",
+    );
+    e.write(
+        "work/plan.md",
+        "---\nid: WP-7\nkind: story\ntitle: Plan\nstatus: todo\n---\n\n### First\n\n```task\nstatus: todo\nid: {a: 1}\n```\n\n### Second\n\n```task\nid: WP-7-T02\ntitle: [x]\nstatus: todo\n```\n",
+    );
+    let ids = diags(&e, "EV110");
+    let at = |path: &str| {
+        ids.iter()
+            .find(|d| d["path"] == path)
+            .map(|d| {
+                (
+                    d["line"].as_u64().unwrap(),
+                    d["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no EV110 for {path} in {ids:#?}"))
+    };
+    let (line, message) = at("work/empty.md");
+    assert_eq!(line, 3);
+    assert!(message.ends_with("its `id` is empty"), "{message}");
+    let (line, message) = at("work/list.md");
+    assert_eq!(line, 4);
+    assert!(
+        message.ends_with("its `id` is not a single value"),
+        "{message}"
+    );
+    let (line, message) = at("work/plan.md");
+    assert_eq!(line, 12, "the task's `id` line");
+    assert!(
+        message.contains("WP-7 has an `id` that is not a single value"),
+        "{message}"
+    );
+    let titles = diags(&e, "EV118");
+    let found: Vec<(&str, u64)> = titles
+        .iter()
+        .filter(|d| d["message"].as_str().unwrap().contains("`title`"))
+        .map(|d| (d["path"].as_str().unwrap(), d["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(found, vec![("work/plan.md", 19), ("work/title.md", 5)]);
+    // The title falls back as it does when none is written: the heading, or the task's heading.
+    let show = |id: &str| e.run(&["--json", "show", id]).json()["item"]["title"].clone();
+    assert_eq!(show("TT-1"), "The heading");
+    assert_eq!(show("WP-7-T02"), "Second");
     assert_good_item_lists(&e);
 }
 

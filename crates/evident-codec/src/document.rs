@@ -67,6 +67,44 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
+/// Why an id field that is there yields no id (`None`: it is a usable value, or absent).
+fn unusable_id(v: Option<&Value>) -> Option<&'static str> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(v) if scalar_string(v).is_some() => None,
+        Some(Value::String(_)) => Some("is empty"),
+        Some(_) => Some("is not a single value"),
+    }
+}
+
+/// The title written in the item's map: `None` when there is none (the caller falls back to a
+/// heading, then the id). A list or mapping is no title: reported, not silently replaced.
+fn title_value(
+    map: &Map<String, Value>,
+    line_of: &dyn Fn(&str) -> u32,
+    path: &str,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match field(map, "title") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::String(_)) => scalar_string(v),
+        Some(v) => scalar_string(v).or_else(|| {
+            diags.push(
+                Diagnostic::new(
+                    DiagCode::InvalidField,
+                    path,
+                    line_of("title"),
+                    format!("field `title` of {id} is not a single value; it is ignored"),
+                    "write the title as one line of text, e.g. `title: \"Sign in with email\"` (quote it if it holds `[`, `{`, `:` or `#`)",
+                )
+                .with_item(id),
+            );
+            None
+        }),
+    }
+}
+
 fn list_of_strings(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::Null => Some(vec![]),
@@ -405,15 +443,32 @@ pub fn parse_document_digested(
         return doc;
     };
     let Some(id) = id else {
+        let (line, message, hint) = match unusable_id(field(&map, id_key)) {
+            Some(why) => (
+                fm_line(id_key),
+                format!(
+                    "document declares kind `{}` but its `{id_key}` {why}",
+                    kind.key
+                ),
+                format!("write one id there, e.g. `{id_key}: ST-1`"),
+            ),
+            None => (
+                1,
+                format!(
+                    "document declares kind `{}` but has no `{id_key}`",
+                    kind.key
+                ),
+                format!(
+                    "add `{id_key}: <ID>` to the frontmatter (or create items with `evident new`)"
+                ),
+            ),
+        };
         doc.diagnostics.push(Diagnostic::new(
             DiagCode::MissingId,
             path,
-            1,
-            format!(
-                "document declares kind `{}` but has no `{id_key}`",
-                kind.key
-            ),
-            format!("add `{id_key}: <ID>` to the frontmatter (or create items with `evident new`)"),
+            line,
+            message,
+            hint,
         ));
         return doc;
     };
@@ -431,8 +486,7 @@ pub fn parse_document_digested(
             .map(|&i| fence_list[i].clone())
             .collect::<Vec<_>>(),
     );
-    let title = field(&map, "title")
-        .and_then(scalar_string)
+    let title = title_value(&map, &fm_line, path, &id, &mut doc.diagnostics)
         .or_else(|| {
             (close + 1..ls.len()).filter(|&i| !mask[i]).find_map(|i| {
                 match heading(&text[ls[i].start..ls[i].end]) {
@@ -539,11 +593,18 @@ pub fn parse_document_digested(
         };
         let t_line = |key: &str| key_line(text, &ls, content.start, content.end, key, fence_line);
         let Some(tid) = field(&tmap, &d.id_field).and_then(scalar_string) else {
+            let (line, what) = match unusable_id(field(&tmap, &d.id_field)) {
+                Some(why) => (
+                    t_line(&d.id_field),
+                    format!("has an `{}` that {why}", d.id_field),
+                ),
+                None => (fence_line, format!("has no `{}`", d.id_field)),
+            };
             doc.diagnostics.push(Diagnostic::new(
                 DiagCode::MissingId,
                 path,
-                fence_line,
-                format!("task block in {id} has no `{}`", d.id_field),
+                line,
+                format!("task block in {id} {what}"),
                 format!(
                     "add `{}: {id}-T01` (a unique id) inside the block",
                     d.id_field
@@ -589,8 +650,7 @@ pub fn parse_document_digested(
             .rev()
             .filter(|&i| !mask[i])
             .find_map(|i| heading(&text[ls[i].start..ls[i].end]).map(|(_, t)| t.to_string()));
-        let title = field(&tmap, "title")
-            .and_then(scalar_string)
+        let title = title_value(&tmap, &t_line, path, &tid, &mut doc.diagnostics)
             .or(heading_title)
             .map(|t| strip_id_prefix(&t, &tid))
             .unwrap_or_else(|| tid.clone());

@@ -16,10 +16,10 @@ pub use document::{
 
 /// The parser's revision: raised whenever the same bytes and configuration come to parse into
 /// something different (2: a NUL byte makes a document binary; 3: a list or mapping given as
-/// a status is reported; 4: the lines of `parent` and `depends_on` are kept). Index passes
-/// record it, with
-/// the configuration's parse inputs, and re-parse every document when it changes, so a store
-/// never keeps what an older parser made of an unchanged file.
-pub const PARSER_REVISION: u32 = 4;
+/// a status is reported; 4: the lines of `parent` and `depends_on` are kept; 5: a list or
+/// mapping given as a title is reported, and an empty or list id at its own line). Index passes
+/// record it, with the configuration's parse inputs, and re-parse every document when it
+/// changes, so a store never keeps what an older parser made of an unchanged file.
+pub const PARSER_REVISION: u32 = 5;
 pub use edit::{apply_status_edit, render_status_value, yaml_scalar, EditError, StatusEdit};
 pub use yaml::{Quote, StatusSpan};

@@ -241,10 +241,10 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
     let ids: FxHashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut edges: Vec<(&str, Vec<&str>)> = Vec::with_capacity(rows.len());
     let mut parents: Vec<(&str, Vec<&str>)> = Vec::new();
-    let mut at: FxHashMap<&str, (&str, &str, u32)> = FxHashMap::default();
+    let mut at: FxHashMap<&str, &GraphRow> = FxHashMap::default();
     at.reserve(rows.len());
     for r in rows {
-        at.insert(&r.id, (&r.checkout, &r.path, r.line));
+        at.insert(&r.id, r);
         if let Some(p) = &r.parent {
             if !ids.contains(p.as_str()) {
                 out.push((
@@ -267,10 +267,24 @@ pub(crate) fn graph_diagnostics(rows: &[GraphRow]) -> Vec<(String, Diagnostic)> 
             edges.push((&r.id, r.deps.iter().map(String::as_str).collect()));
         }
     }
-    for (what, graph) in [("depends on", edges), ("is a descendant of", parents)] {
+    for (what, graph, by_parent) in [
+        ("depends on", edges, false),
+        ("is a descendant of", parents, true),
+    ] {
         for cycle in evident_core::graph::cycles_in(graph) {
             let first = &cycle[0];
-            let (checkout, path, line) = at.get(first.as_str()).copied().unwrap_or(("", "", 0));
+            // Named at the field that makes the first link: `parent` or `depends_on`.
+            let (checkout, path, line) = match at.get(first.as_str()) {
+                Some(r) => {
+                    let field = if by_parent {
+                        r.lines.parent
+                    } else {
+                        r.lines.depends_on
+                    };
+                    (&*r.checkout, r.path.as_ref(), field.unwrap_or(r.line))
+                }
+                None => ("", "", 0),
+            };
             let mut chain = cycle.clone();
             chain.push(first.clone());
             let d = Diagnostic::new(
