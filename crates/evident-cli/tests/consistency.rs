@@ -600,4 +600,19 @@ fn store_location_flags_and_urls() {
     );
     let r = e.ok(&["--store", "mysql://x", "status"], 1);
     assert!(r.stderr.contains("unknown store scheme"), "{}", r.stderr);
+    // A folder given as the store is named as one, with a file path that would work; nothing
+    // is created in it.
+    std::fs::create_dir_all(e.path("stores")).unwrap();
+    let r = e.ok(&["--json", "--store", "stores", "status"], 1);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("is a folder, not a store file")
+            && r.stderr.contains(&format!(
+                "--store {}",
+                e.path("stores/evident.db").display()
+            )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_dir(e.path("stores")).unwrap().count(), 0);
 }

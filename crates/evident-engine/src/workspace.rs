@@ -103,7 +103,21 @@ impl StoreLocation {
     /// `evident migrate`.
     pub fn open(&self) -> Result<Box<dyn Store>> {
         Ok(match self {
-            StoreLocation::Sqlite(p) => Box::new(SqliteStore::open(p)?),
+            StoreLocation::Sqlite(p) => match SqliteStore::open(p) {
+                Ok(s) => Box::new(s),
+                // SQLite only says it cannot open the file; say why, and what would work.
+                Err(_) if p.is_dir() => {
+                    return Err(EngineError::user(format!(
+                        "store {} is a folder, not a store file",
+                        p.display()
+                    ))
+                    .hint(format!(
+                        "pass the path of a file in it, e.g. --store {}",
+                        p.join("evident.db").display()
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            },
             StoreLocation::Postgres(t) => Box::new(PgStore::open(t)?),
         })
     }
