@@ -119,6 +119,12 @@ fn an_empty_listing_says_whether_anything_was_indexed() {
     }
     // JSON stays a plain empty list.
     assert_eq!(e.ok(&["--json", "list"], 0).json()["count"], 0);
+    // The Markdown report says it too, instead of a table with no rows and a broken header.
+    let md = e.ok(&["status", "--markdown"], 0).stdout;
+    assert!(
+        md.contains("\nNo items are indexed yet: run `evident index`") && !md.contains('|'),
+        "{md}"
+    );
     e.ok(&["index"], 0);
     // Now the store has items: an empty result means the filter matched nothing.
     let r = e.ok(&["list", "--search", "no such title"], 0);

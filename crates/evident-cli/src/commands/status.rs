@@ -149,29 +149,36 @@ fn render_markdown(r: &StatusReport, config: &Config) -> String {
         s_.blocked
     );
     let (statuses, by_kind) = grid(r);
-    let headings: Vec<&str> = statuses
-        .iter()
-        .map(|st| heading(config, &by_kind, st))
-        .collect();
-    s.push_str(&format!("| kind | {} | total |\n", headings.join(" | ")));
-    s.push_str(&format!("|---|{}---|\n", "---|".repeat(statuses.len())));
+    if by_kind.is_empty() {
+        // No table without a row: its header alone would not even be a table.
+        s.push_str(
+            "No items are indexed yet: run `evident index` (or `evident status --index`).\n",
+        );
+    }
+    let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    if !by_kind.is_empty() {
+        let mut header = vec!["kind".to_string()];
+        header.extend(
+            statuses
+                .iter()
+                .map(|st| md_escape(heading(config, &by_kind, st))),
+        );
+        header.push("total".to_string());
+        s.push_str(&row(header));
+        s.push_str(&format!("|{}\n", "---|".repeat(statuses.len() + 2)));
+    }
     for (k, counts) in &by_kind {
-        let cells: Vec<String> = statuses
-            .iter()
-            .map(|st| {
-                counts
-                    .iter()
-                    .find(|(s, _)| s == st)
-                    .map(|c| c.1)
-                    .unwrap_or(0)
-                    .to_string()
-            })
-            .collect();
-        s.push_str(&format!(
-            "| {k} | {} | {} |\n",
-            cells.join(" | "),
-            counts.iter().map(|c| c.1).sum::<u64>()
-        ));
+        let mut cells = vec![md_escape(k)];
+        cells.extend(statuses.iter().map(|st| {
+            counts
+                .iter()
+                .find(|(s, _)| s == st)
+                .map(|c| c.1)
+                .unwrap_or(0)
+                .to_string()
+        }));
+        cells.push(counts.iter().map(|c| c.1).sum::<u64>().to_string());
+        s.push_str(&row(cells));
     }
     if s_.by_lane.iter().any(|(l, _)| l.is_some()) {
         s.push_str("\n## Open work by lane\n\n| lane | open |\n|---|---|\n");
@@ -193,9 +200,9 @@ fn render_markdown(r: &StatusReport, config: &Config) -> String {
         for i in items {
             s.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
-                i.id,
-                config.status_label(&i.kind, &i.status),
-                i.priority.clone().unwrap_or_default(),
+                md_escape(&i.id),
+                md_escape(config.status_label(&i.kind, &i.status)),
+                md_escape(i.priority.as_deref().unwrap_or_default()),
                 md_escape(&i.title)
             ));
         }
