@@ -125,7 +125,19 @@ fn an_empty_listing_says_whether_anything_was_indexed() {
         md.contains("\nNo items are indexed yet: run `evident index`") && !md.contains('|'),
         "{md}"
     );
+    let r = e.ok(&["diagnostics"], 0).stdout;
+    assert!(r.starts_with("No items are indexed yet.\n"), "{r}");
+    // So does `readiness`, which would otherwise call an empty scope ready (0/0).
+    let r = e.ok(&["readiness"], 0).stdout;
+    assert!(r.starts_with("No items are indexed yet.\n"), "{r}");
+    let r = e.ok(&["readiness", "--markdown"], 0).stdout;
+    assert!(
+        r.starts_with("## Readiness: all\n\nNo items are indexed yet.\n"),
+        "{r}"
+    );
     e.ok(&["index"], 0);
+    let r = e.ok(&["readiness", "--scope", "task"], 0).stdout;
+    assert_eq!(r, "No items in scope `task`.\n");
     // Now the store has items: an empty result means the filter matched nothing.
     let r = e.ok(&["list", "--search", "no such title"], 0);
     assert_eq!(r.stdout, "No items match.\n");

@@ -43,7 +43,8 @@ pub fn run(_a: DiagnosticsArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome
     if out.json {
         print_json("diagnostics", &serde_json::json!({ "diagnostics": diags }));
     } else if diags.is_empty() {
-        print("No diagnostics.\n");
+        // "None" means little before anything was read: say which it is.
+        print(&super::nothing_to_list(ws, "No diagnostics.")?);
     } else {
         print(&render(&diags, out));
     }

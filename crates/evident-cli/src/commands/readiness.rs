@@ -128,6 +128,14 @@ pub fn run(a: ReadinessArgs, ws: &mut Workspace, out: &Out) -> Result<Outcome> {
     let r = gates::readiness(ws, &a.scope)?;
     if out.json {
         print_json("readiness", &r);
+    } else if r.items == 0 {
+        // Nothing was scored: say why rather than call an empty scope ready.
+        let why = super::nothing_to_list(ws, &format!("No items in scope `{}`.", r.scope))?;
+        print(&if a.markdown {
+            format!("## Readiness: {}\n\n{why}", r.scope)
+        } else {
+            why
+        });
     } else {
         print(&text(&r, out, a.markdown));
     }
