@@ -740,6 +740,10 @@ fn every_evidence_kind_verifies_fails_and_refuses_bad_input() {
             "needs `test`",
         ),
         (vec!["--kind", "video"], "unknown"),
+        (
+            vec!["--kind", "url", "--url", "see the wiki"],
+            "is not a URL",
+        ),
     ] {
         let mut a = vec!["evidence", "add", "ST-1"];
         a.extend_from_slice(&args);

@@ -57,6 +57,15 @@ impl EvidenceSpec {
                 _ => Err(format!("`{}` evidence needs `{name}`", self.kind)),
             }
         };
+        // A URL, where one is given, must be one: it is what a reader follows to the evidence.
+        if let Some(u) = self.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            if !looks_like_url(u) {
+                return Err(format!(
+                    "`{}` evidence url `{u}` is not a URL (expected e.g. https://ci.example.com/runs/42)",
+                    self.kind
+                ));
+            }
+        }
         match self.kind.as_str() {
             "doc" => need(&self.path, "path"),
             "contract" => {
@@ -113,6 +122,19 @@ impl EvidenceSpec {
     }
 }
 
+/// `scheme://rest`: a scheme (a letter, then letters, digits, `+`, `-` or `.`), then a
+/// non-empty rest without spaces or control characters.
+fn looks_like_url(u: &str) -> bool {
+    let Some((scheme, rest)) = u.split_once("://") else {
+        return false;
+    };
+    let mut c = scheme.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic())
+        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !rest.chars().any(|x| x.is_whitespace() || x.is_control())
+}
+
 /// The declarations in an item's `evidence` field: (entry, or why it is not usable).
 pub fn declared(
     fields: &serde_json::Map<String, serde_json::Value>,
@@ -134,6 +156,14 @@ mod tests {
     fn declarations_are_checked_for_their_kind() {
         let ok = serde_json::json!({"kind": "test", "report": "r.xml", "test": "a::b"});
         assert!(EvidenceSpec::from_json(&ok).is_ok());
+        for url in [
+            "https://ci.example.com/runs/42?x=1#y",
+            "git+ssh://h/r",
+            "s3://b/k",
+        ] {
+            let ok = serde_json::json!({"kind": "url", "url": url});
+            assert!(EvidenceSpec::from_json(&ok).is_ok(), "{url}");
+        }
         for (bad, needle) in [
             (
                 serde_json::json!({"kind": "test", "report": "r.xml"}),
@@ -152,6 +182,18 @@ mod tests {
                 "one of them",
             ),
             (serde_json::json!({"kind": "video"}), "unknown"),
+            (
+                serde_json::json!({"kind": "url", "url": "not a url"}),
+                "is not a URL",
+            ),
+            (
+                serde_json::json!({"kind": "url", "url": "https://"}),
+                "is not a URL",
+            ),
+            (
+                serde_json::json!({"kind": "ci", "provider": "gh", "run_id": "1", "status": "passed", "url": "ci/1"}),
+                "is not a URL",
+            ),
             (
                 serde_json::json!({"kind": "doc", "pth": "x"}),
                 "unknown field",
