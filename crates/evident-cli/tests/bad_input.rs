@@ -620,6 +620,13 @@ fn an_id_or_title_of_the_wrong_shape_is_reported_where_it_is_written() {
         ids.iter()
             .find(|d| d["path"] == path)
             .map(|d| {
+                assert!(
+                    d["hint"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("write one id there"),
+                    "{d}"
+                );
                 (
                     d["line"].as_u64().unwrap(),
                     d["message"].as_str().unwrap().to_string(),

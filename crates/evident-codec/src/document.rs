@@ -593,22 +593,25 @@ pub fn parse_document_digested(
         };
         let t_line = |key: &str| key_line(text, &ls, content.start, content.end, key, fence_line);
         let Some(tid) = field(&tmap, &d.id_field).and_then(scalar_string) else {
-            let (line, what) = match unusable_id(field(&tmap, &d.id_field)) {
+            let example = format!("`{}: {id}-T01` (a unique id)", d.id_field);
+            let (line, what, hint) = match unusable_id(field(&tmap, &d.id_field)) {
                 Some(why) => (
                     t_line(&d.id_field),
                     format!("has an `{}` that {why}", d.id_field),
+                    format!("write one id there, e.g. {example}"),
                 ),
-                None => (fence_line, format!("has no `{}`", d.id_field)),
+                None => (
+                    fence_line,
+                    format!("has no `{}`", d.id_field),
+                    format!("add {example} inside the block"),
+                ),
             };
             doc.diagnostics.push(Diagnostic::new(
                 DiagCode::MissingId,
                 path,
                 line,
                 format!("task block in {id} {what}"),
-                format!(
-                    "add `{}: {id}-T01` (a unique id) inside the block",
-                    d.id_field
-                ),
+                hint,
             ));
             continue;
         };

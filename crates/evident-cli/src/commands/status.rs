@@ -149,14 +149,13 @@ fn render_markdown(r: &StatusReport, config: &Config) -> String {
         s_.blocked
     );
     let (statuses, by_kind) = grid(r);
+    let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     if by_kind.is_empty() {
         // No table without a row: its header alone would not even be a table.
         s.push_str(
             "No items are indexed yet: run `evident index` (or `evident status --index`).\n",
         );
-    }
-    let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
-    if !by_kind.is_empty() {
+    } else {
         let mut header = vec!["kind".to_string()];
         header.extend(
             statuses
