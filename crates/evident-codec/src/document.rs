@@ -67,6 +67,18 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
+/// EV118 for a field that must hold one value and holds a list or mapping.
+fn not_single_value(path: &str, line: u32, key: &str, id: &str, hint: &str) -> Diagnostic {
+    Diagnostic::new(
+        DiagCode::InvalidField,
+        path,
+        line,
+        format!("field `{key}` of {id} is not a single value; it is ignored"),
+        hint,
+    )
+    .with_item(id)
+}
+
 /// Why an id field that is there yields no id (`None`: it is a usable value, or absent).
 fn unusable_id(v: Option<&Value>) -> Option<&'static str> {
     match v {
@@ -90,16 +102,13 @@ fn title_value(
         None | Some(Value::Null) => None,
         Some(v @ Value::String(_)) => scalar_string(v),
         Some(v) => scalar_string(v).or_else(|| {
-            diags.push(
-                Diagnostic::new(
-                    DiagCode::InvalidField,
-                    path,
-                    line_of("title"),
-                    format!("field `title` of {id} is not a single value; it is ignored"),
-                    "write the title as one line of text, e.g. `title: \"Sign in with email\"` (quote it if it holds `[`, `{`, `:` or `#`)",
-                )
-                .with_item(id),
-            );
+            diags.push(not_single_value(
+                path,
+                line_of("title"),
+                "title",
+                id,
+                "write the title as one line of text, e.g. `title: \"Sign in with email\"` (quote it if it holds `[`, `{`, `:` or `#`)",
+            ));
             None
         }),
     }
@@ -177,16 +186,13 @@ fn status_value(
     match field(map, STATUS_KEY) {
         None | Some(Value::Null) => String::new(),
         Some(v) => scalar_string(v).unwrap_or_else(|| {
-            diags.push(
-                Diagnostic::new(
-                    DiagCode::InvalidField,
-                    path,
-                    line_of(STATUS_KEY),
-                    format!("field `status` of {id} is not a single value; it is ignored"),
-                    "write the status as one value, e.g. `status: todo`",
-                )
-                .with_item(id),
-            );
+            diags.push(not_single_value(
+                path,
+                line_of(STATUS_KEY),
+                STATUS_KEY,
+                id,
+                "write the status as one value, e.g. `status: todo`",
+            ));
             String::new()
         }),
     }
