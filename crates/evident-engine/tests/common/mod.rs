@@ -12,6 +12,11 @@ fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
+        // A store is not part of the example: the README's quick start leaves one in
+        // examples/demo, and a copy of it would make every "first index" here a second one.
+        if e.file_name() == ".evident" {
+            continue;
+        }
         let target = to.join(e.file_name());
         if e.file_type().unwrap().is_dir() {
             copy_tree(&e.path(), &target);
