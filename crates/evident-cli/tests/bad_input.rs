@@ -327,6 +327,23 @@ fn an_unknown_id_is_an_error_and_a_removed_one_keeps_its_history() {
         .map(|ev| ev["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["removed", "created"]);
+    // Asked for, a removed item is named as one (when, why, where its history is), not taken
+    // for a typo of another id.
+    e.write("work/t.md", &story("S-2", "todo", ""));
+    e.ok(&["index"], 0);
+    for args in [&["show", "S-1"][..], &["move", "S-1", "done"]] {
+        let r = e.ok(args, 1);
+        assert!(
+            r.stderr
+                .contains("no item with id `S-1`: it was removed at ")
+                && r.stderr.contains("(no longer declared in any document)")
+                && r.stderr.contains("`evident log S-1` shows its history")
+                && !r.stderr.contains("did you mean"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty());
+    }
 }
 
 #[test]

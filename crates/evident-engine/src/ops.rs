@@ -20,6 +20,23 @@ use evident_core::suggest;
 /// The error for an id the store does not know; when the store knows it in another case
 /// (`ph-1` for `PH-1`), the hint names it.
 pub fn not_found(ws: &mut Workspace, id: &str) -> EngineError {
+    // An item that was there and went away (its document no longer declares it) is not a typo:
+    // say when and why, and where its history is, rather than suggest another id.
+    let last = ws
+        .store()
+        .events(Some(id), Some(1))
+        .ok()
+        .and_then(|e| e.into_iter().next());
+    if let Some(e) = last.filter(|e| e.action == action::REMOVED) {
+        return EngineError::user(format!(
+            "no item with id `{id}`: it was removed at {}{}",
+            e.at,
+            e.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        ))
+        .hint(format!(
+            "`evident log {id}` shows its history; it comes back when a document declares `{id}` again (then `evident index`)"
+        ));
+    }
     let err = EngineError::user(format!("no item with id `{id}`"));
     let typed = id.split('-').next().unwrap_or(id);
     let mut prefixes = vec![
