@@ -469,10 +469,15 @@ pub fn process_ends_with_command() {
     ENDS_WITH_COMMAND.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether [`process_ends_with_command`] was declared.
+pub(crate) fn process_ends() -> bool {
+    ENDS_WITH_COMMAND.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Drop `v`, or leave it to the OS when the process ends with its command (see
 /// [`process_ends_with_command`]); for plain memory only, never for what holds a resource.
-fn release<T>(v: T) {
-    if ENDS_WITH_COMMAND.load(std::sync::atomic::Ordering::Relaxed) {
+pub(crate) fn release<T>(v: T) {
+    if process_ends() {
         std::mem::forget(v);
     }
 }

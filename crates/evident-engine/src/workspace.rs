@@ -352,6 +352,38 @@ impl Workspace {
         self.store.as_mut()
     }
 
+    /// The command that opened this workspace is done. When the process ends with it (see
+    /// [`crate::index::process_ends_with_command`]) the store releases only what the exit
+    /// would not ([`Store::end_of_process`]) and the rest, plain memory, is left to the OS;
+    /// otherwise this is a drop.
+    pub fn finish(self) {
+        if !crate::index::process_ends() {
+            return;
+        }
+        let Workspace {
+            root,
+            checkout,
+            config,
+            config_path,
+            store,
+            prewalk,
+            actor,
+            machine,
+            correlation_id,
+        } = self;
+        store.end_of_process();
+        crate::index::release((
+            root,
+            checkout,
+            config,
+            config_path,
+            prewalk,
+            actor,
+            machine,
+            correlation_id,
+        ));
+    }
+
     /// The walk started by [`Workspace::open_walking`], once.
     pub(crate) fn take_prewalk(&mut self) -> Option<Prewalk> {
         self.prewalk.take()

@@ -105,6 +105,11 @@ pub trait Store: Send {
     fn is_new(&self) -> bool {
         false
     }
+    /// The process is about to exit with the command that used this store: release what
+    /// must be released (publish a staged store, close a session a server would otherwise see
+    /// broken off); a backend may leave to the OS what the process's exit releases anyway
+    /// (memory, file locks). The default closes the store as dropping it does.
+    fn end_of_process(self: Box<Self>) {}
     /// What `checkout` last indexed, by path.
     fn file_states(&mut self, checkout: &str) -> Result<FileStates>;
     /// What `checkout` last indexed of the files at `paths` (a path it never indexed is

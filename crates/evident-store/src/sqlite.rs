@@ -468,6 +468,15 @@ fn keep_wal_files(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the store at `path` has a WAL file and it holds no frame (a store in WAL mode
+/// keeps the file, cut to zero bytes, once its frames are checkpointed: see
+/// [`keep_wal_files`]).
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() == 0)
+}
+
 /// What a checkout last saw of each file: the rows of `files` for it, read through SQLite's C
 /// interface. Every command that walks the repository reads all of them before it can compare
 /// (a warm `index` of 1k documents spent about half of its main thread's instructions here
@@ -1785,6 +1794,28 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    /// A connection with no transaction open, on a published store whose WAL holds no frame,
+    /// is left for the exit to release: closing it would checkpoint nothing and cut nothing,
+    /// and the OS drops its file locks, its mapping of the WAL index and its memory with the
+    /// process, as it does for a process that dies (SQLite's locking assumes that). Closing
+    /// was ~110k instructions of a warm no-change `index` of 1k documents (freeing the parsed
+    /// schema, unlocking, unmapping) and ~0.05 ms. A store this process wrote to holds frames
+    /// in its WAL until a close checkpoints them, so it is closed as usual; a staged store is
+    /// published, as when it is dropped.
+    fn end_of_process(self: Box<Self>) {
+        let idle = self.staged.is_none()
+            && self.early_sync.is_none()
+            && matches!(
+                *self.schema.lock().unwrap_or_else(|e| e.into_inner()),
+                Schema::Ready
+            )
+            && self.conn.get().is_some_and(Connection::is_autocommit)
+            && wal_is_empty(&self.path);
+        if idle {
+            std::mem::forget(self);
+        }
+    }
+
     fn is_new(&self) -> bool {
         self.staged.is_some()
     }
@@ -3030,6 +3061,45 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
         s.publish().unwrap();
         (dir, s)
+    }
+
+    /// A store is left open at the end of the process only when closing it would do nothing
+    /// (see `end_of_process`): with frames in its WAL it is closed, which checkpoints them and
+    /// cuts the WAL, so no frame outlives the process that wrote it.
+    #[test]
+    fn a_store_with_frames_in_its_wal_is_closed_at_the_end_of_the_process() {
+        let (dir, mut s) = published_store();
+        let db = dir.path().join("evident.db");
+        let wal = dir.path().join("evident.db-wal");
+        s.conn_mut()
+            .unwrap()
+            .execute("INSERT INTO repos (slug, path) VALUES ('a', '/a')", [])
+            .unwrap();
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > 0,
+            "the row is in the WAL"
+        );
+        Box::new(s).end_of_process();
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            0,
+            "closed: checkpointed"
+        );
+        // A store that was only read is left open; another connection still writes to it.
+        let mut s = SqliteStore::open(&db).unwrap();
+        assert!(s.file_states("/a").unwrap().is_empty());
+        Box::new(s).end_of_process();
+        let mut s = SqliteStore::open(&db).unwrap();
+        s.conn_mut()
+            .unwrap()
+            .execute("INSERT INTO repos (slug, path) VALUES ('b', '/b')", [])
+            .unwrap();
+        let n: i64 = s
+            .db()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM repos", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
     }
 
     /// An index writer over `tx`, outside any bulk load.

@@ -44,7 +44,7 @@ pub fn run(
     } else {
         Workspace::open(ov)?
     };
-    match cmd {
+    let outcome = match cmd {
         Command::Init(_) | Command::Migrate(_) => Ok(Outcome::Ok),
         Command::Claim(a) => claim::run_claim(a, &mut ws, out),
         Command::Release(a) => claim::run_release(a, &mut ws, out),
@@ -69,7 +69,9 @@ pub fn run(
         Command::Fix(a) => reconcile::run_fix(a, &mut ws, ov, out),
         Command::Repo(a) => repo::run(a, &mut ws, out),
         Command::MergeDriver(a) => merge_driver::run(a, &mut ws, out),
-    }
+    };
+    ws.finish();
+    outcome
 }
 
 /// Verbs whose first step is an index pass (or `check`'s read-only comparison) over this
