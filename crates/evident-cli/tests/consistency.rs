@@ -166,6 +166,7 @@ fn file_status_edits_are_applied_forward_and_reported_backward() {
         d["hint"].as_str().unwrap().contains("evident reopen S-1"),
         "{d}"
     );
+    assert_eq!(d["line"], 5, "at the status the file carries: {d}");
     assert_eq!(
         e.run(&["--json", "show", "S-1"]).json()["item"]["status"],
         "in_review"

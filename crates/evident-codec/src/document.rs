@@ -141,6 +141,17 @@ fn key_line(text: &str, ls: &[Line], first: usize, last: usize, key: &str, fallb
     fallback
 }
 
+/// The 1-based line of the status value `span` locates; `None` when the item writes no status.
+fn status_line(ls: &[Line], span: &StatusSpan) -> Option<u32> {
+    let at = match span {
+        StatusSpan::Value { start, .. } => *start,
+        StatusSpan::Empty { at } => *at,
+        StatusSpan::Unsupported { line, .. } => return Some(*line),
+        StatusSpan::Missing { .. } => return None,
+    };
+    Some(ls.partition_point(|l| l.start <= at) as u32)
+}
+
 struct Fields {
     priority: Option<String>,
     parent: Option<String>,
@@ -252,6 +263,7 @@ fn extract_fields(
     let lines = FieldLines {
         parent: line(&d.parent_fields, parent.is_some()),
         depends_on: line(&d.depends_fields, !depends_on.is_empty()),
+        status: None,
     };
     Fields {
         priority: single(&d.priority_fields),
@@ -528,7 +540,10 @@ pub fn parse_document_digested(
         fields: map,
         sections: sections(text, &ls, close + 1, ls.len(), &mask, &task_mask),
         content_hash: digest.map_or_else(|| hash(text.as_bytes()), hex),
-        field_lines: fields.lines,
+        field_lines: FieldLines {
+            status: status_line(&ls, &span),
+            ..fields.lines
+        },
     };
     doc.items.push(ParsedItem {
         item,
@@ -697,7 +712,10 @@ pub fn parse_document_digested(
                 }]
             },
             content_hash: hash(&text.as_bytes()[ls[f.open].start..body_to.max(ls[f.open].start)]),
-            field_lines: tf.lines,
+            field_lines: FieldLines {
+                status: status_line(&ls, &span),
+                ..tf.lines
+            },
         };
         doc.items.push(ParsedItem {
             item,
@@ -776,6 +794,19 @@ mod tests {
             StatusSpan::Value { start, end, .. } => assert_eq!(&t[start..end], "todo"),
             ref s => panic!("{s:?}"),
         }
+        // Where each status is written, for findings about it.
+        let lines: Vec<_> = d.items.iter().map(|p| p.item.field_lines.status).collect();
+        assert_eq!(lines, vec![Some(5), Some(14), Some(24)]);
+        let none = parse_document(
+            "wp.md",
+            &t.replace(
+                "status: todo
+---",
+                "---",
+            ),
+            &cfg("workplan"),
+        );
+        assert_eq!(none.items[0].item.field_lines.status, None);
     }
 
     #[test]

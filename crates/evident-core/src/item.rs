@@ -41,9 +41,11 @@ pub struct Item {
 }
 
 /// 1-based lines of an item's `parent` and `depends_on` fields; `None` where the field is not
-/// written out (a task's parent is its workplan).
+/// written out (a task's parent is its workplan). And of its status value, as parsed (not
+/// stored: findings about the status a document carries are made while it is indexed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FieldLines {
     pub parent: Option<u32>,
     pub depends_on: Option<u32>,
+    pub status: Option<u32>,
 }

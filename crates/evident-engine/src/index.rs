@@ -83,22 +83,10 @@ fn chunks<T>(mut rest: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// The line of `text` a status value sits on (none where the span does not say).
-fn status_line(text: &str, span: &evident_codec::StatusSpan) -> Option<u32> {
-    let at = match span {
-        evident_codec::StatusSpan::Value { start, .. } => *start,
-        evident_codec::StatusSpan::Empty { at } => *at,
-        _ => return None,
-    };
-    let before = text.as_bytes().get(..at)?;
-    Some(before.iter().filter(|&&b| b == b'\n').count() as u32 + 1)
-}
-
 /// Resolve parsed items against their workflows.
 fn resolve(
     config: &Config,
     path: &str,
-    text: &str,
     parsed: evident_codec::ParsedDocument,
 ) -> (Vec<IndexedItem>, Vec<Diagnostic>) {
     let mut diags = parsed.diagnostics;
@@ -118,7 +106,7 @@ fn resolve(
                             Diagnostic::new(
                                 DiagCode::UnknownStatus,
                                 path,
-                                status_line(text, &p.status_span).unwrap_or(it.line),
+                                it.field_lines.status.unwrap_or(it.line),
                                 format!(
                                     "{} has status `{}`, which is not in the {} workflow",
                                     it.id, it.status, wf.name
@@ -313,7 +301,7 @@ fn load(
     };
     let parsed = parse_document_digested(&f.rel, text, config, Some(&state.hash));
     let is_broken = parsed.broken;
-    let (items, diagnostics) = resolve(config, &f.rel, text, parsed);
+    let (items, diagnostics) = resolve(config, &f.rel, parsed);
     FileChange::Update(FileUpdate {
         path: f.rel.clone(),
         state: FileState {

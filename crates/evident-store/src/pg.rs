@@ -659,6 +659,7 @@ impl IndexWriter for PgTx<'_> {
                 lines: evident_core::item::FieldLines {
                     parent: r.get::<_, Option<i64>>(6).map(line_of),
                     depends_on: r.get::<_, Option<i64>>(7).map(line_of),
+                    status: None,
                 },
             })
             .collect())

@@ -1753,6 +1753,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                     lines: evident_core::item::FieldLines {
                         parent: r.get(6)?,
                         depends_on: r.get(7)?,
+                        status: None,
                     },
                 })
             })
