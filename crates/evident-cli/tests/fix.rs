@@ -440,6 +440,17 @@ fn check_reports_every_kind_of_difference() {
     assert_eq!(by_item("EV203"), vec!["PH-1", "PH-2"]);
     assert_eq!(by_item("EV206"), vec!["PH-3"]);
     assert_eq!(by_item("EV117"), vec!["PH-4"]);
+    // A changed document's status findings are at its status line.
+    let line_of = |code: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .map(|f| f["line"].clone())
+    };
+    assert_eq!(line_of("EV117"), Some(serde_json::json!(4)));
+    assert_eq!(line_of("EV206"), Some(serde_json::json!(4)));
     // PH-4 holds Ready for Signoff in the store without the evidence its gate asks for.
     assert_eq!(by_item("EV211"), vec!["PH-4"]);
     for f in r["findings"].as_array().unwrap() {

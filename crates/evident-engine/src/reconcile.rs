@@ -230,7 +230,7 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
                     &kind,
                     id,
                     &rel,
-                    it.item.line,
+                    it.item.field_lines.status.unwrap_or(it.item.line),
                     &eff,
                     &file,
                     last.as_deref(),
