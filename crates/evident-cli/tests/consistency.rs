@@ -221,6 +221,20 @@ fn a_document_removed_and_restored_from_an_older_copy_never_regresses_status() {
         })
         .collect();
     assert_eq!(codes, ["EV204 WP-1-T02"], "{codes:?}");
+    // At the task's status line (the line `fix` rewrites), not its fence.
+    let status_line = old
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| !l.contains("id: WP-1-T02"))
+        .find(|(_, l)| l.trim_start().starts_with("status:"))
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    assert_eq!(
+        r.json()["findings"][0]["line"],
+        serde_json::json!(status_line),
+        "{}",
+        r.json()
+    );
     e.ok(&["fix"], 0);
     let now = e.read("workplans/WP-1.md");
     assert_eq!(diff_middle(&old, &now).1, "in_progress");

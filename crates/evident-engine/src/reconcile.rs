@@ -352,7 +352,7 @@ fn drift_finding(ws: &Workspace, d: &Drift) -> Option<Finding> {
         &d.kind,
         &d.id,
         &d.path,
-        d.line,
+        d.status_line.unwrap_or(d.line),
         &eff,
         &file,
         Some(&d.file_status),
@@ -453,7 +453,7 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
                 DiagCode::UncommittedChanges,
                 Some(&d.id),
                 &d.path,
-                d.line,
+                d.status_line.unwrap_or(d.line),
                 format!(
                     "{} has uncommitted changes; {} stays `{}` there (store `{}`)",
                     d.path, d.id, d.file_status, d.status
@@ -655,6 +655,7 @@ fn planned_drift(ws: &mut Workspace, findings: &[Finding]) -> Vec<Drift> {
             file_status: file_status.clone(),
             path: f.path.clone(),
             line: f.line,
+            status_line: None,
         });
     }
     out

@@ -32,9 +32,9 @@ pub(crate) const UPSERT_ITEM: &str =
        updated_at = CASE WHEN items.content_hash = excluded.content_hash AND items.status = excluded.status
                          THEN items.updated_at ELSE excluded.updated_at END";
 pub(crate) const UPSERT_SOURCE: &str =
-    "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted) VALUES ($1, $2, $3, $4, $5, $6)
+    "INSERT INTO item_sources (checkout, id, path, line, file_status, drifted, status_line) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (checkout, id) DO UPDATE SET path = excluded.path, line = excluded.line,
-       file_status = excluded.file_status, drifted = excluded.drifted";
+       file_status = excluded.file_status, drifted = excluded.drifted, status_line = excluded.status_line";
 pub(crate) const UPSERT_FILE: &str =
     "INSERT INTO files (checkout, path, size, mtime_ns, hash, broken, recheck) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (checkout, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
@@ -160,6 +160,7 @@ pub(crate) trait IndexWriter {
     fn existing(&mut self, id: &str, checkout: &str) -> Result<Option<Existing>>;
     fn insert_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<i64>;
     #[allow(clippy::too_many_arguments)]
+    /// `status_line`: where the document writes the status (`None` where it writes none).
     fn upsert_source(
         &mut self,
         checkout: &str,
@@ -168,6 +169,7 @@ pub(crate) trait IndexWriter {
         line: u32,
         file_status: Option<&str>,
         drifted: bool,
+        status_line: Option<u32>,
     ) -> Result<()>;
     /// Recompute every checkout's `drifted` flag for `id`, whose effective status is `status`.
     fn refresh_drift(&mut self, id: &str, status: &str) -> Result<()>;
@@ -691,6 +693,7 @@ pub(crate) fn apply_index(
                     it.item.line,
                     file_status.as_deref(),
                     drifted,
+                    it.item.field_lines.status,
                 )?;
                 if existing.as_ref().is_some_and(|e| e.status != status) {
                     // The effective status moved: other checkouts' documents may now lag.

@@ -295,6 +295,8 @@ pub struct Drift {
     /// The document in this checkout.
     pub path: String,
     pub line: u32,
+    /// Where that document writes the status, when known (schema 9).
+    pub status_line: Option<u32>,
 }
 
 /// What a checkout's document last said about an item.

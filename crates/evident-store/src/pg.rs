@@ -45,6 +45,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         8,
         include_str!("../migrations/postgres/0008_item_counts.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_status_lines.sql"),
+    ),
 ];
 
 /// `priority_rank` of an item without a priority (sorts last), as in SQLite.
@@ -493,6 +497,7 @@ impl IndexWriter for PgTx<'_> {
         line: u32,
         file_status: Option<&str>,
         drifted: bool,
+        status_line: Option<u32>,
     ) -> Result<()> {
         self.exec(
             index_flow::UPSERT_SOURCE,
@@ -503,6 +508,7 @@ impl IndexWriter for PgTx<'_> {
                 &i64::from(line),
                 &file_status,
                 &drifted,
+                &status_line.map(i64::from),
             ],
         )
         .map(|_| ())
@@ -1147,7 +1153,7 @@ impl Store for PgStore {
     fn drift(&mut self, checkout: &str) -> Result<Vec<Drift>> {
         Ok(self
             .query(
-                "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line
+                "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line, s.status_line
                  FROM item_sources s JOIN items i ON i.id = s.id
                  WHERE s.checkout = $1 AND s.drifted ORDER BY s.path, s.line",
                 &[&checkout],
@@ -1161,6 +1167,7 @@ impl Store for PgStore {
                 file_status: r.get(4),
                 path: r.get(5),
                 line: line_of(r.get(6)),
+                status_line: r.get::<_, Option<i64>>(7).map(line_of),
             })
             .collect())
     }

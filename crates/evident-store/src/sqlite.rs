@@ -27,11 +27,15 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0007_lean_indexes.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_item_counts.sql")),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_status_lines.sql"),
+    ),
 ];
 
 /// The whole schema at a version, written as one script, for new stores (equivalent to the
 /// migrations up to that version: `the_baseline_builds_what_the_migrations_build`).
-const BASELINE: (u32, &str) = (8, include_str!("../migrations/sqlite/baseline.sql"));
+const BASELINE: (u32, &str) = (9, include_str!("../migrations/sqlite/baseline.sql"));
 
 /// A new store's file as SQLite leaves it once [`BASELINE`] has run in it (16 KiB pages,
 /// `user_version` set), kept as its non-zero bytes (see [`crate::image`]): a new store is
@@ -1580,6 +1584,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
         line: u32,
         file_status: Option<&str>,
         drifted: bool,
+        status_line: Option<u32>,
     ) -> Result<()> {
         self.run_sticky(
             Hot::Source,
@@ -1589,7 +1594,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                 (5, Arg::text(file_status)),
                 (6, Arg::Int(drifted as i64)),
             ],
-            &[(2, &id), (4, &line)],
+            &[(2, &id), (4, &line), (7, &status_line)],
         )
     }
 
@@ -2250,7 +2255,7 @@ impl Store for SqliteStore {
 
     fn drift(&mut self, checkout: &str) -> Result<Vec<Drift>> {
         let mut rows = self.rows(
-            "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line
+            "SELECT i.id, i.kind, i.status, i.status_rank, s.file_status, s.path, s.line, s.status_line
              FROM item_sources s INDEXED BY item_sources_drifted JOIN items i ON i.id = s.id
              WHERE s.checkout = ?1 AND s.drifted = 1",
             [checkout],
@@ -2263,6 +2268,7 @@ impl Store for SqliteStore {
                     file_status: r.get(4)?,
                     path: r.get(5)?,
                     line: r.get(6)?,
+                    status_line: r.get(7)?,
                 })
             },
         )?;

@@ -1,8 +1,8 @@
--- The whole schema at version 8, for a new store: what migrations 0001 to 0008 build, written
+-- The whole schema at version 9, for a new store: what migrations 0001 to 0009 build, written
 -- as one script (replaying them re-parses the schema at every ALTER and rebuilds the journal
 -- table; a new store's schema took about 8 ms that way, about 3 ms this way). Existing stores
 -- are upgraded by the migrations alone, and a test checks that this script and the migrations
--- build the same tables, columns, indexes and triggers. When migration 0009 is added, new
+-- build the same tables, columns, indexes and triggers. When migration 0010 is added, new
 -- stores run it after this script until the script is brought up to date with it.
 -- New stores are not built by running this script but written from baseline.img, the file it
 -- builds (kept as its non-zero bytes): after any change here, write that file again with
@@ -84,6 +84,8 @@ CREATE TABLE item_sources (
     -- 1 when file_status differs from the item's effective status: kept current by every
     -- transaction that changes either, so `check` reads only the drifted rows.
     drifted     INTEGER NOT NULL DEFAULT 0,
+    -- The line of the document's status value (schema 9), NULL where it writes none.
+    status_line INTEGER,
     -- Keyed by the item first (schema 7): lookups by id alone read the key.
     PRIMARY KEY (id, checkout)
 ) WITHOUT ROWID;
