@@ -176,20 +176,36 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
     // Read and parsed a chunk at a time, on the worker threads, then compared in order.
     for chunk in p.to_read.chunks(crate::index::CHUNK) {
         let changes = load_planned(ws, p, chunk);
-        for (&i, change) in chunk.iter().zip(changes) {
-            let rel = p.found[i].rel.clone();
-            // Touched but byte-identical documents say what the store remembers: the drift query
-            // below covers them.
-            let FileChange::Update(up) = change else {
-                continue;
-            };
+        // Touched but byte-identical documents say what the store remembers: the drift query
+        // below covers them.
+        let updated: Vec<(String, evident_store::FileUpdate)> = chunk
+            .iter()
+            .zip(changes)
+            .filter_map(|(&i, change)| match change {
+                FileChange::Update(up) => Some((p.found[i].rel.clone(), up)),
+                FileChange::Touched(..) => None,
+            })
+            .collect();
+        // What the store holds about this chunk's documents and items, in one round.
+        let paths: Vec<String> = updated
+            .iter()
+            .filter(|(_, up)| !up.broken)
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        let ids: Vec<String> = updated
+            .iter()
+            .filter(|(_, up)| !up.broken)
+            .flat_map(|(_, up)| up.items.iter().map(|it| it.item.id.clone()))
+            .collect();
+        let mut stored = ws.store().compare_rows(&checkout, &paths, &ids)?;
+        for (rel, up) in updated {
             reread.insert(rel.clone());
             if up.broken {
                 continue; // parse errors are store diagnostics too once indexed; reported below
             }
             let declared: std::collections::HashSet<&str> =
                 up.items.iter().map(|it| it.item.id.as_str()).collect();
-            for gone in ws.store().ids_at(&checkout, &rel)? {
+            for gone in stored.ids_at.remove(&rel).unwrap_or_default() {
                 if !declared.contains(gone.as_str()) {
                     out.push(Finding::new(
                         DiagCode::FileGone,
@@ -203,7 +219,7 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
             }
             for it in &up.items {
                 let id = it.item.id.as_str();
-                let Some((kind, status)) = ws.store().kind_status(id)? else {
+                let Some(state) = stored.items.get(id) else {
                     out.push(Finding::new(
                         DiagCode::NotIndexed,
                         Some(id),
@@ -214,20 +230,18 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
                     ));
                     continue;
                 };
-                let (Some(file), Some(eff)) = (it.status.clone(), status_of(ws, &kind, &status))
+                let (Some(file), Some(eff)) =
+                    (it.status.clone(), status_of(ws, &state.kind, &state.status))
                 else {
                     continue;
                 };
                 if file.key == eff.key {
                     continue;
                 }
-                let last = ws
-                    .store()
-                    .source(&checkout, id)?
-                    .and_then(|s| s.file_status);
+                let last = state.file_status.clone();
                 out.push(classify(
                     ws,
-                    &kind,
+                    &state.kind,
                     id,
                     &rel,
                     it.item.field_lines.status.unwrap_or(it.item.line),

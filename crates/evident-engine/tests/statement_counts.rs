@@ -170,3 +170,35 @@ fn a_first_index_runs_five_statements_per_one_item_document() {
     let (large, _b) = first_index(305);
     assert_eq!(large - small, 300 * 5, "{small} and {large} statements");
 }
+
+/// `check` compares the documents it re-reads with the store a chunk at a time, in a fixed
+/// number of statements per chunk: 2 edited documents and 40 cost the same (the lookups were
+/// three statements per document).
+#[test]
+fn check_reads_the_store_in_a_fixed_number_of_statements_however_many_documents_changed() {
+    count_statements();
+    let check_with_edits = |edited: usize| {
+        let repo = demo_repo();
+        for f in files_under(repo.path()) {
+            age(&f);
+        }
+        write_stories(repo.path(), 100, 40);
+        let mut ws = open(repo.path());
+        index(&mut ws, false, &NoProgress).unwrap();
+        drop(ws);
+        for i in 100..100 + edited {
+            let p = repo.path().join(format!("work/more/ST-{i}.md"));
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace("status: todo", "status: in_progress")).unwrap();
+            age(&p);
+        }
+        let mut findings = 0;
+        let n = counted(repo.path(), |ws| {
+            let r = evident_engine::reconcile::check(ws).unwrap();
+            findings = r.findings.iter().filter(|f| f.code == "EV203").count();
+        });
+        assert_eq!(findings, edited);
+        n
+    };
+    assert_eq!(check_with_edits(2), check_with_edits(40));
+}

@@ -166,6 +166,38 @@ pub trait Store: Send {
     fn source(&mut self, checkout: &str, id: &str) -> Result<Option<SourceRow>>;
     /// Every checkout's document declaring `id`.
     fn sources(&mut self, id: &str) -> Result<Vec<ItemSource>>;
+    /// [`Store::ids_at`] for each of `paths`, and [`Store::kind_status`] with
+    /// [`Store::source`]'s file status for each of `ids`, in a fixed number of queries however
+    /// many there are (`check` compares re-read documents a chunk at a time: three queries per
+    /// document were a sixth of `check` at 100k items with 1% of them edited).
+    fn compare_rows(
+        &mut self,
+        checkout: &str,
+        paths: &[String],
+        ids: &[String],
+    ) -> Result<CompareRows> {
+        let mut rows = CompareRows::default();
+        for p in paths {
+            let at = self.ids_at(checkout, p)?;
+            if !at.is_empty() {
+                rows.ids_at.insert(p.clone(), at);
+            }
+        }
+        for id in ids {
+            if let Some((kind, status)) = self.kind_status(id)? {
+                let file_status = self.source(checkout, id)?.and_then(|s| s.file_status);
+                rows.items.insert(
+                    id.clone(),
+                    StoredItemState {
+                        kind,
+                        status,
+                        file_status,
+                    },
+                );
+            }
+        }
+        Ok(rows)
+    }
     /// Ids `checkout`'s document at `path` declared when last read.
     fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>>;
     /// Append one event to the journal (e.g. a `fix` writeback).

@@ -299,6 +299,25 @@ pub struct Drift {
     pub status_line: Option<u32>,
 }
 
+/// What the store holds about re-read documents and the items they declare, for comparing them
+/// with it (see [`crate::Store::compare_rows`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompareRows {
+    /// The ids a checkout last read at each path, in line order (paths it never read: absent).
+    pub ids_at: std::collections::HashMap<String, Vec<String>>,
+    /// Each known id's kind and effective status, and what the checkout's document last said
+    /// of it (unknown ids: absent).
+    pub items: std::collections::HashMap<String, StoredItemState>,
+}
+
+/// An item's kind and effective status, and the status a checkout's document last carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItemState {
+    pub kind: String,
+    pub status: String,
+    pub file_status: Option<String>,
+}
+
 /// What a checkout's document last said about an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRow {

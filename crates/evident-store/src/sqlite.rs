@@ -2310,6 +2310,51 @@ impl Store for SqliteStore {
         )
     }
 
+    /// Two queries, each over a JSON list of its keys, driven by that list (`CROSS JOIN` keeps
+    /// it the outer loop: left to the planner, a query scanned all of `item_sources` for each
+    /// key, 4 s at 100k items against ~0.1 s for the lookups one at a time).
+    fn compare_rows(
+        &mut self,
+        checkout: &str,
+        paths: &[String],
+        ids: &[String],
+    ) -> Result<CompareRows> {
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let mut rows = CompareRows::default();
+        if !paths.is_empty() {
+            let at: Vec<(String, String)> = self.rows(
+                "SELECT s.path, s.id FROM json_each(?2) j
+                 CROSS JOIN item_sources s ON s.checkout = ?1 AND s.path = j.value
+                 ORDER BY s.path, s.line",
+                params![checkout, json(paths)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            for (path, id) in at {
+                rows.ids_at.entry(path).or_default().push(id);
+            }
+        }
+        if !ids.is_empty() {
+            let items: Vec<(String, StoredItemState)> = self.rows(
+                "SELECT i.id, i.kind, i.status, s.file_status FROM json_each(?2) j
+                 CROSS JOIN items i ON i.id = j.value
+                 LEFT JOIN item_sources s ON s.checkout = ?1 AND s.id = i.id",
+                params![checkout, json(ids)],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        StoredItemState {
+                            kind: r.get(1)?,
+                            status: r.get(2)?,
+                            file_status: r.get(3)?,
+                        },
+                    ))
+                },
+            )?;
+            rows.items.extend(items);
+        }
+        Ok(rows)
+    }
+
     fn append_event(&mut self, e: &NewEvent<'_>, ctx: &EventContext) -> Result<Event> {
         let path = self.path.clone();
         let tx = self

@@ -131,6 +131,7 @@ conformance!(
     a_first_index_settles_blocked_flags_as_later_passes_do,
     the_parse_fingerprint_is_recorded_per_checkout_with_a_pass,
     a_duplicate_declared_before_the_owner_by_path_takes_the_id_and_tells_the_owner,
+    batched_comparison_rows_answer_as_the_single_lookups_do,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -487,6 +488,57 @@ fn graph_fixture() -> Vec<FileChange> {
         u.items[0].status = None;
     }
     v
+}
+
+/// `compare_rows` (what `check` reads about a chunk of re-read documents in a fixed number of
+/// queries) answers what `ids_at`, `kind_status` and `source` answer one key at a time,
+/// including for unknown paths and ids, another checkout's rows and a drifted file status.
+fn batched_comparison_rows_answer_as_the_single_lookups_do(b: Arc<dyn Backend>) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    index(s, "main", graph_fixture());
+    index(s, "other", vec![update("A-2", status("in_progress", 1))]);
+    // A stale document in "main": the store keeps the higher status, the row remembers `todo`.
+    index(s, "main", vec![update("A-4", status("todo", 0))]);
+    let paths: Vec<String> = ["A-1.md", "A-2.md", "A-4.md", "C-2.md", "nowhere.md"]
+        .map(String::from)
+        .to_vec();
+    let ids: Vec<String> = ["A-1", "A-2", "A-4", "C-2", "Z-1", "GHOST"]
+        .map(String::from)
+        .to_vec();
+    for checkout in ["main", "other", "nobody"] {
+        let batched = s.compare_rows(checkout, &paths, &ids).unwrap();
+        let mut single = CompareRows::default();
+        for p in &paths {
+            let at = s.ids_at(checkout, p).unwrap();
+            if !at.is_empty() {
+                single.ids_at.insert(p.clone(), at);
+            }
+        }
+        for id in &ids {
+            if let Some((kind, status)) = s.kind_status(id).unwrap() {
+                let file_status = s.source(checkout, id).unwrap().and_then(|r| r.file_status);
+                single.items.insert(
+                    id.clone(),
+                    StoredItemState {
+                        kind,
+                        status,
+                        file_status,
+                    },
+                );
+            }
+        }
+        assert_eq!(batched, single, "{checkout}");
+    }
+    let main = s.compare_rows("main", &paths, &ids).unwrap();
+    assert_eq!(main.ids_at.len(), 4);
+    assert!(!main.items.contains_key("GHOST"));
+    assert_eq!(main.items["A-4"].status, "blocked");
+    assert_eq!(main.items["A-4"].file_status.as_deref(), Some("todo"));
+    assert_eq!(
+        s.compare_rows("main", &[], &[]).unwrap(),
+        CompareRows::default()
+    );
 }
 
 fn reads_answer_the_same_on_every_backend(b: Arc<dyn Backend>) {
