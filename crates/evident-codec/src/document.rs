@@ -799,11 +799,7 @@ mod tests {
         assert_eq!(lines, vec![Some(5), Some(14), Some(24)]);
         let none = parse_document(
             "wp.md",
-            &t.replace(
-                "status: todo
----",
-                "---",
-            ),
+            &t.replace("status: todo\n---", "---"),
             &cfg("workplan"),
         );
         assert_eq!(none.items[0].item.field_lines.status, None);
