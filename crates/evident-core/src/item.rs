@@ -40,6 +40,14 @@ pub struct Item {
     pub field_lines: FieldLines,
 }
 
+impl Item {
+    /// Where a finding about the status this item's document carries points: the line of the
+    /// status value, or the item's own line where the document writes none.
+    pub fn status_line(&self) -> u32 {
+        self.field_lines.status.unwrap_or(self.line)
+    }
+}
+
 /// 1-based lines of an item's `parent` and `depends_on` fields; `None` where the field is not
 /// written out (a task's parent is its workplan). And of its status value, as parsed (not
 /// stored: findings about the status a document carries are made while it is indexed).

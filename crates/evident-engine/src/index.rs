@@ -106,7 +106,7 @@ fn resolve(
                             Diagnostic::new(
                                 DiagCode::UnknownStatus,
                                 path,
-                                it.field_lines.status.unwrap_or(it.line),
+                                it.status_line(),
                                 format!(
                                     "{} has status `{}`, which is not in the {} workflow",
                                     it.id, it.status, wf.name

@@ -244,7 +244,7 @@ fn compare(ws: &mut Workspace, p: &Plan) -> Result<Vec<Finding>> {
                     &state.kind,
                     id,
                     &rel,
-                    it.item.field_lines.status.unwrap_or(it.item.line),
+                    it.item.status_line(),
                     &eff,
                     &file,
                     last.as_deref(),
@@ -366,7 +366,7 @@ fn drift_finding(ws: &Workspace, d: &Drift) -> Option<Finding> {
         &d.kind,
         &d.id,
         &d.path,
-        d.status_line.unwrap_or(d.line),
+        d.finding_line(),
         &eff,
         &file,
         Some(&d.file_status),
@@ -467,7 +467,7 @@ pub fn fix(ws: &mut Workspace, opts: FixOptions) -> Result<Report> {
                 DiagCode::UncommittedChanges,
                 Some(&d.id),
                 &d.path,
-                d.status_line.unwrap_or(d.line),
+                d.finding_line(),
                 format!(
                     "{} has uncommitted changes; {} stays `{}` there (store `{}`)",
                     d.path, d.id, d.file_status, d.status

@@ -644,7 +644,7 @@ pub(crate) fn apply_index(
                                 let d = Diagnostic::new(
                                     DiagCode::StatusLoweredInFile,
                                     &up.path,
-                                    it.item.field_lines.status.unwrap_or(it.item.line),
+                                    it.item.status_line(),
                                     format!("{id}: the file says `{}` but the item is `{s}`; a status is only lowered by a reopen", fs.key),
                                     format!("run `evident reopen {id} {} --reason \"...\"`, or restore `{s}` in the file", fs.key),
                                 )

@@ -299,6 +299,14 @@ pub struct Drift {
     pub status_line: Option<u32>,
 }
 
+impl Drift {
+    /// Where a finding about this drift points: the document's status line, or the item's
+    /// line where the store does not know it.
+    pub fn finding_line(&self) -> u32 {
+        self.status_line.unwrap_or(self.line)
+    }
+}
+
 /// What the store holds about re-read documents and the items they declare, for comparing them
 /// with it (see [`crate::Store::compare_rows`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
