@@ -58,30 +58,14 @@ fn now_ns() -> i64 {
 
 type Loaded = FileChange;
 
-/// Documents are read and parsed in ordered chunks, in parallel, while the store consumes the
-/// previous chunk: memory stays bounded and both cores stay busy. The first chunk is small and
-/// each next one twice the size, up to [`CHUNK`]: the store starts writing after a few
-/// documents instead of after the first full chunk (with one 512-document chunk, a first index
-/// of 1k items kept the writer idle for a third of the run).
-const FIRST_CHUNK: usize = 16;
+/// Documents parsed ahead of the store at most (see [`crate::ordered::ordered_map`]): enough
+/// to keep parsing while a new store's schema is still being created (see `SqliteStore::open`),
+/// few enough to bound memory.
+const AHEAD: usize = 4096;
+/// Documents stored between two progress reports.
+const PROGRESS_STEP: u64 = 64;
+/// The documents `check` reads and compares at a time.
 pub(crate) const CHUNK: usize = 512;
-/// Parsed chunks that may wait for the store: enough to keep parsing while a new store's
-/// schema is still being created (see `SqliteStore::open`), few enough to bound memory.
-const AHEAD: usize = 8;
-
-/// The ordered chunks `to_read` is parsed in (see [`FIRST_CHUNK`]).
-fn chunks<T>(mut rest: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut size = FIRST_CHUNK;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let (head, tail) = rest.split_at(size.min(rest.len()));
-        rest = tail;
-        size = (size * 2).min(CHUNK);
-        Some(head)
-    })
-}
 
 /// Resolve parsed items against their workflows.
 fn resolve(
@@ -568,35 +552,30 @@ pub fn index_planned(
     } else {
         let root = ws.root.clone();
         let config = ws.config.clone();
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(AHEAD);
-            let to_read = &to_read;
-            let states = &states;
-            let config = &config;
-            let root = &root;
-            let parsed = &parsed;
-            scope.spawn(move || {
-                for chunk in chunks(to_read) {
-                    let loaded: Vec<Loaded> = chunk
-                        .par_iter()
-                        .map_init(FolderHandle::default, |folder, f| {
-                            load(root, config, f, states.get(&f.rel), full, folder)
-                        })
-                        .collect();
-                    let n = loaded
-                        .iter()
-                        .filter(|l| matches!(l, FileChange::Update(_)))
-                        .count();
-                    parsed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    progress.advance(chunk.len() as u64);
-                    if tx.send(loaded).is_err() {
-                        break;
+        let (root, config, states, parsed) = (&root, &config, &states, &parsed);
+        let store = ws.store();
+        crate::ordered::ordered_map(
+            &to_read,
+            AHEAD,
+            FolderHandle::default,
+            |folder, f| load(root, config, f, states.get(&f.rel), full, folder),
+            |loaded| {
+                let mut unreported = 0;
+                let mut stream = loaded.inspect(|l| {
+                    if matches!(l, FileChange::Update(_)) {
+                        parsed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                }
-            });
-            let mut stream = rx.into_iter().flatten();
-            ws.store().apply_index(&batch, &mut stream, &ctx)
-        })
+                    unreported += 1;
+                    if unreported == PROGRESS_STEP {
+                        progress.advance(std::mem::take(&mut unreported));
+                    }
+                });
+                let applied = store.apply_index(&batch, &mut stream, &ctx);
+                drop(stream);
+                progress.advance(unreported);
+                applied
+            },
+        )
     };
     let report = match applied {
         // Another process created the store while this first index built one: index again,

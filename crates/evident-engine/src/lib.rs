@@ -12,6 +12,7 @@ pub mod git;
 pub mod index;
 pub mod merge;
 pub mod ops;
+mod ordered;
 pub mod reconcile;
 mod walk;
 mod workspace;

@@ -1,0 +1,370 @@
+//! An ordered parallel map that streams: the pool's workers take the inputs one at a time, in
+//! order, and a consumer on the calling thread receives each result, in input order, as soon as
+//! it and every result before it are ready.
+//!
+//! An index pass parses documents on the workers while the store's single writer consumes them.
+//! It used to parse in chunks (each chunk a parallel map that finished whole before it was
+//! handed on), and at the end of each chunk the writer, as fast as the parsers by then, waited
+//! for the chunk's last document: a first index of 1k items spent 1.2–3.2 ms of its ~14 ms
+//! waiting so (in-process probes, 12 runs), most of it for the last two chunks. Here a result
+//! waits for nothing but the results before it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long the consumer polls for the next result before it sleeps: a thread put to sleep on
+/// an idle core of a virtual machine may be woken up to half a millisecond late, far longer
+/// than parsing a document takes.
+const POLL: Duration = Duration::from_micros(200);
+
+/// The scheduling priority (`nice`) of a worker, against the consumer's 0. The consumer, an
+/// index pass's store writer, is the slower side at 10k items and more: with two workers and
+/// the writer on two cores, the writer shared a core with a worker in some runs and had one to
+/// itself in others, and a first index of 10k items took ~92 ms in the first kind of run and
+/// ~79 ms in the second. A lower priority lets the scheduler give the writer its own core
+/// (the workers still get every idle moment of both).
+const WORKER_NICE: i32 = 5;
+
+/// Lower the calling worker thread's priority to [`WORKER_NICE`], once per thread (Linux: the
+/// priority is a thread's own; a thread outside the pool, or another platform, is left alone).
+fn defer_to_consumer() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if rayon::current_thread_index().is_some() && !LOWERED.with(|l| l.replace(true)) {
+            let me = rustix::thread::gettid();
+            // Best effort: a refusal leaves the thread as it was.
+            let _ = rustix::process::setpriority_process(Some(me), WORKER_NICE);
+        }
+    }
+}
+
+struct State<R> {
+    /// The next input a worker takes.
+    next: usize,
+    /// Results handed to the consumer so far.
+    consumed: usize,
+    /// The results of inputs `consumed..`, `None` while a worker is still on it.
+    slots: VecDeque<Option<R>>,
+    /// The consumer is asleep, waiting for input `consumed`.
+    consumer_waiting: bool,
+    /// Workers asleep, waiting for the window to move on.
+    sleepers: usize,
+    /// The consumer is gone: workers stop.
+    cancelled: bool,
+    /// A worker panicked: its payload, for the consumer to raise.
+    panicked: Option<Box<dyn std::any::Any + Send>>,
+}
+
+struct Shared<R> {
+    state: Mutex<State<R>>,
+    /// Signalled when the result the consumer waits for is ready (or a worker panicked).
+    ready: Condvar,
+    /// Signalled when the window has moved on, or the consumer is gone.
+    space: Condvar,
+    /// Results stored so far: what the consumer polls without taking the lock.
+    filled: AtomicUsize,
+}
+
+impl<R> Shared<R> {
+    fn lock(&self) -> MutexGuard<'_, State<R>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cancel(&self) {
+        self.lock().cancelled = true;
+        self.space.notify_all();
+    }
+}
+
+/// Map `f` over `items` on the rayon pool's workers (each with its own `init()` state), and
+/// give `consume` the results in the order of `items`. At most `window` results are held at
+/// once (parsed ahead of the consumer, or waiting for an earlier one), which bounds memory
+/// however many items there are. If `consume` returns early, the workers stop taking inputs.
+/// A panic in `f` is raised again on the calling thread when the consumer reaches that input;
+/// results after it are never handed on.
+pub fn ordered_map<T, R, S, O>(
+    items: &[T],
+    window: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> R + Sync,
+    consume: impl FnOnce(&mut dyn Iterator<Item = R>) -> O,
+) -> O
+where
+    T: Sync,
+    R: Send,
+{
+    let window = window.max(1);
+    let shared = Shared {
+        state: Mutex::new(State {
+            next: 0,
+            consumed: 0,
+            slots: VecDeque::new(),
+            consumer_waiting: false,
+            sleepers: 0,
+            cancelled: false,
+            panicked: None,
+        }),
+        ready: Condvar::new(),
+        space: Condvar::new(),
+        filled: AtomicUsize::new(0),
+    };
+    let workers = rayon::current_num_threads().clamp(1, items.len().max(1));
+    rayon::in_place_scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|_| work(&shared, items, window, &init, &f));
+        }
+        // Whatever way the consumer leaves (returning early, or a panic), the workers stop:
+        // the scope waits for them.
+        struct Stop<'a, R>(&'a Shared<R>);
+        impl<R> Drop for Stop<'_, R> {
+            fn drop(&mut self) {
+                self.0.cancel();
+            }
+        }
+        let _stop = Stop(&shared);
+        let mut results = Results {
+            shared: &shared,
+            n: items.len(),
+            window,
+        };
+        consume(&mut results)
+    })
+}
+
+fn work<T, R, S>(
+    shared: &Shared<R>,
+    items: &[T],
+    window: usize,
+    init: &(impl Fn() -> S + Sync),
+    f: &(impl Fn(&mut S, &T) -> R + Sync),
+) {
+    defer_to_consumer();
+    let mut own = init();
+    loop {
+        let i = {
+            let mut g = shared.lock();
+            loop {
+                if g.cancelled || g.panicked.is_some() || g.next >= items.len() {
+                    return;
+                }
+                if g.next < g.consumed + window {
+                    break;
+                }
+                g.sleepers += 1;
+                g = shared.space.wait(g).unwrap_or_else(|e| e.into_inner());
+                g.sleepers -= 1;
+            }
+            g.next += 1;
+            g.next - 1
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut own, &items[i])));
+        let mut g = shared.lock();
+        match r {
+            Ok(r) => {
+                // The consumer never passes an input whose result is missing: `i` is at or
+                // after the front.
+                let k = i - g.consumed;
+                if g.slots.len() <= k {
+                    g.slots.resize_with(k + 1, || None);
+                }
+                g.slots[k] = Some(r);
+                shared.filled.fetch_add(1, Ordering::Release);
+                if g.consumer_waiting && k == 0 {
+                    g.consumer_waiting = false;
+                    shared.ready.notify_one();
+                }
+            }
+            Err(payload) => {
+                g.panicked = Some(payload);
+                shared.filled.fetch_add(1, Ordering::Release);
+                shared.ready.notify_one();
+                shared.space.notify_all();
+                return;
+            }
+        }
+    }
+}
+
+/// The consumer's side: the results, in order.
+struct Results<'a, R> {
+    shared: &'a Shared<R>,
+    n: usize,
+    window: usize,
+}
+
+impl<R> Iterator for Results<'_, R> {
+    type Item = R;
+
+    fn next(&mut self) -> Option<R> {
+        let shared = self.shared;
+        let mut g = shared.lock();
+        let mut polled = false;
+        loop {
+            if g.consumed >= self.n {
+                return None;
+            }
+            if let Some(Some(_)) = g.slots.front() {
+                let r = g.slots.pop_front().flatten();
+                g.consumed += 1;
+                // Wake sleeping workers once a quarter of the window is free again, not at every
+                // result (at 100k items the writer is the slower side, and the workers wait).
+                if g.sleepers > 0 && g.next + self.window / 4 <= g.consumed + self.window {
+                    shared.space.notify_all();
+                }
+                return r;
+            }
+            if let Some(payload) = g.panicked.take() {
+                drop(g);
+                std::panic::resume_unwind(payload);
+            }
+            if !polled {
+                // Poll before sleeping (see [`POLL`]); yield rather than spin, so that a worker
+                // waiting for this core gets it.
+                polled = true;
+                let seen = shared.filled.load(Ordering::Acquire);
+                drop(g);
+                let start = Instant::now();
+                while shared.filled.load(Ordering::Acquire) == seen && start.elapsed() < POLL {
+                    std::thread::yield_now();
+                }
+                g = shared.lock();
+                continue;
+            }
+            g.consumer_waiting = true;
+            g = shared.ready.wait(g).unwrap_or_else(|e| e.into_inner());
+            polled = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordered_map;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn results_arrive_in_input_order_however_long_each_takes() {
+        let items: Vec<u64> = (0..500).collect();
+        let out = ordered_map(
+            &items,
+            16,
+            || (),
+            |_, &i| {
+                // Uneven work, so later inputs often finish before earlier ones.
+                if i % 7 == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+                i * 3
+            },
+            |it| it.collect::<Vec<_>>(),
+        );
+        assert_eq!(out, items.iter().map(|i| i * 3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn no_more_than_the_window_is_held_ahead_of_the_consumer() {
+        let items: Vec<usize> = (0..300).collect();
+        let started = AtomicUsize::new(0);
+        let window = 8;
+        let mut worst = 0;
+        ordered_map(
+            &items,
+            window,
+            || (),
+            |_, &i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            |it| {
+                for (taken, i) in it.enumerate() {
+                    assert_eq!(i, taken);
+                    // Slow consumer: the workers run into the window.
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                    let ahead = started.load(Ordering::SeqCst) - (taken + 1);
+                    worst = worst.max(ahead);
+                }
+            },
+        );
+        assert!(
+            worst <= window,
+            "{worst} results held ahead of the consumer"
+        );
+        assert!(worst > 0, "the workers never ran ahead");
+    }
+
+    #[test]
+    fn a_consumer_that_stops_early_stops_the_workers() {
+        let items: Vec<usize> = (0..10_000).collect();
+        let done = AtomicUsize::new(0);
+        let first: Vec<usize> = ordered_map(
+            &items,
+            32,
+            || (),
+            |_, &i| {
+                done.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            |it| it.take(5).collect(),
+        );
+        assert_eq!(first, vec![0, 1, 2, 3, 4]);
+        // The workers took at most a window's worth (plus the one each had in hand).
+        assert!(done.load(Ordering::SeqCst) <= 5 + 32 + rayon::current_num_threads());
+    }
+
+    #[test]
+    fn each_worker_keeps_its_own_state() {
+        let items: Vec<usize> = (0..200).collect();
+        let inits = AtomicUsize::new(0);
+        let out: Vec<usize> = ordered_map(
+            &items,
+            64,
+            || {
+                inits.fetch_add(1, Ordering::SeqCst);
+                0usize
+            },
+            |seen, &i| {
+                *seen += 1;
+                i
+            },
+            |it| it.collect(),
+        );
+        assert_eq!(out, items);
+        assert!(inits.load(Ordering::SeqCst) <= rayon::current_num_threads());
+    }
+
+    #[test]
+    fn a_panic_while_mapping_reaches_the_consumer_and_nothing_after_it_is_handed_on() {
+        let items: Vec<usize> = (0..100).collect();
+        let handed = AtomicUsize::new(0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ordered_map(
+                &items,
+                16,
+                || (),
+                |_, &i| {
+                    if i == 40 {
+                        panic!("document 40");
+                    }
+                    i
+                },
+                |it| {
+                    for _ in it {
+                        handed.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
+            )
+        }));
+        assert!(r.is_err());
+        assert!(handed.load(Ordering::SeqCst) <= 40);
+    }
+
+    #[test]
+    fn no_items_no_results() {
+        let items: Vec<u8> = Vec::new();
+        let n = ordered_map(&items, 4, || (), |_, &i| i, |it| it.count());
+        assert_eq!(n, 0);
+    }
+}
