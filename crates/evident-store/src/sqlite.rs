@@ -38,12 +38,43 @@ const MIGRATIONS: &[(u32, &str)] = &[
 const BASELINE: (u32, &str) = (9, include_str!("../migrations/sqlite/baseline.sql"));
 
 /// A new store's file as SQLite leaves it once [`BASELINE`] has run in it (16 KiB pages,
-/// `user_version` set), kept as its non-zero bytes (see [`crate::image`]): a new store is
-/// written from it instead of running the script, which took ~1.3 ms of statements on every
-/// first index while the walk and the first documents' parsing needed the cores. Rebuilt from
-/// the script by `the_new_store_image_is_the_baseline_script`, which fails when this differs
-/// (run it with `EVIDENT_BLESS=1` to write it again).
+/// `user_version` set), but for the [`LOAD_INDEXES`], kept as its non-zero bytes (see
+/// [`crate::image`]): a new store is written from it instead of running the script, which took
+/// ~1.3 ms of statements on every first index while the walk and the first documents' parsing
+/// needed the cores. Rebuilt from the script by `the_new_store_image_is_the_baseline_script`,
+/// which fails when this differs (run it with `EVIDENT_BLESS=1` to write it again).
 const BASELINE_IMAGE: &[u8] = include_bytes!("../migrations/sqlite/baseline.img");
+
+/// The secondary indexes a store's first load builds once its rows are in (one sorted build
+/// each), instead of updating them row by row. A new store's image leaves them out, so that
+/// its first load has nothing to drop (dropping them took ~0.5 ms of a first index of 1k items,
+/// before the first document could be written); a new store published without a load gets
+/// them then (see [`SqliteStore::publish`]). Their text is the baseline script's. A migration
+/// added after the baseline that touches one of them must leave this list first.
+const LOAD_INDEXES: [&str; 6] = [
+    "items_open",
+    "items_parent",
+    "item_sources_path",
+    "item_sources_drifted",
+    "deps_dep",
+    "events_item",
+];
+
+/// The baseline script's `CREATE INDEX` statement of `name`, without its `;`.
+fn baseline_index_sql(name: &str) -> Option<&'static str> {
+    let script = BASELINE.1;
+    let start = script.find(&format!("CREATE INDEX {name} ON "))?;
+    let len = script[start..].find(';')?;
+    Some(&script[start..start + len])
+}
+
+/// The [`LOAD_INDEXES`] as (name, statement), for a new store's first load to build.
+fn load_indexes() -> Vec<(String, String)> {
+    LOAD_INDEXES
+        .iter()
+        .filter_map(|&name| Some((name.to_string(), baseline_index_sql(name)?.to_string())))
+        .collect()
+}
 
 pub struct SqliteStore {
     /// The connection; empty between a publication and the next use (see
@@ -65,6 +96,9 @@ pub struct SqliteStore {
     /// walks and starts reading documents; joined, and the connection taken over, before the
     /// store is first used (see [`SqliteStore::db`]).
     schema: Mutex<Schema>,
+    /// A new store, written from its image, still lacks its [`LOAD_INDEXES`]: its first load
+    /// builds them, or publishing does.
+    load_indexes_pending: bool,
 }
 
 /// How long the first use of a new store polls for its schema before it sleeps until it is
@@ -317,7 +351,8 @@ fn create_store(staged: &Path, loc: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Build, at `path`, what [`BASELINE_IMAGE`] holds: a file with 16 KiB pages (set before the
+/// Build, at `path`, what [`BASELINE_IMAGE`] holds (the baseline script but for its
+/// [`LOAD_INDEXES`]): a file with 16 KiB pages (set before the
 /// first table exists; an older store keeps its size: a first index of 100k items writes a
 /// quarter of the pages and takes ~16% less time, and `status`, `list`, `show` and `ready`
 /// read fewer pages per query) in which the baseline script has run.
@@ -329,7 +364,17 @@ fn build_baseline_file(path: &Path) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(path)?;
-    run_baseline(&tx, path)?;
+    let mut script = BASELINE.1.to_string();
+    for name in LOAD_INDEXES {
+        let sql = baseline_index_sql(name).ok_or_else(|| StoreError::Backend {
+            location: path.display().to_string(),
+            message: format!("the baseline script has no index {name}"),
+        })?;
+        script = script.replacen(&format!("{sql};"), "", 1);
+    }
+    tx.execute_batch(&script).ctx(path)?;
+    tx.pragma_update(None, "user_version", BASELINE.0)
+        .ctx(path)?;
     tx.commit().ctx(path)?;
     conn.close().map_err(|(_, e)| e).ctx(path)
 }
@@ -617,6 +662,7 @@ impl SqliteStore {
                 staged: None,
                 early_sync: None,
                 schema: Mutex::new(Schema::Ready),
+                load_indexes_pending: false,
             };
             store.migrate(version)?;
             return Ok(store);
@@ -643,6 +689,7 @@ impl SqliteStore {
             staged: Some(staged.clone()),
             early_sync: None,
             schema: Mutex::new(Schema::Ready),
+            load_indexes_pending: true,
         };
         // Writing the new file from its image, opening it and reading its schema overlaps the
         // walk and the first documents' parsing (creating the schema with statements here once
@@ -736,11 +783,11 @@ impl SqliteStore {
         })
     }
 
-    /// Move a staged store into place: close its connection, flush the file once, link it
-    /// under the store's name and reopen it there (in WAL mode, so readers never wait).
-    /// Linking fails when another process published a store at the same path first: then
-    /// this one's work is discarded, the connection opens the other's store, and the result is
-    /// `Ok(false)`. Nothing is left at the temporary name either way.
+    /// Move a staged store into place: build the indexes no load built, close its connection,
+    /// flush the file once, link it under the store's name and reopen it there (in WAL mode,
+    /// so readers never wait). Linking fails when another process published a store at the
+    /// same path first: then this one's work is discarded, the connection opens the other's
+    /// store, and the result is `Ok(false)`. Nothing is left at the temporary name either way.
     fn publish(&mut self) -> Result<bool> {
         let Some(staged) = self.staged.clone() else {
             return Ok(true);
@@ -749,7 +796,9 @@ impl SqliteStore {
         // The store is opened again at its real name when next used (see `db`), not here: a
         // first `index` publishes and exits, and would reopen it (read its schema again, create
         // the WAL's two files and remove them at close) for nothing.
-        let published = self.move_into_place(&staged);
+        let published = self
+            .build_pending_load_indexes()
+            .and_then(|()| self.move_into_place(&staged));
         self.staged = None;
         if let Err(e) = &published {
             let _ = std::fs::remove_file(&staged);
@@ -757,6 +806,25 @@ impl SqliteStore {
             *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = Schema::Failed(e.to_string());
         }
         published
+    }
+
+    /// A new store published without a first load: its [`LOAD_INDEXES`] are built now, in one
+    /// transaction (on empty tables, next to nothing).
+    fn build_pending_load_indexes(&mut self) -> Result<()> {
+        if !self.load_indexes_pending {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let conn = self.conn_mut()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path)?;
+        for (_, sql) in load_indexes() {
+            tx.execute(&sql, []).ctx(&path)?;
+        }
+        tx.commit().ctx(&path)?;
+        self.load_indexes_pending = false;
+        Ok(())
     }
 
     /// Build the secondary indexes a staged store's first load left for last, in a transaction
@@ -799,6 +867,9 @@ impl SqliteStore {
                 tx.execute_batch("PRAGMA cache_size = -2000;").ctx(&path)?;
                 tx.commit().ctx(&path)
             });
+        if built.is_ok() && !deferred.is_empty() {
+            self.load_indexes_pending = false;
+        }
         if let Err(e) = &built {
             if let Some(h) = self.early_sync.take() {
                 let _ = h.join();
@@ -1193,8 +1264,11 @@ enum Bound {
 struct SqliteIndexTx<'a, 'c> {
     tx: &'a rusqlite::Transaction<'c>,
     loc: &'a Path,
-    /// Secondary indexes dropped for a bulk load, rebuilt (sorted) at its end.
+    /// Secondary indexes dropped for a bulk load (or, in a new store, not yet built), built
+    /// (sorted) at its end.
     deferred: Vec<(String, String)>,
+    /// A new store without its [`LOAD_INDEXES`]: a bulk load has none to drop.
+    load_indexes_absent: bool,
     /// The store is staged: the indexes are left to a transaction of their own, after this
     /// one commits (see [`SqliteStore::build_deferred`]).
     split: bool,
@@ -1458,20 +1532,25 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
             self.tx
                 .execute_batch(&format!("PRAGMA cache_size = -{kib};"))
                 .ctx(self.loc)?;
-            let mut st = self
-                .tx
-                .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
-                .ctx(self.loc)?;
-            let v = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx(self.loc)?
-                .collect::<rusqlite::Result<Vec<(String, String)>>>()
-                .ctx(self.loc)?;
-            for (name, _) in &v {
-                self.tx
-                    .execute(&format!("DROP INDEX \"{name}\""), [])
+            let v = if self.load_indexes_absent {
+                load_indexes()
+            } else {
+                let mut st = self
+                    .tx
+                    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('items', 'events', 'deps', 'item_sources')")
                     .ctx(self.loc)?;
-            }
+                let v = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .ctx(self.loc)?
+                    .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                    .ctx(self.loc)?;
+                for (name, _) in &v {
+                    self.tx
+                        .execute(&format!("DROP INDEX \"{name}\""), [])
+                        .ctx(self.loc)?;
+                }
+                v
+            };
             // The load counts in memory: no trigger of this connection may count as well.
             self.tx
                 .execute_batch(
@@ -1933,6 +2012,7 @@ impl Store for SqliteStore {
             }
         }
         let split = self.staged.is_some();
+        let load_indexes_absent = split && self.load_indexes_pending;
         let tx = self
             .conn_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1942,6 +2022,7 @@ impl Store for SqliteStore {
                 tx: &tx,
                 loc: &path,
                 deferred: Vec::new(),
+                load_indexes_absent,
                 split,
                 hot: Default::default(),
                 graph: None,
@@ -2811,10 +2892,11 @@ mod tests {
             assert_eq!(x, y);
         }
         assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
-        // And a new store (written from the image) is at the latest version, with what
-        // migrations after the baseline add.
+        // And a new store (written from the image), once published, is at the latest version,
+        // with what migrations after the baseline add.
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        s.publish().unwrap();
         assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
         if LATEST_SCHEMA == BASELINE.0 {
             let new = shape(s.db().unwrap());
@@ -2860,14 +2942,111 @@ mod tests {
                  `EVIDENT_BLESS=1 cargo test -p evident-store the_new_store_image` to write it again"
             );
         }
-        // A store opened new is that file, once published.
+        // The image lacks exactly the load indexes; a store opened new and published without
+        // a load has the whole baseline.
+        let full = Connection::open_in_memory().unwrap();
+        full.execute_batch(BASELINE.1).unwrap();
+        let index_names = |c: &Connection| -> Vec<String> {
+            c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let mut missing = index_names(&full);
+        let in_image = index_names(&Connection::open(&built).unwrap());
+        missing.retain(|n| !in_image.contains(n));
+        let mut load = LOAD_INDEXES.map(String::from).to_vec();
+        load.sort();
+        assert_eq!(missing, load);
         let path = dir.path().join("s.db");
         drop(SqliteStore::open(&path).unwrap());
         let published = Connection::open(&path).unwrap();
-        assert_eq!(shape(&published), {
-            let c = Connection::open(&built).unwrap();
-            shape(&c)
-        });
+        assert_eq!(shape(&published), shape(&full));
+    }
+
+    /// A new store's first load builds the load indexes its image left out, once each: the
+    /// published store has the whole baseline schema, and its queries use them.
+    #[test]
+    fn a_first_load_builds_the_indexes_the_new_stores_image_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evident.db");
+        let mut s = SqliteStore::open(&path).unwrap();
+        let changes: Vec<FileChange> = ["T-1", "T-2"]
+            .iter()
+            .map(|id| {
+                FileChange::Update(FileUpdate {
+                    path: format!("{id}.md"),
+                    state: FileState {
+                        size: 1,
+                        mtime_ns: 1,
+                        hash: [1; 16],
+                        broken: false,
+                        recheck: false,
+                    },
+                    broken: false,
+                    items: vec![indexed(test_item(id))],
+                    diagnostics: vec![],
+                })
+            })
+            .collect();
+        let batch = IndexBatch {
+            checkout: "/repo".into(),
+            reread: changes
+                .iter()
+                .map(|c| match c {
+                    FileChange::Update(u) => u.path.clone(),
+                    FileChange::Touched(p, _) => p.clone(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let ctx = EventContext {
+            actor: "t".into(),
+            machine: "m".into(),
+            source: "file".into(),
+            correlation_id: "c".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        let report = s
+            .apply_index(&batch, &mut changes.into_iter(), &ctx)
+            .unwrap();
+        assert_eq!(report.created, 2);
+        assert!(s.staged.is_none(), "the first index published the store");
+        drop(s);
+        let published = Connection::open(&path).unwrap();
+        let full = Connection::open_in_memory().unwrap();
+        full.execute_batch(BASELINE.1).unwrap();
+        assert_eq!(shape(&published), shape(&full));
+        let n: i64 = published
+            .query_row(
+                "SELECT COUNT(*) FROM items INDEXED BY items_open WHERE terminal = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    /// Each load index is found in the baseline script, whole: its statement, run alone,
+    /// builds the index the script builds.
+    #[test]
+    fn the_load_indexes_are_the_baseline_scripts() {
+        let full = Connection::open_in_memory().unwrap();
+        full.execute_batch(BASELINE.1).unwrap();
+        let built = load_indexes();
+        assert_eq!(built.len(), LOAD_INDEXES.len());
+        for (name, sql) in built {
+            let want: String = full
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(sql, want);
+        }
     }
 
     /// Every parameter an item row repeats from the row before is left bound; each row still
@@ -3172,6 +3351,7 @@ mod tests {
             tx,
             loc,
             deferred: Vec::new(),
+            load_indexes_absent: false,
             split: false,
             hot: Default::default(),
             graph: None,
@@ -3254,8 +3434,7 @@ mod tests {
     /// `items_open` alone, never by visiting each open row of the table.
     #[test]
     fn ready_and_blocked_are_counted_from_the_index_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        let (_dir, s) = published_store();
         for filter in [READY, BLOCKED] {
             let p = plan(&s, &format!("SELECT COUNT(*) FROM items i WHERE {filter}"));
             assert!(
@@ -3323,8 +3502,7 @@ mod tests {
     /// could silently fall back to reading the whole table.
     #[test]
     fn the_board_queries_read_the_lean_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("evident.db")).unwrap();
+        let (_dir, s) = published_store();
         let ids_at = index_flow::ITEM_IDS_AT
             .replace("$1", "'/repo'")
             .replace("$2", "'a.md'");
