@@ -14,10 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// How long the consumer polls for the next result before it sleeps: a thread put to sleep on
-/// an idle core of a virtual machine may be woken up to half a millisecond late, far longer
-/// than parsing a document takes.
-const POLL: Duration = Duration::from_micros(200);
+/// How long the consumer spins for the next result before it sleeps: about what parsing a
+/// document takes. A thread put to sleep on an idle core of a virtual machine may be woken up
+/// to half a millisecond late; but the consumer spins without yielding its core, since a
+/// consumer that polled with `yield` kept a lower-priority worker (see [`WORKER_NICE`]) off
+/// the core they shared, and a first index of 1k items wrote its first document ~2.5 ms later
+/// (in-process probes, medians of 40 runs).
+const POLL: Duration = Duration::from_micros(20);
 
 /// The scheduling priority (`nice`) of a worker, against the consumer's 0. The consumer, an
 /// index pass's store writer, is the slower side at 10k items and more: with two workers and
@@ -221,14 +224,13 @@ impl<R> Iterator for Results<'_, R> {
                 std::panic::resume_unwind(payload);
             }
             if !polled {
-                // Poll before sleeping (see [`POLL`]); yield rather than spin, so that a worker
-                // waiting for this core gets it.
+                // Spin before sleeping (see [`POLL`]).
                 polled = true;
                 let seen = shared.filled.load(Ordering::Acquire);
                 drop(g);
                 let start = Instant::now();
                 while shared.filled.load(Ordering::Acquire) == seen && start.elapsed() < POLL {
-                    std::thread::yield_now();
+                    std::hint::spin_loop();
                 }
                 g = shared.lock();
                 continue;

