@@ -382,6 +382,59 @@ pub(crate) fn same_walk(old: Vec<(String, String)>, new: &[Diagnostic]) -> bool 
 }
 
 /// Run one index pass through `w` (already inside a write transaction; the caller commits).
+/// Documents the writer is done with, freed on a thread of their own: a pass's writer is its
+/// slowest part (the store takes one writer), and freeing each parsed document (its strings,
+/// allocated by the parse workers) was ~3.6% of a first index's writer instructions at 1k
+/// items (callgrind: 47.2M → 45.5M with the documents left unfreed). Freed rather than left to
+/// the exit, so that the parse workers reuse the memory. A pass of fewer than [`SPENT_BATCH`]
+/// documents frees them where it is.
+#[derive(Default)]
+struct Spent {
+    batch: Vec<FileUpdate>,
+    freer: Option<std::sync::mpsc::SyncSender<Vec<FileUpdate>>>,
+    /// No thread could be started: free here.
+    here: bool,
+}
+
+/// Documents handed to the freeing thread at a time.
+const SPENT_BATCH: usize = 64;
+
+impl Spent {
+    fn push(&mut self, up: FileUpdate) {
+        if self.here {
+            return;
+        }
+        self.batch.push(up);
+        if self.batch.len() < SPENT_BATCH {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(SPENT_BATCH));
+        if self.freer.is_none() {
+            // A few batches may wait (bounded: a freer that falls behind slows the writer
+            // rather than holding every document of a large pass).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FileUpdate>>(8);
+            let started = std::thread::Builder::new()
+                .name("free".into())
+                .spawn(move || rx.into_iter().for_each(drop));
+            match started {
+                Ok(_) => self.freer = Some(tx),
+                Err(_) => {
+                    self.here = true;
+                    return;
+                }
+            }
+        }
+        if let Some(tx) = &self.freer {
+            if let Err(e) = tx.send(batch) {
+                // The thread is gone: free here from now on.
+                drop(e.0);
+                self.freer = None;
+                self.here = true;
+            }
+        }
+    }
+}
+
 pub(crate) fn apply_index(
     w: &mut dyn IndexWriter,
     batch: &IndexBatch,
@@ -429,6 +482,7 @@ pub(crate) fn apply_index(
     // Documents that lost an id to a document before them by path (first by path wins, as in a
     // full pass) and are not re-parsed by the time the pass learns it.
     let mut displaced: FxHashMap<String, Vec<LostId>> = FxHashMap::default();
+    let mut spent = Spent::default();
     for change in changes {
         let mut up = match change {
             FileChange::Touched(p, st) => {
@@ -738,7 +792,9 @@ pub(crate) fn apply_index(
             }
         }
         w.upsert_file(checkout, &up.path, &up.state, up.broken, recheck)?;
+        spent.push(up);
     }
+    drop(spent);
     // Documents that lost an id and were not read in this pass at all.
     let mut displaced: Vec<(String, Vec<LostId>)> = displaced.into_iter().collect();
     displaced.sort_by(|a, b| a.0.cmp(&b.0));
@@ -821,4 +877,64 @@ pub(crate) fn apply_index(
         w.bulk_load(false)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn update(i: usize, status: &Arc<evident_core::StatusDef>) -> FileUpdate {
+        let path = format!("T-{i}.md");
+        let item = crate::testing::todo_task(&format!("T-{i}"), &path);
+        FileUpdate {
+            path,
+            state: FileState {
+                size: 1,
+                mtime_ns: 1,
+                hash: [0; 16],
+                broken: false,
+                recheck: false,
+            },
+            broken: false,
+            items: vec![IndexedItem {
+                encoded: EncodedItem::of(&item),
+                item,
+                status: Some(status.clone()),
+                priority_rank: None,
+            }],
+            diagnostics: vec![],
+        }
+    }
+
+    /// Every document handed over is freed, on the freeing thread for whole batches and where
+    /// it is for the rest, and none is kept once the pass is over.
+    #[test]
+    fn spent_documents_are_all_freed_in_batches_or_in_place() {
+        let status = Arc::new(evident_core::StatusDef {
+            key: "todo".into(),
+            name: "Todo".into(),
+            label: "todo".into(),
+            rank: 0,
+            terminal: false,
+        });
+        for n in [0, 1, SPENT_BATCH - 1, SPENT_BATCH, 3 * SPENT_BATCH + 5] {
+            let mut spent = Spent::default();
+            for i in 0..n {
+                spent.push(update(i, &status));
+            }
+            assert_eq!(spent.freer.is_some(), n >= SPENT_BATCH, "{n} documents");
+            drop(spent);
+            let start = std::time::Instant::now();
+            while Arc::strong_count(&status) > 1 {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(10),
+                    "{} of {n} documents never freed",
+                    Arc::strong_count(&status) - 1
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
