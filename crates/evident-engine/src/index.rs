@@ -546,7 +546,7 @@ pub fn index_planned(
     let parsed = std::sync::atomic::AtomicUsize::new(0);
     let t_read_start = t0.elapsed();
     let applied = if to_read.is_empty() {
-        // Nothing to read (a no-change pass): no reader thread to start.
+        // Nothing to read (a no-change pass): no parse workers to start.
         ws.store()
             .apply_index(&batch, &mut std::iter::empty(), &ctx)
     } else {
