@@ -319,6 +319,12 @@ fn show_has_fields_sections_dependencies_children_history() {
     assert_eq!(j["dependencies"][0]["id"], "ST-1");
     assert_eq!(j["dependencies"][0]["status"], "in_progress");
     assert_eq!(j["history"][0]["action"], "created");
+    // Each checkout's document, and the line its status is on.
+    let src = &j["sources"][0];
+    let text = e.read(src["path"].as_str().unwrap());
+    let status_line = text.lines().position(|l| l.starts_with("status:")).unwrap() + 1;
+    assert_eq!(src["status_line"], status_line as u64);
+    assert_eq!(src["file_status"], j["item"]["status"]);
     let j = e.ok(&["--json", "show", "EP-1"], 0).json();
     assert_eq!(j["children"].as_array().unwrap().len(), 2);
     let j = e.ok(&["--json", "show", "ST-1"], 0).json();

@@ -342,6 +342,9 @@ pub struct ItemSource {
     pub line: u32,
     /// The status that document said when the checkout last read it.
     pub file_status: Option<String>,
+    /// The line of that status in the document, where it has one (stores indexed before
+    /// schema 9 have none until the document is read again).
+    pub status_line: Option<u32>,
 }
 
 /// A lease an agent holds on an item.

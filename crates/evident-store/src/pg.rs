@@ -1188,7 +1188,7 @@ impl Store for PgStore {
     fn sources(&mut self, id: &str) -> Result<Vec<ItemSource>> {
         Ok(self
             .query(
-                "SELECT checkout, path, line, file_status FROM item_sources WHERE id = $1 ORDER BY checkout",
+                "SELECT checkout, path, line, file_status, status_line FROM item_sources WHERE id = $1 ORDER BY checkout",
                 &[&id],
             )?
             .iter()
@@ -1197,6 +1197,7 @@ impl Store for PgStore {
                 path: r.get(1),
                 line: line_of(r.get(2)),
                 file_status: r.get(3),
+                status_line: r.get::<_, Option<i64>>(4).map(line_of),
             })
             .collect())
     }

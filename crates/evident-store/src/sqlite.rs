@@ -2380,9 +2380,17 @@ impl Store for SqliteStore {
 
     fn sources(&mut self, id: &str) -> Result<Vec<ItemSource>> {
         self.rows(
-            "SELECT checkout, path, line, file_status FROM item_sources WHERE id = ?1 ORDER BY checkout",
+            "SELECT checkout, path, line, file_status, status_line FROM item_sources WHERE id = ?1 ORDER BY checkout",
             [id],
-            |r| Ok(ItemSource { checkout: r.get(0)?, path: r.get(1)?, line: r.get(2)?, file_status: r.get(3)? }),
+            |r| {
+                Ok(ItemSource {
+                    checkout: r.get(0)?,
+                    path: r.get(1)?,
+                    line: r.get(2)?,
+                    file_status: r.get(3)?,
+                    status_line: r.get(4)?,
+                })
+            },
         )
     }
 
