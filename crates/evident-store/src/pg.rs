@@ -1202,6 +1202,42 @@ impl Store for PgStore {
             .collect())
     }
 
+    /// Two statements over arrays of the chunk's paths and ids (see [`Store::compare_rows`]).
+    fn compare_rows(
+        &mut self,
+        checkout: &str,
+        paths: &[String],
+        ids: &[String],
+    ) -> Result<CompareRows> {
+        let mut rows = CompareRows::default();
+        if !paths.is_empty() {
+            for r in self.query(
+                "SELECT path, id FROM item_sources WHERE checkout = $1 AND path = ANY($2) ORDER BY line",
+                &[&checkout, &paths],
+            )? {
+                rows.ids_at.entry(r.get(0)).or_default().push(r.get(1));
+            }
+        }
+        if !ids.is_empty() {
+            for r in self.query(
+                "SELECT i.id, i.kind, i.status, s.file_status FROM items i
+                 LEFT JOIN item_sources s ON s.checkout = $1 AND s.id = i.id
+                 WHERE i.id = ANY($2)",
+                &[&checkout, &ids],
+            )? {
+                rows.items.insert(
+                    r.get(0),
+                    StoredItemState {
+                        kind: r.get(1),
+                        status: r.get(2),
+                        file_status: r.get(3),
+                    },
+                );
+            }
+        }
+        Ok(rows)
+    }
+
     fn ids_at(&mut self, checkout: &str, path: &str) -> Result<Vec<String>> {
         Ok(self
             .query(
