@@ -47,24 +47,10 @@ fn seed(store: &mut dyn Store, items: usize) -> Result<()> {
                 content_hash: format!("h{n}"),
                 ..evident_store::testing::todo_task(&format!("B-{n}"), &format!("b/{n}.md"))
             };
-            FileChange::Update(FileUpdate {
-                path: item.path.clone(),
-                state: FileState {
-                    size: 1,
-                    mtime_ns: 1,
-                    hash: [0; 16],
-                    broken: false,
-                    recheck: false,
-                },
-                broken: false,
-                items: vec![IndexedItem {
-                    encoded: EncodedItem::of(&item),
-                    item,
-                    status: Some(status(0).into()),
-                    priority_rank: None,
-                }],
-                diagnostics: vec![],
-            })
+            FileChange::Update(evident_store::testing::one_item_update(
+                item,
+                Some(status(0).into()),
+            ))
         })
         .collect();
     let batch = IndexBatch {

@@ -886,26 +886,8 @@ mod tests {
     use super::*;
 
     fn update(i: usize, status: &Arc<evident_core::StatusDef>) -> FileUpdate {
-        let path = format!("T-{i}.md");
-        let item = crate::testing::todo_task(&format!("T-{i}"), &path);
-        FileUpdate {
-            path,
-            state: FileState {
-                size: 1,
-                mtime_ns: 1,
-                hash: [0; 16],
-                broken: false,
-                recheck: false,
-            },
-            broken: false,
-            items: vec![IndexedItem {
-                encoded: EncodedItem::of(&item),
-                item,
-                status: Some(status.clone()),
-                priority_rank: None,
-            }],
-            diagnostics: vec![],
-        }
+        let item = crate::testing::todo_task(&format!("T-{i}"), &format!("T-{i}.md"));
+        crate::testing::one_item_update(item, Some(status.clone()))
     }
 
     /// Every document handed over is freed, on the freeing thread for whole batches and where

@@ -2974,33 +2974,9 @@ mod tests {
         let mut s = SqliteStore::open(&path).unwrap();
         let changes: Vec<FileChange> = ["T-1", "T-2"]
             .iter()
-            .map(|id| {
-                FileChange::Update(FileUpdate {
-                    path: format!("{id}.md"),
-                    state: FileState {
-                        size: 1,
-                        mtime_ns: 1,
-                        hash: [1; 16],
-                        broken: false,
-                        recheck: false,
-                    },
-                    broken: false,
-                    items: vec![indexed(test_item(id))],
-                    diagnostics: vec![],
-                })
-            })
+            .map(|id| FileChange::Update(crate::testing::one_item_update(test_item(id), None)))
             .collect();
-        let batch = IndexBatch {
-            checkout: "/repo".into(),
-            reread: changes
-                .iter()
-                .map(|c| match c {
-                    FileChange::Update(u) => u.path.clone(),
-                    FileChange::Touched(p, _) => p.clone(),
-                })
-                .collect(),
-            ..Default::default()
-        };
+        let batch = crate::testing::batch_of("/repo", &changes);
         let ctx = EventContext {
             actor: "t".into(),
             machine: "m".into(),

@@ -118,3 +118,50 @@ pub fn todo_task(id: &str, path: &str) -> evident_core::Item {
         field_lines: Default::default(),
     }
 }
+
+/// A document at `item`'s path declaring `item` alone, with `status` resolved (`None`: not in
+/// its workflow), as an index pass streams it to the store.
+pub fn one_item_update(
+    item: evident_core::Item,
+    status: Option<std::sync::Arc<evident_core::StatusDef>>,
+) -> crate::FileUpdate {
+    crate::FileUpdate {
+        path: item.path.clone(),
+        state: file_state(),
+        broken: false,
+        items: vec![crate::IndexedItem {
+            encoded: crate::EncodedItem::of(&item),
+            item,
+            status,
+            priority_rank: None,
+        }],
+        diagnostics: vec![],
+    }
+}
+
+/// A pass of `checkout` that re-read the documents of `changes` (nothing removed, no walk
+/// findings, no fingerprint).
+pub fn batch_of(checkout: &str, changes: &[crate::FileChange]) -> crate::IndexBatch {
+    crate::IndexBatch {
+        checkout: checkout.into(),
+        reread: changes
+            .iter()
+            .map(|c| match c {
+                crate::FileChange::Update(u) => u.path.clone(),
+                crate::FileChange::Touched(p, _) => p.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The state of a document read whole and parsed (1 byte at mtime 1, a fixed digest).
+pub fn file_state() -> crate::FileState {
+    crate::FileState {
+        size: 1,
+        mtime_ns: 1,
+        hash: [1; 16],
+        broken: false,
+        recheck: false,
+    }
+}

@@ -200,13 +200,7 @@ fn item(s: &Spec) -> IndexedItem {
 fn file(s: &Spec) -> FileChange {
     FileChange::Update(FileUpdate {
         path: format!("{}.md", s.id),
-        state: FileState {
-            size: 1,
-            mtime_ns: 1,
-            hash: [1; 16],
-            broken: false,
-            recheck: false,
-        },
+        state: evident_store::testing::file_state(),
         broken: false,
         items: vec![item(s)],
         diagnostics: vec![],
@@ -794,16 +788,8 @@ fn the_parse_fingerprint_is_recorded_per_checkout_with_a_pass(b: Arc<dyn Backend
     assert_eq!(s.parse_fingerprint("main").unwrap(), None);
     let pass = |s: &mut dyn Store, checkout: &str, fp: Option<&str>, changes: Vec<FileChange>| {
         let batch = IndexBatch {
-            checkout: checkout.into(),
-            reread: changes
-                .iter()
-                .map(|c| match c {
-                    FileChange::Update(u) => u.path.clone(),
-                    FileChange::Touched(p, _) => p.clone(),
-                })
-                .collect(),
             parse_fingerprint: fp.map(str::to_string),
-            ..Default::default()
+            ..evident_store::testing::batch_of(checkout, &changes)
         };
         s.apply_index(&batch, &mut changes.into_iter(), &ctx())
             .unwrap();
