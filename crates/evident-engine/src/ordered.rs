@@ -99,6 +99,13 @@ where
     T: Sync,
     R: Send,
 {
+    if rayon::current_thread_index().is_some() {
+        // Called from one of the pool's own threads, this thread would wait for work that the
+        // pool (of one thread, say) might never get to: map in order, here.
+        let mut own = init();
+        let mut mapped = items.iter().map(|t| f(&mut own, t));
+        return consume(&mut mapped);
+    }
     let window = window.max(1);
     let shared = Shared {
         state: Mutex::new(State {
@@ -361,6 +368,18 @@ mod tests {
         }));
         assert!(r.is_err());
         assert!(handed.load(Ordering::SeqCst) <= 40);
+    }
+
+    #[test]
+    fn called_from_the_pool_it_maps_in_place_even_on_a_pool_of_one() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let items: Vec<usize> = (0..100).collect();
+        let out: Vec<usize> =
+            pool.install(|| ordered_map(&items, 8, || (), |_, &i| i * 2, |it| it.collect()));
+        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
     }
 
     #[test]
