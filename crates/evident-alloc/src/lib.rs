@@ -14,6 +14,10 @@
 //! a range check, asked only once mimalloc is on). Blocks from before the switch stay with the
 //! C library.
 //!
+//! SQLite's allocations follow the same switch ([`route_sqlite`]); a process that builds a new
+//! store can also give SQLite a page cache of its own on one huge page
+//! ([`reserve_sqlite_page_cache`]), faulted in ahead of the store writer.
+//!
 //! [`mi_is_in_heap_region`]: libmimalloc_sys::mi_is_in_heap_region
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -209,6 +213,36 @@ pub fn route_sqlite() {
     sqlite::install();
 }
 
+/// Give SQLite a page cache of its own for the new store this process is about to build: one
+/// 2 MiB block, aligned and advised for a transparent huge page (Linux), that SQLite takes its
+/// first page buffers from (`SQLITE_CONFIG_PAGECACHE`), falling back to its allocator beyond it.
+/// Page buffers drawn from the heap are touched fresh page by page: ~320 of the ~800 page
+/// faults of the store writer in a first index of 1k items, at ~2.5 µs each on the virtual
+/// machines Evident is measured on; on a huge page they are one fault, which
+/// [`warm_sqlite_page_cache`] can take on another thread ahead of the writer.
+///
+/// Only for a process whose first SQLite call is still to come, made when no other thread can
+/// be calling SQLite: the configuration is process-wide and SQLite reads it as it initialises
+/// (once it has, this changes nothing). Returns whether the page cache was set up.
+pub fn reserve_sqlite_page_cache() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        sqlite::reserve_page_cache()
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Fault in the page cache [`reserve_sqlite_page_cache`] set up (one huge page where the system
+/// grants it), if there is one and it was not warmed yet: for a thread with nothing else to
+/// do, so that the store writer does not take those faults.
+pub fn warm_sqlite_page_cache() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    sqlite::warm_page_cache();
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod sqlite {
     use std::os::raw::{c_int, c_void};
@@ -276,6 +310,96 @@ mod sqlite {
     }
 
     unsafe extern "C" fn x_shutdown(_: *mut c_void) {}
+
+    /// The size of the page cache block (see `reserve_sqlite_page_cache`): one huge page.
+    const PAGE_CACHE_BYTES: usize = 2 << 20;
+
+    /// The page cache block's address (0: none), and whether it still waits to be warmed.
+    static PAGE_CACHE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static PAGE_CACHE_COLD: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
+    pub(super) fn reserve_page_cache() -> bool {
+        use std::sync::atomic::Ordering;
+        if PAGE_CACHE.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        let mut header: c_int = 0;
+        // SAFETY: SQLITE_CONFIG_PCACHE_HDRSZ writes one int; it may be called at any time.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_config(
+                libsqlite3_sys::SQLITE_CONFIG_PCACHE_HDRSZ,
+                &mut header as *mut c_int,
+            )
+        };
+        if rc != libsqlite3_sys::SQLITE_OK || header <= 0 {
+            return false;
+        }
+        // Lines for the largest page a new store has (16 KiB) with SQLite's header, 8-aligned.
+        let line = (16384 + header as usize + 7) & !7;
+        let lines = PAGE_CACHE_BYTES / line;
+        // Twice the block, to place it on a 2 MiB boundary inside; nothing is touched here.
+        let span = 2 * PAGE_CACHE_BYTES;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                span,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return false;
+        }
+        let start = (raw as usize + PAGE_CACHE_BYTES - 1) & !(PAGE_CACHE_BYTES - 1);
+        let block = start as *mut c_void;
+        // SAFETY: `block..block + PAGE_CACHE_BYTES` lies inside the mapping made above. Advice
+        // only: where the system grants no huge page, the block is paged as usual.
+        unsafe {
+            libc::madvise(block, PAGE_CACHE_BYTES, libc::MADV_HUGEPAGE);
+        }
+        // SAFETY: SQLite takes the block for the rest of the process (the mapping is never
+        // unmapped); before SQLite's initialisation the call takes effect, after it SQLite
+        // refuses it (SQLITE_MISUSE) and nothing changes. The caller guarantees no other
+        // thread is calling SQLite meanwhile.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_config(
+                libsqlite3_sys::SQLITE_CONFIG_PAGECACHE,
+                block,
+                line as c_int,
+                lines as c_int,
+            )
+        };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            // SAFETY: the mapping made above, unused.
+            unsafe {
+                libc::munmap(raw, span);
+            }
+            return false;
+        }
+        PAGE_CACHE.store(start, Ordering::Release);
+        PAGE_CACHE_COLD.store(true, Ordering::Release);
+        true
+    }
+
+    pub(super) fn warm_page_cache() {
+        use std::sync::atomic::Ordering;
+        let start = PAGE_CACHE.load(Ordering::Acquire);
+        if start == 0 || !PAGE_CACHE_COLD.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        // MADV_POPULATE_WRITE (Linux 5.14): fault the block in as if written, here. Older
+        // kernels refuse the advice, and the block is faulted in where it is first used.
+        const MADV_POPULATE_WRITE: c_int = 23;
+        // SAFETY: the block `reserve_page_cache` set up, mapped for the rest of the process;
+        // populating changes no byte of it (a page already present is left as it is).
+        unsafe {
+            libc::madvise(start as *mut c_void, PAGE_CACHE_BYTES, MADV_POPULATE_WRITE);
+        }
+    }
 
     pub(super) fn install() {
         let methods = libsqlite3_sys::sqlite3_mem_methods {

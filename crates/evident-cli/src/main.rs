@@ -105,7 +105,17 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     // A verb whose first step is a walk gets its walk thread now, so the thread has started by
     // the time the configuration is read (see `WalkHelper`).
-    let helper = walks_first_args(&args)
+    let walks_first = walks_first_args(&args);
+    if walks_first {
+        // A first index builds its store with no other SQLite user in the process: SQLite gets
+        // a page cache of its own (one huge page), which the walk's thread faults in once its
+        // walk is done, ahead of the store writer (see `evident_alloc::reserve_sqlite_page_cache`).
+        evident_engine::on_new_store(|| {
+            evident_alloc::reserve_sqlite_page_cache();
+        });
+        evident_engine::on_walk_done(evident_alloc::warm_sqlite_page_cache);
+    }
+    let helper = walks_first
         .then(evident_engine::WalkHelper::start)
         .flatten();
     let cli = match parse(args) {

@@ -18,8 +18,8 @@ mod walk;
 mod workspace;
 
 pub use error::EngineError;
-pub use evident_store::{Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary};
-pub use walk::WalkHelper;
+pub use evident_store::{on_new_store, Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary};
+pub use walk::{on_walk_done, WalkHelper};
 pub use workspace::{Overrides, StoreLocation, Workspace};
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -625,6 +625,16 @@ const HELPER_WARM_STEP: usize = 16 * 1024;
 /// How long a [`WalkHelper`] polls for its walk, and a worker for a task, before it sleeps.
 const HELPER_POLL: std::time::Duration = std::time::Duration::from_millis(3);
 
+static WALK_DONE_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Have `hook` called on a [`WalkHelper`]'s thread once its walk is done (or it got none): work
+/// for a thread that has nothing left to do while the command goes on (the binary faults in the
+/// page cache of a store being built there, `evident_alloc::warm_sqlite_page_cache`). The first
+/// hook set stays.
+pub fn on_walk_done(hook: fn()) {
+    let _ = WALK_DONE_HOOK.set(hook);
+}
+
 impl WalkHelper {
     /// Start the thread (`None` if the system refuses one: the walk then runs without it).
     pub fn start() -> Option<WalkHelper> {
@@ -658,6 +668,9 @@ impl WalkHelper {
                 drop(warm);
                 if let Some(w) = walk {
                     w.work();
+                }
+                if let Some(hook) = WALK_DONE_HOOK.get() {
+                    hook();
                 }
             })
             .ok()?;

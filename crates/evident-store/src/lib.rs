@@ -13,7 +13,7 @@ pub mod testing;
 
 pub use model::*;
 pub use pg::{redact_url, PgStore, PgTarget};
-pub use sqlite::SqliteStore;
+pub use sqlite::{on_new_store, SqliteStore};
 
 /// The newest schema this binary understands (the same number for every backend: schema N
 /// means the same tables and meaning everywhere).

@@ -76,6 +76,18 @@ fn load_indexes() -> Vec<(String, String)> {
         .collect()
 }
 
+static NEW_STORE_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Have `hook` called when this process is about to build a new store, on the calling thread,
+/// before the new store's first SQLite call: the binary gives SQLite a page cache of its own
+/// there (`evident_alloc::reserve_sqlite_page_cache`), which must happen before SQLite
+/// initialises and while no other thread calls SQLite. So only a process that builds at most
+/// that one store, with no other thread using SQLite meanwhile, may set it. The library itself
+/// never does; the first hook set stays.
+pub fn on_new_store(hook: fn()) {
+    let _ = NEW_STORE_HOOK.set(hook);
+}
+
 pub struct SqliteStore {
     /// The connection; empty between a publication and the next use (see
     /// [`SqliteStore::publish`]: a process that publishes and exits never reopens the store).
@@ -687,6 +699,9 @@ impl SqliteStore {
             schema: Mutex::new(Schema::Ready),
             load_indexes_pending: true,
         };
+        if let Some(hook) = NEW_STORE_HOOK.get() {
+            hook();
+        }
         // Writing the new file from its image, opening it and reading its schema overlaps the
         // walk and the first documents' parsing (creating the schema with statements here once
         // took a sixth of a first index of 1k items). The connection that does it is the one
