@@ -394,10 +394,21 @@ mod sqlite {
         // MADV_POPULATE_WRITE (Linux 5.14): fault the block in as if written, here. Older
         // kernels refuse the advice, and the block is faulted in where it is first used.
         const MADV_POPULATE_WRITE: c_int = 23;
-        // SAFETY: the block `reserve_page_cache` set up, mapped for the rest of the process;
-        // populating changes no byte of it (a page already present is left as it is).
-        unsafe {
-            libc::madvise(start as *mut c_void, PAGE_CACHE_BYTES, MADV_POPULATE_WRITE);
+        // A step at a time: populating holds the process's memory-map lock, which another
+        // thread's `mmap` (a thread's stack, the allocator's arena) waits for. On a huge page
+        // the first step faults in the whole block and the others find it there; without one,
+        // a step is 64 pages.
+        const STEP: usize = 256 << 10;
+        for at in (0..PAGE_CACHE_BYTES).step_by(STEP) {
+            // SAFETY: a part of the block `reserve_page_cache` set up, mapped for the rest of
+            // the process; populating changes no byte of it (a page already present is left
+            // as it is).
+            let refused = unsafe {
+                libc::madvise((start + at) as *mut c_void, STEP, MADV_POPULATE_WRITE) != 0
+            };
+            if refused {
+                return;
+            }
         }
     }
 
