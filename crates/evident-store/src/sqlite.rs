@@ -3009,13 +3009,11 @@ mod tests {
         let full = Connection::open_in_memory().unwrap();
         full.execute_batch(BASELINE.1).unwrap();
         assert_eq!(shape(&published), shape(&full));
-        let n: i64 = published
-            .query_row(
-                "SELECT COUNT(*) FROM items INDEXED BY items_open WHERE terminal = 0",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let n = crate::testing::sqlite_count(
+            &published,
+            "SELECT COUNT(*) FROM items INDEXED BY items_open WHERE terminal = 0",
+        )
+        .unwrap();
         assert_eq!(n, 2);
     }
 
@@ -3277,13 +3275,11 @@ mod tests {
                 "written twice: {twice}, removed: {removed}"
             );
             // No trigger of the load's connection counted as well.
-            let triggers: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM sqlite_temp_master WHERE type = 'trigger'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let triggers = crate::testing::sqlite_count(
+                &tx,
+                "SELECT COUNT(*) FROM sqlite_temp_master WHERE type = 'trigger'",
+            )
+            .unwrap();
             assert_eq!(triggers, 0);
         }
     }
@@ -3327,11 +3323,8 @@ mod tests {
             .unwrap()
             .execute("INSERT INTO repos (slug, path) VALUES ('b', '/b')", [])
             .unwrap();
-        let n: i64 = s
-            .db()
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM repos", [], |r| r.get(0))
-            .unwrap();
+        let n =
+            crate::testing::sqlite_count(s.db().unwrap(), "SELECT COUNT(*) FROM repos").unwrap();
         assert_eq!(n, 2);
     }
 

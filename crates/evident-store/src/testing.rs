@@ -1,7 +1,8 @@
 //! Support for tests that need a PostgreSQL hub: one place that decides where the test server
 //! is, gives every test its own schema, and skips locally but fails in CI when PostgreSQL is
 //! absent (so a missing database can never make CI pass by skipping). And the count of SQL
-//! statements an SQLite store runs, for tests that assert what a command costs, and the SQLite
+//! statements an SQLite store runs, for tests that assert what a command costs, a number an
+//! SQLite query selects, and the SQLite
 //! store's table of counts set beside the items it counts. And a plain item for tests and
 //! benchmarks that seed a store.
 
@@ -61,6 +62,11 @@ pub fn pg_schema(test: &str) -> Option<PgTestSchema> {
             None
         }
     }
+}
+
+/// The one number `sql` selects (a `COUNT(*)`, say) from an SQLite connection.
+pub fn sqlite_count(c: &rusqlite::Connection, sql: &str) -> rusqlite::Result<i64> {
+    c.query_row(sql, [], |r| r.get(0))
 }
 
 /// An SQLite store's counts of items by (kind, status, rank, terminal, lane), as the items give

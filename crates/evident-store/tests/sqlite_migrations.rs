@@ -78,13 +78,11 @@ fn schema_4_keeps_the_journal_its_numbers_and_its_rules() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(indexes, vec!["events_item".to_string()]);
-    let autoinc: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let autoinc = evident_store::testing::sqlite_count(
+        &c,
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'",
+    )
+    .unwrap();
     assert_eq!(autoinc, 0);
 }
 
