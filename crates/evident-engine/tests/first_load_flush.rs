@@ -1,0 +1,70 @@
+//! A first index flushes its new store's file to the disk while it is still loading it (see
+//! `LoadFlusher` in the SQLite store), and what it publishes is whole. One test in a binary of its
+//! own: the count of flushes is process-wide.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use evident_engine::index::{index, NoProgress};
+use evident_engine::ItemFilter;
+use evident_store::testing::{flushes_during_loads, sqlite_count};
+
+mod common;
+use common::{age, demo_repo, open};
+
+#[test]
+fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
+    let dir = demo_repo();
+    let root = dir.path();
+    // Enough text to fill a few hundred 16 KiB pages: more than the load's page cache holds,
+    // so SQLite writes pages out during the load, and the flusher takes them to the disk.
+    let body = "A line of text that the store keeps in the item's sections.\n".repeat(40);
+    for i in 0..600 {
+        let p = root.join(format!("work/bulk/ST-{i}.md"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(
+            &p,
+            format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
+        )
+        .unwrap();
+        age(&p);
+    }
+    let before = flushes_during_loads();
+    let mut ws = open(root);
+    assert!(ws.store().is_new());
+    let out = index(&mut ws, false, &NoProgress).unwrap();
+    drop(ws);
+    let rounds = flushes_during_loads() - before;
+    // Rounds start at 8, 16, 32, 64, ... pages written, and stop at 1,024.
+    assert!(
+        (3..=8).contains(&rounds),
+        "{rounds} flushes during the load"
+    );
+
+    let store = root.join(".evident/evident.db");
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let items = sqlite_count(&conn, "SELECT COUNT(*) FROM items").unwrap();
+    assert_eq!(items as usize, out.report.created);
+    let bulk = sqlite_count(
+        &conn,
+        "SELECT COUNT(*) FROM items WHERE path LIKE 'work/bulk/%'",
+    );
+    assert_eq!(bulk.unwrap(), 600);
+    let events = sqlite_count(&conn, "SELECT COUNT(*) FROM events").unwrap();
+    assert_eq!(events, items);
+
+    // The published store answers as any other.
+    let mut ws = open(root);
+    assert!(!ws.store().is_new());
+    let listed = ws
+        .store()
+        .list_items(&ItemFilter {
+            search: Some("Story 599".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
