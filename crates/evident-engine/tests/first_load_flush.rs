@@ -9,7 +9,7 @@ use evident_engine::ItemFilter;
 use evident_store::testing::{flushes_during_loads, sqlite_count};
 
 mod common;
-use common::{age, demo_repo, open};
+use common::{demo_repo, open, write_aged};
 
 #[test]
 fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
@@ -19,14 +19,11 @@ fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
     // so SQLite writes pages out during the load, and the flusher takes them to the disk.
     let body = "A line of text that the store keeps in the item's sections.\n".repeat(40);
     for i in 0..600 {
-        let p = root.join(format!("work/bulk/ST-{i}.md"));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(
-            &p,
-            format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
-        )
-        .unwrap();
-        age(&p);
+        write_aged(
+            root,
+            &format!("work/bulk/ST-{i}.md"),
+            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
+        );
     }
     let before = flushes_during_loads();
     let mut ws = open(root);

@@ -11,7 +11,7 @@ use evident_engine::index::{index, on_large_pass, NoProgress, LARGE_PASS, LARGE_
 use evident_engine::{ops, reconcile};
 
 mod common;
-use common::{age, demo_repo, files_under, open};
+use common::{age, demo_repo, files_under, open, write_aged};
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -21,14 +21,11 @@ fn count() {
 
 fn write_stories(root: &Path, from: usize, n: usize, status: &str) {
     for i in from..from + n {
-        let p = root.join(format!("work/more/ST-{i}.md"));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(
-            &p,
-            format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: {status}\n---\n"),
-        )
-        .unwrap();
-        age(&p);
+        write_aged(
+            root,
+            &format!("work/more/ST-{i}.md"),
+            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: {status}\n---\n"),
+        );
     }
 }
 

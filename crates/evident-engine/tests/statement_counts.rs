@@ -13,22 +13,19 @@ use evident_engine::{ops, ItemFilter};
 use evident_store::testing::{count_statements, statements_run};
 
 mod common;
-use common::{age, demo_repo, files_under, open};
+use common::{age, demo_repo, files_under, open, write_aged};
 
 /// Write stories `ST-{from}`.. (`n` of them, dated an hour back), children of `EP-1` and
 /// dependent on `ST-1`.
 fn write_stories(root: &Path, from: usize, n: usize) {
     for i in from..from + n {
-        let p = root.join(format!("work/more/ST-{i}.md"));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(
-            &p,
-            format!(
+        write_aged(
+            root,
+            &format!("work/more/ST-{i}.md"),
+            &format!(
                 "---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\nparent: EP-1\ndepends_on: [ST-1]\n---\n\n## Description\n\nText.\n"
             ),
-        )
-        .unwrap();
-        age(&p);
+        );
     }
 }
 

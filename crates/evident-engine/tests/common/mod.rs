@@ -55,6 +55,15 @@ pub fn age(p: &Path) {
         .unwrap();
 }
 
+/// Write `text` to `rel` under `root` (its folders made as needed), dated an hour back (see
+/// [`age`]).
+pub fn write_aged(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+    age(&p);
+}
+
 /// Every file under `dir`.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
