@@ -1,6 +1,7 @@
 //! An ordered parallel map that streams: the pool's workers take the inputs one at a time, in
 //! order, and a consumer on the calling thread receives each result, in input order, as soon as
-//! it and every result before it are ready.
+//! it and every result before it are ready. A consumer that finds its next result not ready
+//! maps that input itself rather than wait for it (see [`Results::next`]).
 //!
 //! An index pass parses documents on the workers while the store's single writer consumes them.
 //! It used to parse in chunks (each chunk a parallel map that finished whole before it was
@@ -14,12 +15,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// How long the consumer spins for the next result before it sleeps: about what parsing a
-/// document takes. A thread put to sleep on an idle core of a virtual machine may be woken up
-/// to half a millisecond late; but the consumer spins without yielding its core, since a
-/// consumer that polled with `yield` kept a lower-priority worker (see [`WORKER_NICE`]) off
-/// the core they shared, and a first index of 1k items wrote its first document ~2.5 ms later
-/// (in-process probes, medians of 40 runs).
+/// How long the consumer spins for the next result, when a worker is on it, before it maps
+/// that input itself: about what parsing a document takes, so a worker about to finish is
+/// not duplicated. The consumer spins without yielding its core: a consumer that polled with
+/// `yield` kept a lower-priority worker (see [`WORKER_NICE`]) off the core they shared, and a
+/// first index of 1k items wrote its first document ~2.5 ms later (in-process probes, medians
+/// of 40 runs).
 const POLL: Duration = Duration::from_micros(20);
 
 /// The scheduling priority (`nice`) of a worker, against the consumer's 0. The consumer, an
@@ -45,14 +46,12 @@ fn defer_to_consumer() {
 }
 
 struct State<R> {
-    /// The next input a worker takes.
+    /// The next input a worker (or the consumer) takes.
     next: usize,
     /// Results handed to the consumer so far.
     consumed: usize,
     /// The results of inputs `consumed..`, `None` while a worker is still on it.
     slots: VecDeque<Option<R>>,
-    /// The consumer is asleep, waiting for input `consumed`.
-    consumer_waiting: bool,
     /// Workers asleep, waiting for the window to move on.
     sleepers: usize,
     /// The consumer is gone: workers stop.
@@ -63,8 +62,6 @@ struct State<R> {
 
 struct Shared<R> {
     state: Mutex<State<R>>,
-    /// Signalled when the result the consumer waits for is ready (or a worker panicked).
-    ready: Condvar,
     /// Signalled when the window has moved on, or the consumer is gone.
     space: Condvar,
     /// Results stored so far: what the consumer polls without taking the lock.
@@ -86,8 +83,11 @@ impl<R> Shared<R> {
 /// give `consume` the results in the order of `items`. At most `window` results are held at
 /// once (parsed ahead of the consumer, or waiting for an earlier one), which bounds memory
 /// however many items there are. If `consume` returns early, the workers stop taking inputs.
-/// A panic in `f` is raised again on the calling thread when the consumer reaches that input;
-/// results after it are never handed on.
+/// The calling thread also maps, with a state of its own from `init`, whichever input it
+/// needs next and finds not ready: `f` may run twice on an input (once on a worker, whose
+/// result is then dropped), so it must not have effects that count. A panic in `f` is raised
+/// again on the calling thread when the consumer reaches that input (or one after it that it
+/// maps itself); results after it are never handed on.
 pub fn ordered_map<T, R, S, O>(
     items: &[T],
     window: usize,
@@ -112,12 +112,10 @@ where
             next: 0,
             consumed: 0,
             slots: VecDeque::new(),
-            consumer_waiting: false,
             sleepers: 0,
             cancelled: false,
             panicked: None,
         }),
-        ready: Condvar::new(),
         space: Condvar::new(),
         filled: AtomicUsize::new(0),
     };
@@ -137,8 +135,11 @@ where
         let _stop = Stop(&shared);
         let mut results = Results {
             shared: &shared,
-            n: items.len(),
+            items,
             window,
+            init: &init,
+            f: &f,
+            own: None,
         };
         consume(&mut results)
     })
@@ -173,24 +174,23 @@ fn work<T, R, S>(
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut own, &items[i])));
         let mut g = shared.lock();
         match r {
+            // The consumer mapped this input itself meanwhile (see [`Results::next`]): this
+            // result is not needed (dropped outside the lock).
+            Ok(r) if i < g.consumed => {
+                drop(g);
+                drop(r);
+            }
             Ok(r) => {
-                // The consumer never passes an input whose result is missing: `i` is at or
-                // after the front.
                 let k = i - g.consumed;
                 if g.slots.len() <= k {
                     g.slots.resize_with(k + 1, || None);
                 }
                 g.slots[k] = Some(r);
                 shared.filled.fetch_add(1, Ordering::Release);
-                if g.consumer_waiting && k == 0 {
-                    g.consumer_waiting = false;
-                    shared.ready.notify_one();
-                }
             }
             Err(payload) => {
                 g.panicked = Some(payload);
                 shared.filled.fetch_add(1, Ordering::Release);
-                shared.ready.notify_one();
                 shared.space.notify_all();
                 return;
             }
@@ -199,52 +199,79 @@ fn work<T, R, S>(
 }
 
 /// The consumer's side: the results, in order.
-struct Results<'a, R> {
+struct Results<'a, T, R, S, I, F> {
     shared: &'a Shared<R>,
-    n: usize,
+    items: &'a [T],
     window: usize,
+    init: &'a I,
+    f: &'a F,
+    /// The consumer's own state for `f`, made the first time it maps an input.
+    own: Option<S>,
 }
 
-impl<R> Iterator for Results<'_, R> {
+impl<T, R, S, I, F> Iterator for Results<'_, T, R, S, I, F>
+where
+    I: Fn() -> S,
+    F: Fn(&mut S, &T) -> R,
+{
     type Item = R;
 
+    /// The next result in order: taken from its slot when a worker has stored it, or else,
+    /// after a short spin (see [`POLL`]), mapped here. The consumer never sleeps waiting for
+    /// a worker. It used to: on two cores shared by the consumer (an index pass's store
+    /// writer) and two parse workers, the worker holding the next document was often the one
+    /// of the two not running, while the other parsed documents far ahead, and a first index
+    /// of 1k items waited 0.1–4 ms at once for one document (~1.2 ms per run, in-process
+    /// probes, medians of 60 runs). Mapping it again here costs one document's parse, and the
+    /// worker's result for it is dropped.
     fn next(&mut self) -> Option<R> {
         let shared = self.shared;
         let mut g = shared.lock();
         let mut polled = false;
         loop {
-            if g.consumed >= self.n {
+            let k = g.consumed;
+            if k >= self.items.len() {
                 return None;
             }
-            if let Some(Some(_)) = g.slots.front() {
-                let r = g.slots.pop_front().flatten();
-                g.consumed += 1;
-                // Wake sleeping workers once a quarter of the window is free again, not at every
-                // result (at 100k items the writer is the slower side, and the workers wait).
-                if g.sleepers > 0 && g.next + self.window / 4 <= g.consumed + self.window {
-                    shared.space.notify_all();
+            let ready = matches!(g.slots.front(), Some(Some(_)));
+            if !ready {
+                if let Some(payload) = g.panicked.take() {
+                    drop(g);
+                    std::panic::resume_unwind(payload);
                 }
-                return r;
-            }
-            if let Some(payload) = g.panicked.take() {
-                drop(g);
-                std::panic::resume_unwind(payload);
-            }
-            if !polled {
-                // Spin before sleeping (see [`POLL`]).
-                polled = true;
-                let seen = shared.filled.load(Ordering::Acquire);
-                drop(g);
-                let start = Instant::now();
-                while shared.filled.load(Ordering::Acquire) == seen && start.elapsed() < POLL {
-                    std::hint::spin_loop();
+                // Spin first when a worker is on the input (see [`POLL`]).
+                if !polled && g.next > k {
+                    polled = true;
+                    let seen = shared.filled.load(Ordering::Acquire);
+                    drop(g);
+                    let start = Instant::now();
+                    while shared.filled.load(Ordering::Acquire) == seen && start.elapsed() < POLL {
+                        std::hint::spin_loop();
+                    }
+                    g = shared.lock();
+                    continue;
                 }
-                g = shared.lock();
-                continue;
             }
-            g.consumer_waiting = true;
-            g = shared.ready.wait(g).unwrap_or_else(|e| e.into_inner());
-            polled = false;
+            // Either way input `k` is handed on now: its slot goes.
+            let r = g.slots.pop_front().flatten();
+            g.consumed += 1;
+            if g.next == k {
+                // No worker took it: the consumer does.
+                g.next += 1;
+            }
+            // Wake sleeping workers once a quarter of the window is free again, not at every
+            // result (at 100k items the writer is the slower side, and the workers wait).
+            if g.sleepers > 0 && g.next + self.window / 4 <= g.consumed + self.window {
+                shared.space.notify_all();
+            }
+            drop(g);
+            return Some(match r {
+                Some(r) => r,
+                None => {
+                    let own = self.own.get_or_insert_with(self.init);
+                    (self.f)(own, &self.items[k])
+                }
+            });
         }
     }
 }
@@ -319,8 +346,9 @@ mod tests {
             |it| it.take(5).collect(),
         );
         assert_eq!(first, vec![0, 1, 2, 3, 4]);
-        // The workers took at most a window's worth (plus the one each had in hand).
-        assert!(done.load(Ordering::SeqCst) <= 5 + 32 + rayon::current_num_threads());
+        // The workers took at most a window's worth (plus the one each had in hand), and the
+        // consumer mapped again at most the five it took.
+        assert!(done.load(Ordering::SeqCst) <= 5 + 32 + rayon::current_num_threads() + 5);
     }
 
     #[test]
@@ -341,7 +369,63 @@ mod tests {
             |it| it.collect(),
         );
         assert_eq!(out, items);
-        assert!(inits.load(Ordering::SeqCst) <= rayon::current_num_threads());
+        // One state per worker, and one for the consumer if it mapped an input itself.
+        assert!(inits.load(Ordering::SeqCst) <= rayon::current_num_threads() + 1);
+    }
+
+    /// A worker stuck on an input (descheduled, say) does not hold the consumer up: the
+    /// consumer maps that input itself, and the worker's late result is dropped.
+    #[test]
+    fn the_consumer_maps_an_input_a_stuck_worker_holds() {
+        use std::sync::atomic::AtomicBool;
+        use std::time::{Duration, Instant};
+        let items: Vec<usize> = (0..50).collect();
+        let released = AtomicBool::new(false);
+        let holding = AtomicBool::new(false);
+        let stuck_for = Duration::from_secs(20);
+        let calling = std::thread::current().id();
+        let started = Instant::now();
+        let out: Vec<(usize, bool)> = ordered_map(
+            &items,
+            8,
+            || (),
+            |_, &i| {
+                let on_consumer = std::thread::current().id() == calling;
+                if i == 3 && !on_consumer {
+                    holding.store(true, Ordering::SeqCst);
+                    // Held until the consumer is past this input (or for 20 s, if it waits).
+                    let t = Instant::now();
+                    while !released.load(Ordering::SeqCst) && t.elapsed() < stuck_for {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                (i, on_consumer)
+            },
+            |it| {
+                // Let a worker take input 3 first.
+                while !holding.load(Ordering::SeqCst) && started.elapsed() < stuck_for {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let mut v = Vec::new();
+                for r in it {
+                    if r.0 == 3 {
+                        released.store(true, Ordering::SeqCst);
+                    }
+                    v.push(r);
+                }
+                v
+            },
+        );
+        assert_eq!(
+            out.iter().map(|r| r.0).collect::<Vec<_>>(),
+            items,
+            "every result, once, in order"
+        );
+        assert!(out[3].1, "input 3 was mapped on the consumer's thread");
+        assert!(
+            started.elapsed() < stuck_for,
+            "the consumer waited for the stuck worker"
+        );
     }
 
     #[test]
