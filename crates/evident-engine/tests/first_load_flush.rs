@@ -6,7 +6,7 @@
 
 use evident_engine::index::{index, NoProgress};
 use evident_engine::ItemFilter;
-use evident_store::testing::{flushes_during_loads, sqlite_count};
+use evident_store::testing::{flushes_during_loads, pages_read_by_index_builds, sqlite_count};
 
 mod common;
 use common::{demo_repo, open, write_aged};
@@ -26,11 +26,13 @@ fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
         );
     }
     let before = flushes_during_loads();
+    let read_before = pages_read_by_index_builds();
     let mut ws = open(root);
     assert!(ws.store().is_new());
     let out = index(&mut ws, false, &NoProgress).unwrap();
     drop(ws);
     let rounds = flushes_during_loads() - before;
+    let read = pages_read_by_index_builds() - read_before;
     // Rounds start at 8, 16, 32, 64, ... pages written, and stop at 1,024.
     assert!(
         (3..=8).contains(&rounds),
@@ -43,6 +45,13 @@ fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
+    // The index builds after the load read each page the load's small cache let go of once,
+    // not once per index built over its table.
+    let pages = sqlite_count(&conn, "PRAGMA page_count").unwrap();
+    assert!(
+        read > 0 && read <= pages as u64,
+        "the index builds read {read} pages of a {pages}-page store"
+    );
     let items = sqlite_count(&conn, "SELECT COUNT(*) FROM items").unwrap();
     assert_eq!(items as usize, out.report.created);
     let bulk = sqlite_count(
