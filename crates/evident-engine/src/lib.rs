@@ -14,6 +14,7 @@ pub mod merge;
 pub mod ops;
 mod ordered;
 pub mod reconcile;
+mod threads;
 mod walk;
 mod workspace;
 

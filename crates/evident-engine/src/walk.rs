@@ -636,44 +636,43 @@ pub fn on_walk_done(hook: fn()) {
 }
 
 impl WalkHelper {
-    /// Start the thread (`None` if the system refuses one: the walk then runs without it).
+    /// Start the thread (`None` if the system refuses one: the walk then runs without it), on
+    /// a core other than the caller's (see [`crate::threads`]).
     pub fn start() -> Option<WalkHelper> {
         let (tx, rx) = std::sync::mpsc::channel::<Arc<Walk>>();
-        std::thread::Builder::new()
-            .name("walk".into())
-            .spawn(move || {
-                // Poll before sleeping: a thread woken on an idle core of a virtual machine
-                // starts up to half a millisecond later, longer than a small walk takes. The
-                // walk arrives within a millisecond or two (once the configuration is read).
-                let polling = std::time::Instant::now();
-                // Meanwhile, fault in some heap for this thread, a step at a time between polls:
-                // memory a new thread first allocates is fresh, and page faults were a fifth of
-                // the walk's time. Freed, it stays with this thread's heap for the walk.
-                let mut warm: Vec<u8> = Vec::with_capacity(HELPER_WARM_HEAP);
-                let walk = loop {
-                    match rx.try_recv() {
-                        Ok(w) => break Some(w),
-                        Err(std::sync::mpsc::TryRecvError::Disconnected) => break None,
-                        Err(std::sync::mpsc::TryRecvError::Empty) => {}
-                    }
-                    if warm.len() < HELPER_WARM_HEAP {
-                        warm.resize(warm.len() + HELPER_WARM_STEP, 0x5a);
-                        std::hint::black_box(&warm);
-                    } else if polling.elapsed() < HELPER_POLL {
-                        std::thread::yield_now();
-                    } else {
-                        break rx.recv().ok();
-                    }
-                };
-                drop(warm);
-                if let Some(w) = walk {
-                    w.work();
+        crate::threads::spawn(std::thread::Builder::new().name("walk".into()), move || {
+            // Poll before sleeping: a thread woken on an idle core of a virtual machine
+            // starts up to half a millisecond later, longer than a small walk takes. The
+            // walk arrives within a millisecond or two (once the configuration is read).
+            let polling = std::time::Instant::now();
+            // Meanwhile, fault in some heap for this thread, a step at a time between polls:
+            // memory a new thread first allocates is fresh, and page faults were a fifth of
+            // the walk's time. Freed, it stays with this thread's heap for the walk.
+            let mut warm: Vec<u8> = Vec::with_capacity(HELPER_WARM_HEAP);
+            let walk = loop {
+                match rx.try_recv() {
+                    Ok(w) => break Some(w),
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break None,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
                 }
-                if let Some(hook) = WALK_DONE_HOOK.get() {
-                    hook();
+                if warm.len() < HELPER_WARM_HEAP {
+                    warm.resize(warm.len() + HELPER_WARM_STEP, 0x5a);
+                    std::hint::black_box(&warm);
+                } else if polling.elapsed() < HELPER_POLL {
+                    std::thread::yield_now();
+                } else {
+                    break rx.recv().ok();
                 }
-            })
-            .ok()?;
+            };
+            drop(warm);
+            if let Some(w) = walk {
+                w.work();
+            }
+            if let Some(hook) = WALK_DONE_HOOK.get() {
+                hook();
+            }
+        })
+        .ok()?;
         Some(WalkHelper(tx))
     }
 
