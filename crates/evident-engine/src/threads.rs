@@ -18,8 +18,6 @@
 //! store's writer, and started this way a first index of 10k items took 101 ms instead of 88
 //! (24 alternating runs); of 1k items, within the noise.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::{Builder, JoinHandle};
 
 /// Start `f` on a new thread built by `builder`, on a core other than the calling thread's
@@ -31,6 +29,8 @@ where
 {
     #[cfg(target_os = "linux")]
     {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
         if let Some((all, elsewhere)) = placement::masks() {
             // The new thread takes its cores back only once it has been moved: were it to do
             // so first, the move would then pin it for good.
