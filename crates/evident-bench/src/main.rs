@@ -410,6 +410,25 @@ fn drop_page_cache() -> Result<()> {
         .context("dropping the page cache needs root (Linux): run without --drop-caches")
 }
 
+/// The processor and core count, for telling tables from different machines apart: the
+/// ratios follow how fast a machine computes against how fast it reads files, and these virtual
+/// machines differ in both (docs/performance.md, "A ninth day").
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    match field("cpu MHz").and_then(|m| m.parse::<f64>().ok()) {
+        Some(mhz) => format!("{model} at {:.1} GHz, {cores} cores", mhz / 1000.0),
+        None => format!("{model}, {cores} cores"),
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
@@ -635,6 +654,7 @@ fn main() -> Result<()> {
     );
     println!("check 1% drift: documents of 1% of the items edited and not yet indexed; x warm = against the warm no-change index.");
     println!("Targets: cold index ≤ 3× read floor; warm index ≤ 1.5× stat floor; status --json < 100 ms at 100k; peak RSS ≤ 300 MB at 100k; check ≤ 1.5× warm index.");
+    println!("Machine: {}.", machine());
     if !cold_rows.is_empty() {
         println!("\nWith the OS page cache dropped before every run:\n");
         println!("| items | read floor ms (cold cache) | cold index ms (cold cache) | x read |");

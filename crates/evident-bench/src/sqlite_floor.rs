@@ -114,5 +114,6 @@ pub fn run(opts: &Opts) -> Result<()> {
          with a first load's pragmas. A lower bound for the store's share of a cold index.",
         opts.runs
     );
+    println!("Machine: {}.", crate::machine());
     Ok(())
 }
