@@ -485,6 +485,34 @@ fn a_configuration_fix_takes_effect_without_touching_the_documents() {
 }
 
 #[test]
+fn a_first_index_after_new_does_not_report_a_configuration_change() {
+    // `new` indexes its own document only, and records no parse fingerprint: the index that
+    // follows parses every document (nothing records what the first was parsed with), without
+    // telling the user that the configuration or the parser changed, which they did not.
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.ok(&["new", "story", "Fresh"], 0);
+    let r = e.ok(&["index"], 0);
+    assert!(!r.stdout.contains("changed since"), "{}", r.stdout);
+    e.ok(&["new", "story", "Fresher"], 0);
+    let j = e.ok(&["--json", "index"], 0).json();
+    assert_eq!(
+        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
+        (Some(false), Some(0)),
+        "{j}"
+    );
+    let e = Env::with_preset("basic");
+    with_good_item(&e);
+    e.ok(&["new", "story", "Fresh"], 0);
+    let j = e.ok(&["--json", "index"], 0).json();
+    assert_eq!(
+        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
+        (Some(false), Some(2)),
+        "every document is parsed, the one `new` indexed too: {j}"
+    );
+}
+
+#[test]
 fn unknown_status_is_indexed_without_rank() {
     let e = Env::with_preset("basic");
     with_good_item(&e);

@@ -341,8 +341,13 @@ pub fn plan(ws: &mut Workspace, full: bool) -> Result<Plan> {
     };
     let (found, walk_diagnostics) = walked?;
     let (states, recorded) = stored?;
-    let inputs_changed = !states.is_empty() && recorded.as_deref() != Some(fingerprint.as_str());
-    let full = full || inputs_changed;
+    // Documents this checkout indexed before were parsed with other inputs (the recorded
+    // fingerprint differs), or with inputs nobody recorded (only `new` or `move` have indexed
+    // their own documents, and those partial passes record none): either way every document is
+    // parsed again, but only the first is a change to report.
+    let reparse = !states.is_empty() && recorded.as_deref() != Some(fingerprint.as_str());
+    let inputs_changed = reparse && recorded.is_some();
+    let full = full || reparse;
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     seen.reserve(found.len());
     let mut to_read: Vec<usize> = (0..found.len())
