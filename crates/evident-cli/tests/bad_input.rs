@@ -489,27 +489,24 @@ fn a_first_index_after_new_does_not_report_a_configuration_change() {
     // `new` indexes its own document only, and records no parse fingerprint: the index that
     // follows parses every document (nothing records what the first was parsed with), without
     // telling the user that the configuration or the parser changed, which they did not.
-    let e = Env::with_preset("basic");
-    with_good_item(&e);
-    e.ok(&["new", "story", "Fresh"], 0);
+    let fresh = || {
+        let e = Env::with_preset("basic");
+        with_good_item(&e);
+        e.ok(&["new", "story", "Fresh"], 0);
+        e
+    };
+    // (inputs_changed, parsed) of a `--json index`.
+    let index = |e: &Env| {
+        let j = e.ok(&["--json", "index"], 0).json();
+        (j["inputs_changed"].as_bool(), j["parsed"].as_u64())
+    };
+    let e = fresh();
     let r = e.ok(&["index"], 0);
     assert!(!r.stdout.contains("changed since"), "{}", r.stdout);
     e.ok(&["new", "story", "Fresher"], 0);
-    let j = e.ok(&["--json", "index"], 0).json();
-    assert_eq!(
-        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
-        (Some(false), Some(0)),
-        "{j}"
-    );
-    let e = Env::with_preset("basic");
-    with_good_item(&e);
-    e.ok(&["new", "story", "Fresh"], 0);
-    let j = e.ok(&["--json", "index"], 0).json();
-    assert_eq!(
-        (j["inputs_changed"].as_bool(), j["parsed"].as_u64()),
-        (Some(false), Some(2)),
-        "every document is parsed, the one `new` indexed too: {j}"
-    );
+    assert_eq!(index(&e), (Some(false), Some(0)));
+    // Every document is parsed, the one `new` indexed too.
+    assert_eq!(index(&fresh()), (Some(false), Some(2)));
 }
 
 #[test]
