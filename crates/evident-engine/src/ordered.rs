@@ -86,9 +86,9 @@ impl<R> Shared<R> {
 /// The calling thread also maps, with a state of its own from `init`, inputs no worker has
 /// taken while the one it needs next is not ready, and that one itself when there are none:
 /// `f` may run twice on an input (once on a worker, whose result is then dropped), so it must
-/// not have effects that count. A panic in `f` is raised
-/// again on the calling thread when the consumer reaches that input (or one after it that it
-/// maps itself); results after it are never handed on.
+/// not have effects that count. A panic in `f` is raised again on the calling thread when
+/// the consumer next waits for a result it finds missing, at the latest on reaching that
+/// input; results after it are never handed on.
 pub fn ordered_map<T, R, S, O>(
     items: &[T],
     window: usize,
