@@ -33,9 +33,11 @@ fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
     drop(ws);
     let rounds = flushes_during_loads() - before;
     let read = pages_read_by_index_builds() - read_before;
-    // Rounds start at 8, 16, 32, 64, ... pages written, and stop at 1,024.
+    // Rounds are asked for at 8, 16, 32, 64, ... pages written, and stop at 1,024. Those asked
+    // for while one runs are merged into the next, so a slow disk gives fewer rounds (two, in
+    // one CI run while a build wrote to the same disk): at least one, at most eight.
     assert!(
-        (3..=8).contains(&rounds),
+        (1..=8).contains(&rounds),
         "{rounds} flushes during the load"
     );
 
