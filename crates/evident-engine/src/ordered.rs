@@ -173,30 +173,43 @@ fn work<T, R, S>(
             g.next - 1
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut own, &items[i])));
+        let panicked = r.is_err();
         let mut g = shared.lock();
-        match r {
-            // The consumer mapped this input itself meanwhile (see [`Results::next`]): this
-            // result is not needed (dropped outside the lock).
-            Ok(r) if i < g.consumed => {
-                drop(g);
-                drop(r);
-            }
-            Ok(r) => {
-                let k = i - g.consumed;
-                if g.slots.len() <= k {
-                    g.slots.resize_with(k + 1, || None);
-                }
-                g.slots[k] = Some(r);
-                shared.filled.fetch_add(1, Ordering::Release);
-            }
-            Err(payload) => {
-                g.panicked = Some(payload);
-                shared.filled.fetch_add(1, Ordering::Release);
-                shared.space.notify_all();
-                return;
-            }
+        let unneeded = store(shared, &mut g, i, r);
+        drop(g);
+        drop(unneeded);
+        if panicked {
+            return;
         }
     }
+}
+
+/// Put the outcome of mapping input `i` where the consumer finds it, under the lock held as `g`:
+/// the result in its slot, or the panic for the consumer to raise. A result for an input the
+/// consumer has handed on already (it mapped that input itself meanwhile, see
+/// [`Results::next`]) is not needed: it is given back, to be dropped outside the lock.
+fn store<R>(
+    shared: &Shared<R>,
+    g: &mut State<R>,
+    i: usize,
+    r: std::thread::Result<R>,
+) -> Option<R> {
+    match r {
+        Ok(r) if i < g.consumed => return Some(r),
+        Ok(r) => {
+            let k = i - g.consumed;
+            if g.slots.len() <= k {
+                g.slots.resize_with(k + 1, || None);
+            }
+            g.slots[k] = Some(r);
+        }
+        Err(payload) => {
+            g.panicked = Some(payload);
+            shared.space.notify_all();
+        }
+    }
+    shared.filled.fetch_add(1, Ordering::Release);
+    None
 }
 
 /// The consumer's side: the results, in order.
@@ -258,21 +271,10 @@ where
                     let f = self.f;
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(own, item)));
                     g = shared.lock();
-                    match r {
-                        Ok(r) => {
-                            // Only this consumer moves `consumed`, so `j` is still ahead of it.
-                            let at = j - g.consumed;
-                            if g.slots.len() <= at {
-                                g.slots.resize_with(at + 1, || None);
-                            }
-                            g.slots[at] = Some(r);
-                        }
-                        Err(payload) => {
-                            g.panicked = Some(payload);
-                            shared.space.notify_all();
-                        }
-                    }
-                    shared.filled.fetch_add(1, Ordering::Release);
+                    // Only this consumer moves `consumed`, so `j` is still ahead of it and its
+                    // result is kept.
+                    let unneeded = store(shared, &mut g, j, r);
+                    debug_assert!(unneeded.is_none());
                     continue;
                 }
                 // Spin first when a worker is on the input (see [`POLL`]).
