@@ -132,7 +132,14 @@ fn main() -> ExitCode {
         store: cli.global.store.clone(),
         actor: cli.global.actor.clone(),
     };
-    match commands::run(cli.command, &ov, &out, helper) {
+    let outcome = commands::run(cli.command, &ov, &out, helper);
+    for aside in evident_engine::stores_set_aside() {
+        eprintln!(
+            "warning: the store was published just before this machine last stopped, before it reached the disk; it was moved to {} (kept, not used) and a new one started. Run `evident index` if this command did not; remove the old file once you no longer need it.",
+            aside.display()
+        );
+    }
+    match outcome {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::NeedsAttention) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(1),

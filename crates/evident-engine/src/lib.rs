@@ -19,7 +19,9 @@ mod walk;
 mod workspace;
 
 pub use error::EngineError;
-pub use evident_store::{on_new_store, Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary};
+pub use evident_store::{
+    on_new_store, stores_set_aside, Event, IndexReport, ItemFilter, ItemRow, SortKey, Summary,
+};
 pub use walk::{on_walk_done, WalkHelper};
 pub use workspace::{Overrides, StoreLocation, Workspace};
 

@@ -1,6 +1,7 @@
-//! A first index flushes its new store's file to the disk while it is still loading it (see
-//! `LoadFlusher` in the SQLite store), and what it publishes is whole. One test in a binary of its
-//! own: the count of flushes is process-wide.
+//! A first index that flushes its new store before publishing it (where the store cannot be
+//! marked unflushed, see `unflushed.rs` in the SQLite store; this test asks for it) flushes the
+//! file while it is still loading it (`LoadFlusher`), and what it publishes is whole. One test in
+//! a binary of its own: the count of flushes is process-wide.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +14,7 @@ use common::{demo_repo, open, write_aged};
 
 #[test]
 fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
+    evident_store::flush_new_stores_before_publishing();
     let dir = demo_repo();
     let root = dir.path();
     // Enough text to fill a few hundred 16 KiB pages: more than the load's page cache holds,

@@ -10,10 +10,12 @@ mod pg;
 mod rules;
 mod sqlite;
 pub mod testing;
+mod unflushed;
 
 pub use model::*;
 pub use pg::{redact_url, PgStore, PgTarget};
-pub use sqlite::{on_new_store, SqliteStore};
+pub use sqlite::{flush_new_stores_before_publishing, on_new_store, SqliteStore};
+pub use unflushed::stores_set_aside;
 
 /// The newest schema this binary understands (the same number for every backend: schema N
 /// means the same tables and meaning everywhere).

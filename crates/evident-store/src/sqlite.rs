@@ -111,13 +111,18 @@ pub struct SqliteStore {
     /// A new store, written from its image, still lacks its [`LOAD_INDEXES`]: its first load
     /// builds them, or publishing does.
     load_indexes_pending: bool,
+    /// The store's file carries this boot's unflushed mark (see [`crate::unflushed`]): a new
+    /// store is then published without flushing it, and the first write transaction flushes it
+    /// and removes the mark.
+    unflushed: std::cell::Cell<bool>,
 }
 
 /// Where the creation of a new store's schema stands.
 enum Schema {
     Ready,
     /// On its own thread, with the connection the store then uses.
-    Creating(std::thread::JoinHandle<Result<Connection>>),
+    /// With whether the file carries the unflushed mark (see [`crate::unflushed`]).
+    Creating(std::thread::JoinHandle<Result<(Connection, bool)>>),
     /// Creating it failed with this message (the first use got the error itself).
     Failed(String),
 }
@@ -333,11 +338,14 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<u32> {
 /// Open a new store's staged file and create its schema (see [`Schema`]): the connection this
 /// process then uses for everything until the store is published. `loc` is where errors are
 /// reported (the store's own path).
-fn create_store(staged: &Path, loc: &Path) -> Result<Connection> {
+fn create_store(staged: &Path, loc: &Path) -> Result<(Connection, bool)> {
     crate::image::write(staged, BASELINE_IMAGE).map_err(|e| StoreError::Backend {
         location: loc.display().to_string(),
         message: format!("cannot write the new store {}: {e}", staged.display()),
     })?;
+    // Marked before it has a public name, so that the name never goes without the mark.
+    let marked = !FLUSH_BEFORE_PUBLISHING.load(std::sync::atomic::Ordering::Relaxed)
+        && crate::unflushed::mark(staged);
     let mut conn = Connection::open(staged).ctx(loc)?;
     counted(&mut conn);
     conn.busy_timeout(BUSY_WAIT).ctx(loc)?;
@@ -356,7 +364,18 @@ fn create_store(staged: &Path, loc: &Path) -> Result<Connection> {
         });
     }
     bring_up_to_date(&mut conn, loc, v)?;
-    Ok(conn)
+    Ok((conn, marked))
+}
+
+/// Set by [`flush_new_stores_before_publishing`].
+static FLUSH_BEFORE_PUBLISHING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, this process flushes every new store it builds before publishing it, instead of
+/// marking it unflushed (see [`crate::unflushed`]): what it does anyway where the store cannot be
+/// marked. For tests of that path.
+pub fn flush_new_stores_before_publishing() {
+    FLUSH_BEFORE_PUBLISHING.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Build, at `path`, what [`BASELINE_IMAGE`] holds (the baseline script but for its
@@ -787,6 +806,19 @@ impl SqliteStore {
                 })?;
             }
         }
+        let mark = if path.exists() {
+            crate::unflushed::read(path)
+        } else {
+            crate::unflushed::Mark::None
+        };
+        if mark == crate::unflushed::Mark::EarlierBoot {
+            // Published unflushed before the machine last started: its file may be torn. It
+            // held only what the documents say; set aside, it is rebuilt like a missing store.
+            crate::unflushed::set_aside(path).map_err(|e| StoreError::Backend {
+                location: path.display().to_string(),
+                message: format!("the store was published just before the machine stopped and may be incomplete, and it cannot be moved aside: {e}; move it away by hand and run `evident index`"),
+            })?;
+        }
         if path.exists() {
             let (conn, version) = open_existing(path)?;
             let mut store = SqliteStore {
@@ -796,6 +828,7 @@ impl SqliteStore {
                 early_sync: None,
                 schema: Mutex::new(Schema::Ready),
                 load_indexes_pending: false,
+                unflushed: (mark == crate::unflushed::Mark::ThisBoot).into(),
             };
             store.migrate(version)?;
             return Ok(store);
@@ -823,6 +856,7 @@ impl SqliteStore {
             early_sync: None,
             schema: Mutex::new(Schema::Ready),
             load_indexes_pending: true,
+            unflushed: false.into(),
         };
         if let Some(hook) = NEW_STORE_HOOK.get() {
             hook();
@@ -840,8 +874,9 @@ impl SqliteStore {
             Ok(h) => *store.schema.lock().unwrap_or_else(|e| e.into_inner()) = Schema::Creating(h),
             // No thread to be had: create it here.
             Err(_) => match create_store(store.staged.as_deref().unwrap_or(path), path) {
-                Ok(conn) => {
+                Ok((conn, marked)) => {
                     let _ = store.conn.set(conn);
+                    store.unflushed.set(marked);
                 }
                 Err(e) => {
                     // Dropping the store then removes the staged file instead of publishing it.
@@ -870,8 +905,9 @@ impl SqliteStore {
                     })
                 });
                 match done {
-                    Ok(conn) => {
+                    Ok((conn, marked)) => {
                         let _ = self.conn.set(conn);
+                        self.unflushed.set(marked);
                     }
                     Err(e) => {
                         *state = Schema::Failed(e.to_string());
@@ -893,6 +929,9 @@ impl SqliteStore {
         }
         // Published by this process: open the store where it now is (another process, running
         // another release, may have published its store first).
+        // (Another process's store carries its own mark, or none.)
+        self.unflushed
+            .set(crate::unflushed::read(&self.path) == crate::unflushed::Mark::ThisBoot);
         let (mut conn, version) = open_existing(&self.path)?;
         bring_up_to_date(&mut conn, &self.path, version)?;
         Ok(self.conn.get_or_init(|| conn))
@@ -905,9 +944,18 @@ impl SqliteStore {
         self.conn_mut()
     }
 
-    /// The connection, to write with, staged or not.
+    /// The connection, to write with, staged or not. A published store still marked unflushed
+    /// is flushed first (see [`crate::unflushed`]): nothing but what its first index derived
+    /// from the documents is ever written to a store that may not be on the disk.
     fn conn_mut(&mut self) -> Result<&mut Connection> {
         self.db()?;
+        if self.unflushed.get() && self.staged.is_none() {
+            crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
+                location: self.path.display().to_string(),
+                message: format!("cannot flush the store to disk: {e}"),
+            })?;
+            self.unflushed.set(false);
+        }
         self.conn.get_mut().ok_or_else(|| StoreError::Backend {
             location: self.path.display().to_string(),
             message: "the store's connection is closed".into(),
@@ -970,7 +1018,7 @@ impl SqliteStore {
         graph: Option<GraphChecks>,
     ) -> Result<()> {
         let path = self.path.clone();
-        if self.early_sync.is_none() {
+        if self.early_sync.is_none() && !self.unflushed.get() {
             self.early_sync = self.staged.clone().and_then(|p| {
                 std::thread::Builder::new()
                     .name("sync".into())
@@ -1072,8 +1120,10 @@ impl SqliteStore {
                     Some(Ok(Err(e))) => Err(e),
                     Some(Err(_)) => Err(std::io::Error::other("the flush thread failed")),
                 };
+                // Marked unflushed: its first writer flushes it (see `crate::unflushed`).
+                let unflushed = self.unflushed.get();
                 early
-                    .and_then(|()| sync_file(staged))
+                    .and_then(|()| if unflushed { Ok(()) } else { sync_file(staged) })
                     .map_err(|e| fail("cannot flush the new store to disk", &e))
             })
             .and_then(|()| match link_if_absent(staged, &self.path) {
@@ -1087,7 +1137,7 @@ impl SqliteStore {
                 )),
             });
         let _ = std::fs::remove_file(staged);
-        if let Ok(true) = outcome {
+        if let (Ok(true), false) = (&outcome, self.unflushed.get()) {
             // The new name is durable once its folder is (best effort: not every platform
             // can sync a folder).
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1118,6 +1168,10 @@ impl SqliteStore {
 
     /// Bring the schema from `v` (read when the store was opened) up to date.
     fn migrate(&mut self, v: u32) -> Result<()> {
+        if v == LATEST_SCHEMA {
+            // Up to date: no write, so a store still unflushed stays so for a reader.
+            return Ok(());
+        }
         let path = self.path.clone();
         bring_up_to_date(self.conn_mut()?, &path, v)
     }
@@ -2171,6 +2225,10 @@ impl Store for SqliteStore {
         let split = self.staged.is_some();
         let staged = self.staged.clone();
         let load_indexes_absent = split && self.load_indexes_pending;
+        // A store published unflushed needs no flushing while it loads (known once its schema
+        // thread is joined).
+        self.db()?;
+        let flush_while_loading = staged.clone().filter(|_| !self.unflushed.get());
         let tx = self
             .conn_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -2187,7 +2245,7 @@ impl Store for SqliteStore {
                 sticky: Default::default(),
                 counts: None,
                 counting: false,
-                staged: staged.as_deref(),
+                staged: flush_while_loading.as_deref(),
                 flusher: None,
             };
             let report = index_flow::apply_index(&mut w, batch, changes, ctx)?;

@@ -1,0 +1,161 @@
+//! A first index publishes its new store without flushing it, marked with this boot's id; the
+//! first process to write to it flushes it and removes the mark; a store marked by an earlier
+//! boot (the machine stopped before it was flushed) is set aside, never used and never deleted
+//! (see `unflushed.rs` in the SQLite store). A binary of its own: the flush count is
+//! process-wide, and the other tests' binaries ask for flushing before publishing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use evident_engine::index::{index, NoProgress};
+use evident_engine::ItemFilter;
+use evident_store::testing::{flushes_during_loads, sqlite_count};
+use evident_store::{EventContext, NewEvent};
+
+mod common;
+use common::{demo_repo, open, write_aged};
+
+const MARK: &str = "user.evident.unflushed";
+
+fn mark_of(p: &Path) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 64];
+    rustix::fs::getxattr(p, MARK, &mut buf[..])
+        .ok()
+        .map(|n| buf[..n].to_vec())
+}
+
+/// Whether the file system under `dir` keeps extended attributes (the mark needs them).
+fn xattrs_work(dir: &Path) -> bool {
+    let p = dir.join("xattr-probe");
+    std::fs::write(&p, b"").unwrap();
+    let ok = rustix::fs::setxattr(&p, "user.probe", b"1", rustix::fs::XattrFlags::empty()).is_ok();
+    std::fs::remove_file(&p).unwrap();
+    ok
+}
+
+fn with_items(root: &Path, n: usize) {
+    for i in 0..n {
+        write_aged(
+            root,
+            &format!("work/bulk/ST-{i}.md"),
+            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\nStory {i}.\n"),
+        );
+    }
+}
+
+#[test]
+fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
+    let dir = demo_repo();
+    let root = dir.path();
+    if !xattrs_work(root) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's disk keeps extended attributes: this test must run there"
+        );
+        eprintln!("no extended attributes in {}: skipped", root.display());
+        return;
+    }
+    with_items(root, 300);
+    let store = root.join(".evident/evident.db");
+    let flushes = flushes_during_loads();
+    let mut ws = open(root);
+    let out = index(&mut ws, false, &NoProgress).unwrap();
+    drop(ws);
+    assert_eq!(
+        flushes_during_loads() - flushes,
+        0,
+        "no flush while loading"
+    );
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(mark_of(&store).as_deref(), Some(boot.trim().as_bytes()));
+
+    // A reader leaves the mark: it reads the pages from the kernel's cache.
+    let mut ws = open(root);
+    let listed = ws
+        .store()
+        .list_items(&ItemFilter {
+            search: Some("Story 299".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    drop(ws);
+    assert!(mark_of(&store).is_some(), "a reader does not flush");
+
+    // The first writer flushes the store and removes the mark before it writes.
+    let mut ws = open(root);
+    let ctx = EventContext {
+        actor: "ann".into(),
+        machine: "m".into(),
+        source: "cli".into(),
+        correlation_id: "c1".into(),
+        at: "2026-12-06T00:00:00Z".into(),
+    };
+    ws.store()
+        .append_event(
+            &NewEvent {
+                item: "ST-1",
+                action: "note",
+                from: None,
+                to: None,
+                reason: Some("written after the first index"),
+            },
+            &ctx,
+        )
+        .unwrap();
+    drop(ws);
+    assert_eq!(mark_of(&store), None);
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let items = sqlite_count(&conn, "SELECT COUNT(*) FROM items").unwrap();
+    assert_eq!(items as usize, out.report.created);
+    let events = sqlite_count(&conn, "SELECT COUNT(*) FROM events").unwrap();
+    assert_eq!(events, items + 1);
+}
+
+#[test]
+fn a_store_left_unflushed_by_an_earlier_boot_is_set_aside_and_rebuilt() {
+    let dir = demo_repo();
+    let root = dir.path();
+    if !xattrs_work(root) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's disk keeps extended attributes: this test must run there"
+        );
+        eprintln!("no extended attributes in {}: skipped", root.display());
+        return;
+    }
+    with_items(root, 20);
+    let store = root.join(".evident/evident.db");
+    let mut ws = open(root);
+    let first = index(&mut ws, false, &NoProgress).unwrap().report.created;
+    drop(ws);
+    // As if the machine had stopped before the store reached the disk, and started again.
+    rustix::fs::setxattr(
+        &store,
+        MARK,
+        b"00000000-0000-0000-0000-000000000000",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+
+    let mut ws = open(root);
+    assert!(ws.store().is_new(), "the marked store is not used");
+    let aside = evident_store::stores_set_aside();
+    assert_eq!(aside.len(), 1);
+    let kept = rusqlite::Connection::open(&aside[0]).unwrap();
+    assert_eq!(
+        sqlite_count(&kept, "SELECT COUNT(*) FROM items").unwrap() as usize,
+        first,
+        "set aside whole, not deleted"
+    );
+    let again = index(&mut ws, false, &NoProgress).unwrap().report.created;
+    drop(ws);
+    assert_eq!(again, first, "rebuilt from the documents");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(mark_of(&store).as_deref(), Some(boot.trim().as_bytes()));
+}
