@@ -631,3 +631,68 @@ fn store_location_flags_and_urls() {
     );
     assert_eq!(std::fs::read_dir(e.path("stores")).unwrap().count(), 0);
 }
+
+/// A first index publishes its store marked unflushed (an extended attribute naming this boot);
+/// reading leaves the mark, the first write removes it; a store marked by an earlier boot is
+/// moved aside with a warning, kept, and the checkout indexes again from its documents.
+#[test]
+fn an_unflushed_store_is_flushed_by_its_first_writer_and_an_earlier_boots_is_set_aside() {
+    let e = Env::with_preset("basic");
+    e.write("work/a.md", &story("A-1", "todo", ""));
+    e.write("work/b.md", &story("B-1", "todo", ""));
+    let db = e.path(".evident/evident.db");
+    let mark = |p: &std::path::Path| {
+        let mut buf = [0u8; 64];
+        rustix::fs::getxattr(p, "user.evident.unflushed", &mut buf[..])
+            .ok()
+            .map(|n| buf[..n].to_vec())
+    };
+    let probe = e.path("probe");
+    std::fs::write(&probe, b"").unwrap();
+    if rustix::fs::setxattr(&probe, "user.p", b"1", rustix::fs::XattrFlags::empty()).is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's disk keeps extended attributes: this test must run there"
+        );
+        eprintln!("no extended attributes here: skipped");
+        return;
+    }
+    e.ok(&["index"], 0);
+    assert!(mark(&db).is_some(), "published unflushed");
+    assert_eq!(e.ok(&["--json", "list"], 0).json()["count"], 2);
+    assert!(mark(&db).is_some(), "a reader leaves the mark");
+    e.ok(&["move", "A-1", "in_progress"], 0);
+    assert_eq!(mark(&db), None, "the first writer flushed it");
+
+    // Another first index, then as if the machine stopped before it reached the disk.
+    std::fs::remove_dir_all(e.path(".evident")).unwrap();
+    e.ok(&["index"], 0);
+    rustix::fs::setxattr(
+        &db,
+        "user.evident.unflushed",
+        b"an earlier boot",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    let r = e.ok(&["--json", "list"], 0);
+    assert_eq!(r.json()["count"], 0, "the marked store is not read");
+    assert!(
+        r.stderr
+            .contains("warning: the store was published just before this machine last stopped"),
+        "{}",
+        r.stderr
+    );
+    let aside: Vec<_> = std::fs::read_dir(e.path(".evident"))
+        .unwrap()
+        .map(|d| d.unwrap().file_name().into_string().unwrap())
+        .filter(|n| {
+            n.starts_with("evident.db.unflushed-") && !n.ends_with("-wal") && !n.ends_with("-shm")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "kept beside: {aside:?}");
+    assert!(r.stderr.contains(&aside[0]), "{}", r.stderr);
+    e.ok(&["index"], 0);
+    let r = e.ok(&["--json", "list"], 0);
+    assert_eq!(r.json()["count"], 2, "indexed again from the documents");
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}

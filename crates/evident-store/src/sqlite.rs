@@ -933,6 +933,10 @@ impl SqliteStore {
         self.unflushed
             .set(crate::unflushed::read(&self.path) == crate::unflushed::Mark::ThisBoot);
         let (mut conn, version) = open_existing(&self.path)?;
+        if version < LATEST_SCHEMA && self.unflushed.get() {
+            // Migrating writes: flushed first, as by any writer (see `conn_mut`).
+            self.flush_marked()?;
+        }
         bring_up_to_date(&mut conn, &self.path, version)?;
         Ok(self.conn.get_or_init(|| conn))
     }
@@ -944,17 +948,24 @@ impl SqliteStore {
         self.conn_mut()
     }
 
+    /// Flush the published store, still marked unflushed, and remove its mark (see
+    /// [`crate::unflushed::clear`]); before any write to it.
+    fn flush_marked(&self) -> Result<()> {
+        crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
+            location: self.path.display().to_string(),
+            message: format!("cannot flush the store to disk before writing to it: {e}"),
+        })?;
+        self.unflushed.set(false);
+        Ok(())
+    }
+
     /// The connection, to write with, staged or not. A published store still marked unflushed
     /// is flushed first (see [`crate::unflushed`]): nothing but what its first index derived
     /// from the documents is ever written to a store that may not be on the disk.
     fn conn_mut(&mut self) -> Result<&mut Connection> {
         self.db()?;
         if self.unflushed.get() && self.staged.is_none() {
-            crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
-                location: self.path.display().to_string(),
-                message: format!("cannot flush the store to disk: {e}"),
-            })?;
-            self.unflushed.set(false);
+            self.flush_marked()?;
         }
         self.conn.get_mut().ok_or_else(|| StoreError::Backend {
             location: self.path.display().to_string(),
