@@ -7,7 +7,9 @@
 
 use evident_engine::index::{index, NoProgress};
 use evident_engine::ItemFilter;
-use evident_store::testing::{flushes_during_loads, pages_read_by_index_builds, sqlite_count};
+use evident_store::testing::{
+    flushes_during_loads, pages_read_by_index_builds, sqlite_count, syncs_made,
+};
 
 mod common;
 use common::{demo_repo, open, write_aged};
@@ -28,12 +30,19 @@ fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
         );
     }
     let before = flushes_during_loads();
+    let syncs = syncs_made();
     let read_before = pages_read_by_index_builds();
     let mut ws = open(root);
     assert!(ws.store().is_new());
     let out = index(&mut ws, false, &NoProgress).unwrap();
     drop(ws);
     let rounds = flushes_during_loads() - before;
+    // The rounds, the early flush, the last flush and the folder's: it waited for the disk.
+    assert!(
+        syncs_made() - syncs >= rounds + 3,
+        "{} syncs for {rounds} rounds",
+        syncs_made() - syncs
+    );
     let read = pages_read_by_index_builds() - read_before;
     // Rounds are asked for at 8, 16, 32, 64, ... pages written, and stop at 1,024. Those asked
     // for while one runs are merged into the next, so a slow disk gives fewer rounds (two, in

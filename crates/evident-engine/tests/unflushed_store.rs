@@ -10,7 +10,7 @@ use std::path::Path;
 
 use evident_engine::index::{index, NoProgress};
 use evident_engine::ItemFilter;
-use evident_store::testing::{flushes_during_loads, sqlite_count};
+use evident_store::testing::{flushes_during_loads, sqlite_count, syncs_made};
 use evident_store::{EventContext, NewEvent};
 
 mod common;
@@ -56,16 +56,29 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
         eprintln!("no extended attributes in {}: skipped", root.display());
         return;
     }
-    with_items(root, 300);
+    // Enough text to fill a few hundred 16 KiB pages, so that the load writes pages out as it
+    // goes and its flusher starts their writes (without waiting for them).
+    let body = "A line of text that the store keeps in the item's sections.\n".repeat(40);
+    for i in 0..600 {
+        write_aged(
+            root,
+            &format!("work/bulk/ST-{i}.md"),
+            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
+        );
+    }
     let store = root.join(".evident/evident.db");
-    let flushes = flushes_during_loads();
+    let (rounds, syncs) = (flushes_during_loads(), syncs_made());
     let mut ws = open(root);
     let out = index(&mut ws, false, &NoProgress).unwrap();
     drop(ws);
+    assert!(
+        flushes_during_loads() > rounds,
+        "the load's writes were started as it went"
+    );
     assert_eq!(
-        flushes_during_loads() - flushes,
+        syncs_made() - syncs,
         0,
-        "no flush while loading"
+        "no fdatasync, no fsync: nothing waited for the disk"
     );
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     assert_eq!(mark_of(&store).as_deref(), Some(boot.trim().as_bytes()));
@@ -75,13 +88,14 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
     let listed = ws
         .store()
         .list_items(&ItemFilter {
-            search: Some("Story 299".into()),
+            search: Some("Story 599".into()),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(listed.len(), 1);
     drop(ws);
     assert!(mark_of(&store).is_some(), "a reader does not flush");
+    assert_eq!(syncs_made() - syncs, 0, "nor does it sync");
 
     // The first writer flushes the store and removes the mark before it writes.
     let mut ws = open(root);
@@ -106,6 +120,12 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
         .unwrap();
     drop(ws);
     assert_eq!(mark_of(&store), None);
+    // The file's data, the mark's removal, the folder.
+    assert_eq!(
+        syncs_made() - syncs,
+        3,
+        "the first writer synced the store first"
+    );
     let conn = rusqlite::Connection::open(&store).unwrap();
     let ok: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -115,6 +115,10 @@ pub struct SqliteStore {
     /// store is then published without flushing it, and the first write transaction flushes it
     /// and removes the mark.
     unflushed: std::cell::Cell<bool>,
+    /// The descriptors flushing opened on the store's file, closed only after the connection
+    /// (declared before them, so dropped first): closing one would drop the connection's POSIX
+    /// locks (see [`crate::unflushed::clear`]).
+    flushed_files: std::cell::RefCell<Vec<std::fs::File>>,
 }
 
 /// Where the creation of a new store's schema stands.
@@ -623,6 +627,7 @@ fn link_if_absent(staged: &Path, target: &Path) -> std::io::Result<bool> {
 
 /// Flush a file's contents to the disk.
 fn sync_file(path: &Path) -> std::io::Result<()> {
+    crate::unflushed::note_sync();
     std::fs::File::open(path)?.sync_data()
 }
 
@@ -662,7 +667,9 @@ struct LoadFlusher {
 impl LoadFlusher {
     /// A flusher of the file at `path` (the staged store), or none if it cannot be opened or
     /// the thread cannot start (the flush after the commit then does it all, as before).
-    fn start(path: &Path, conn: &Connection) -> Option<LoadFlusher> {
+    /// With `start_only` (a store published unflushed, see [`crate::unflushed`]), a round starts
+    /// the writes and waits for neither them nor the device's cache.
+    fn start(path: &Path, conn: &Connection, start_only: bool) -> Option<LoadFlusher> {
         let file = std::fs::File::open(path).ok()?;
         let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
@@ -677,7 +684,13 @@ impl LoadFlusher {
                     if !last {
                         FLUSHES_DURING_LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    if let (Err(e), true) = (file.sync_data(), outcome.is_ok()) {
+                    let round = if start_only {
+                        crate::unflushed::start_writeback(&file)
+                    } else {
+                        crate::unflushed::note_sync();
+                        file.sync_data()
+                    };
+                    if let (Err(e), true) = (round, outcome.is_ok()) {
                         outcome = Err(e);
                     }
                     if last {
@@ -829,6 +842,7 @@ impl SqliteStore {
                 schema: Mutex::new(Schema::Ready),
                 load_indexes_pending: false,
                 unflushed: (mark == crate::unflushed::Mark::ThisBoot).into(),
+                flushed_files: Default::default(),
             };
             store.migrate(version)?;
             return Ok(store);
@@ -857,6 +871,7 @@ impl SqliteStore {
             schema: Mutex::new(Schema::Ready),
             load_indexes_pending: true,
             unflushed: false.into(),
+            flushed_files: Default::default(),
         };
         if let Some(hook) = NEW_STORE_HOOK.get() {
             hook();
@@ -951,10 +966,11 @@ impl SqliteStore {
     /// Flush the published store, still marked unflushed, and remove its mark (see
     /// [`crate::unflushed::clear`]); before any write to it.
     fn flush_marked(&self) -> Result<()> {
-        crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
+        let file = crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
             location: self.path.display().to_string(),
             message: format!("cannot flush the store to disk before writing to it: {e}"),
         })?;
+        self.flushed_files.borrow_mut().push(file);
         self.unflushed.set(false);
         Ok(())
     }
@@ -1029,11 +1045,19 @@ impl SqliteStore {
         graph: Option<GraphChecks>,
     ) -> Result<()> {
         let path = self.path.clone();
-        if self.early_sync.is_none() && !self.unflushed.get() {
+        if self.early_sync.is_none() {
+            let start_only = self.unflushed.get();
             self.early_sync = self.staged.clone().and_then(|p| {
                 std::thread::Builder::new()
                     .name("sync".into())
-                    .spawn(move || sync_file(&p))
+                    .spawn(move || {
+                        if start_only {
+                            std::fs::File::open(&p)
+                                .and_then(|f| crate::unflushed::start_writeback(&f))
+                        } else {
+                            sync_file(&p)
+                        }
+                    })
                     .ok()
             });
         }
@@ -1134,7 +1158,14 @@ impl SqliteStore {
                 // Marked unflushed: its first writer flushes it (see `crate::unflushed`).
                 let unflushed = self.unflushed.get();
                 early
-                    .and_then(|()| if unflushed { Ok(()) } else { sync_file(staged) })
+                    .and_then(|()| {
+                        if unflushed {
+                            std::fs::File::open(staged)
+                                .and_then(|f| crate::unflushed::start_writeback(&f))
+                        } else {
+                            sync_file(staged)
+                        }
+                    })
                     .map_err(|e| fail("cannot flush the new store to disk", &e))
             })
             .and_then(|()| match link_if_absent(staged, &self.path) {
@@ -1152,6 +1183,7 @@ impl SqliteStore {
             // The new name is durable once its folder is (best effort: not every platform
             // can sync a folder).
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::unflushed::note_sync();
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
         }
@@ -1493,6 +1525,8 @@ struct SqliteIndexTx<'a, 'c> {
     /// The staged store's file, which a first load flushes as it goes (see [`LoadFlusher`]).
     staged: Option<&'a Path>,
     flusher: Option<LoadFlusher>,
+    /// The store is published unflushed: its flusher starts writes and waits for none.
+    start_writes_only: bool,
 }
 
 /// The table of counts (`item_counts`, schema 8) of a bulk load, counted in memory (without the
@@ -1746,7 +1780,7 @@ impl IndexWriter for SqliteIndexTx<'_, '_> {
                 65536
             };
             if let Some(p) = self.staged {
-                self.flusher = LoadFlusher::start(p, self.tx);
+                self.flusher = LoadFlusher::start(p, self.tx, self.start_writes_only);
             }
             self.tx
                 .execute_batch(&format!("PRAGMA cache_size = -{kib};"))
@@ -2236,10 +2270,9 @@ impl Store for SqliteStore {
         let split = self.staged.is_some();
         let staged = self.staged.clone();
         let load_indexes_absent = split && self.load_indexes_pending;
-        // A store published unflushed needs no flushing while it loads (known once its schema
-        // thread is joined).
+        // Whether the store is published unflushed is known once its schema thread is joined.
         self.db()?;
-        let flush_while_loading = staged.clone().filter(|_| !self.unflushed.get());
+        let start_writes_only = self.unflushed.get();
         let tx = self
             .conn_mut()?
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -2256,8 +2289,9 @@ impl Store for SqliteStore {
                 sticky: Default::default(),
                 counts: None,
                 counting: false,
-                staged: flush_while_loading.as_deref(),
+                staged: staged.as_deref(),
                 flusher: None,
+                start_writes_only,
             };
             let report = index_flow::apply_index(&mut w, batch, changes, ctx)?;
             (report, w.deferred, w.graph, w.flusher)
@@ -3567,6 +3601,7 @@ mod tests {
             counting: false,
             staged: None,
             flusher: None,
+            start_writes_only: false,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::{PgStore, PgTarget};
 pub use crate::sqlite::{
     count_statements, flushes_during_loads, pages_read_by_index_builds, statements_run,
 };
+pub use crate::unflushed::syncs_made;
 
 /// The server tests use: `EVIDENT_TEST_PG_URL`, else `127.0.0.1:5432`, user `postgres`,
 /// database `test`.
