@@ -6,29 +6,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use evident_engine::index::{index, NoProgress};
-use evident_engine::ItemFilter;
 use evident_store::testing::{
     flushes_during_loads, pages_read_by_index_builds, sqlite_count, syncs_made,
 };
 
 mod common;
-use common::{demo_repo, open, write_aged};
+use common::{bulk_stories, demo_repo, found, open};
 
 #[test]
 fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
     evident_store::flush_new_stores_before_publishing();
     let dir = demo_repo();
     let root = dir.path();
-    // Enough text to fill a few hundred 16 KiB pages: more than the load's page cache holds,
-    // so SQLite writes pages out during the load, and the flusher takes them to the disk.
-    let body = "A line of text that the store keeps in the item's sections.\n".repeat(40);
-    for i in 0..600 {
-        write_aged(
-            root,
-            &format!("work/bulk/ST-{i}.md"),
-            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
-        );
-    }
+    // SQLite writes pages out during the load, and the flusher takes them to the disk.
+    bulk_stories(root, 600, 40);
     let before = flushes_during_loads();
     let syncs = syncs_made();
     let read_before = pages_read_by_index_builds();
@@ -76,14 +67,6 @@ fn a_first_index_flushes_its_store_while_it_loads_and_publishes_it_whole() {
     assert_eq!(events, items);
 
     // The published store answers as any other.
-    let mut ws = open(root);
-    assert!(!ws.store().is_new());
-    let listed = ws
-        .store()
-        .list_items(&ItemFilter {
-            search: Some("Story 599".into()),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(listed.len(), 1);
+    assert!(!open(root).store().is_new());
+    assert_eq!(found(root, "Story 599"), 1);
 }

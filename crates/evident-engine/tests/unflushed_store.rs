@@ -9,12 +9,11 @@
 use std::path::Path;
 
 use evident_engine::index::{index, NoProgress};
-use evident_engine::ItemFilter;
 use evident_store::testing::{flushes_during_loads, sqlite_count, syncs_made};
 use evident_store::{EventContext, NewEvent};
 
 mod common;
-use common::{demo_repo, open, write_aged};
+use common::{bulk_stories, demo_repo, found, open};
 
 const MARK: &str = "user.evident.unflushed";
 
@@ -25,47 +24,37 @@ fn mark_of(p: &Path) -> Option<Vec<u8>> {
         .map(|n| buf[..n].to_vec())
 }
 
-/// Whether the file system under `dir` keeps extended attributes (the mark needs them).
-fn xattrs_work(dir: &Path) -> bool {
-    let p = dir.join("xattr-probe");
+/// A copy of the example project, where the file system keeps extended attributes (the mark
+/// needs them); none elsewhere, which only a machine outside CI may be.
+fn repo_with_xattrs() -> Option<tempfile::TempDir> {
+    let dir = demo_repo();
+    let p = dir.path().join("xattr-probe");
     std::fs::write(&p, b"").unwrap();
     let ok = rustix::fs::setxattr(&p, "user.probe", b"1", rustix::fs::XattrFlags::empty()).is_ok();
     std::fs::remove_file(&p).unwrap();
-    ok
-}
-
-fn with_items(root: &Path, n: usize) {
-    for i in 0..n {
-        write_aged(
-            root,
-            &format!("work/bulk/ST-{i}.md"),
-            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\nStory {i}.\n"),
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's disk keeps extended attributes: these tests must run there"
         );
+        eprintln!(
+            "no extended attributes in {}: skipped",
+            dir.path().display()
+        );
+        return None;
     }
+    Some(dir)
 }
 
 #[test]
 fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
-    let dir = demo_repo();
-    let root = dir.path();
-    if !xattrs_work(root) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI's disk keeps extended attributes: this test must run there"
-        );
-        eprintln!("no extended attributes in {}: skipped", root.display());
+    let Some(dir) = repo_with_xattrs() else {
         return;
-    }
-    // Enough text to fill a few hundred 16 KiB pages, so that the load writes pages out as it
-    // goes and its flusher starts their writes (without waiting for them).
-    let body = "A line of text that the store keeps in the item's sections.\n".repeat(40);
-    for i in 0..600 {
-        write_aged(
-            root,
-            &format!("work/bulk/ST-{i}.md"),
-            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
-        );
-    }
+    };
+    let root = dir.path();
+    // The load writes pages out as it goes, and its flusher starts their writes (without
+    // waiting for them).
+    bulk_stories(root, 600, 40);
     let store = root.join(".evident/evident.db");
     let (rounds, syncs) = (flushes_during_loads(), syncs_made());
     let mut ws = open(root);
@@ -84,16 +73,7 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
     assert_eq!(mark_of(&store).as_deref(), Some(boot.trim().as_bytes()));
 
     // A reader leaves the mark: it reads the pages from the kernel's cache.
-    let mut ws = open(root);
-    let listed = ws
-        .store()
-        .list_items(&ItemFilter {
-            search: Some("Story 599".into()),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(listed.len(), 1);
-    drop(ws);
+    assert_eq!(found(root, "Story 599"), 1);
     assert!(mark_of(&store).is_some(), "a reader does not flush");
     assert_eq!(syncs_made() - syncs, 0, "nor does it sync");
 
@@ -139,17 +119,11 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
 
 #[test]
 fn a_store_left_unflushed_by_an_earlier_boot_is_set_aside_and_rebuilt() {
-    let dir = demo_repo();
-    let root = dir.path();
-    if !xattrs_work(root) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI's disk keeps extended attributes: this test must run there"
-        );
-        eprintln!("no extended attributes in {}: skipped", root.display());
+    let Some(dir) = repo_with_xattrs() else {
         return;
-    }
-    with_items(root, 20);
+    };
+    let root = dir.path();
+    bulk_stories(root, 20, 1);
     let store = root.join(".evident/evident.db");
     let mut ws = open(root);
     let first = index(&mut ws, false, &NoProgress).unwrap().report.created;

@@ -465,13 +465,19 @@ fn unjournaled(conn: &Connection, path: &Path) -> Result<()> {
 /// process that died while building it (a first index of 100k items takes seconds).
 const STALE_STAGING: Duration = Duration::from_secs(600);
 
-/// A unique name, next to `path`, to build a new store in.
-fn staging_path(path: &Path) -> PathBuf {
+/// A name next to `path` that no other process, and no other call in this one, picks:
+/// `<name>.<tag>-<pid>-<n>`.
+pub(crate) fn unique_sibling(path: &Path, tag: &str) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".new-{}-{n}", std::process::id()));
+    name.push(format!(".{tag}-{}-{n}", std::process::id()));
     path.with_file_name(name)
+}
+
+/// A unique name, next to `path`, to build a new store in.
+fn staging_path(path: &Path) -> PathBuf {
+    unique_sibling(path, "new")
 }
 
 /// Remove the staged stores for `path` that processes left behind when they died (best effort:

@@ -176,15 +176,6 @@ pub(crate) fn clear(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Where a store set aside is moved: next to it, under a name no other process picks.
-fn aside_path(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".unflushed-{}-{n}", std::process::id()));
-    path.with_file_name(name)
-}
-
 /// Stores this process set aside (see [`set_aside`]), for the CLI to tell the user.
 static SET_ASIDE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -200,7 +191,7 @@ pub fn stores_set_aside() -> Vec<PathBuf> {
 /// a store that is not an earlier boot's goes back where it was (if the name is still free).
 /// Returns where the store went, or none if another process moved it first.
 pub(crate) fn set_aside(path: &Path) -> std::io::Result<Option<PathBuf>> {
-    let aside = aside_path(path);
+    let aside = crate::sqlite::unique_sibling(path, "unflushed");
     match std::fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -77,3 +77,29 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Write `n` stories `ST-0` … under `work/bulk`, each with `lines` lines of text in its
+/// description: at 40 lines, 600 of them fill a few hundred 16 KiB pages, more than a first
+/// load's page cache holds, so SQLite writes pages out as the load goes.
+pub fn bulk_stories(root: &Path, n: usize, lines: usize) {
+    let body = "A line of text that the store keeps in the item's sections.\n".repeat(lines);
+    for i in 0..n {
+        write_aged(
+            root,
+            &format!("work/bulk/ST-{i}.md"),
+            &format!("---\nid: ST-{i}\nkind: story\ntitle: Story {i}\nstatus: todo\n---\n\n## Description\n\n{body}"),
+        );
+    }
+}
+
+/// How many items a search for `text` lists in the store of the workspace opened at `root`.
+pub fn found(root: &Path, text: &str) -> usize {
+    let mut ws = open(root);
+    ws.store()
+        .list_items(&evident_engine::ItemFilter {
+            search: Some(text.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+}
