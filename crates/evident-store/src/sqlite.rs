@@ -801,6 +801,15 @@ fn run_baseline(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
 
 /// Refuse a store newer than this binary; migrate an older one (`v`: its schema version).
 fn bring_up_to_date(conn: &mut Connection, path: &Path, v: u32) -> Result<()> {
+    refuse_newer(path, v)?;
+    if v == LATEST_SCHEMA {
+        return Ok(());
+    }
+    migrate_conn(conn, path)
+}
+
+/// Refuse a store whose schema version `v` is newer than this binary's.
+fn refuse_newer(path: &Path, v: u32) -> Result<()> {
     if v > LATEST_SCHEMA {
         return Err(StoreError::TooNew {
             location: path.display().to_string(),
@@ -808,10 +817,7 @@ fn bring_up_to_date(conn: &mut Connection, path: &Path, v: u32) -> Result<()> {
             supported: LATEST_SCHEMA,
         });
     }
-    if v == LATEST_SCHEMA {
-        return Ok(());
-    }
-    migrate_conn(conn, path)
+    Ok(())
 }
 
 impl SqliteStore {
@@ -825,11 +831,8 @@ impl SqliteStore {
                 })?;
             }
         }
-        let mark = if path.exists() {
-            crate::unflushed::read(path)
-        } else {
-            crate::unflushed::Mark::None
-        };
+        // (No store there: no mark.)
+        let mark = crate::unflushed::read(path);
         if mark == crate::unflushed::Mark::EarlierBoot {
             // Published unflushed before the machine last started: its file may be torn. It
             // held only what the documents say; set aside, it is rebuilt like a missing store.
@@ -1217,9 +1220,10 @@ impl SqliteStore {
 
     /// Bring the schema from `v` (read when the store was opened) up to date.
     fn migrate(&mut self, v: u32) -> Result<()> {
-        if v == LATEST_SCHEMA {
-            // Up to date: no write, so a store still unflushed stays so for a reader.
-            return Ok(());
+        if v >= LATEST_SCHEMA {
+            // Nothing to write (or a newer store, refused untouched): a store still unflushed
+            // stays so for a reader.
+            return refuse_newer(&self.path, v);
         }
         let path = self.path.clone();
         bring_up_to_date(self.conn_mut()?, &path, v)

@@ -24,6 +24,10 @@
 //!   `<name>.unflushed-<pid>-<n>` and never deleted, and the process goes on as if no store
 //!   existed (the next `index` rebuilds it from the documents).
 //!
+//! The writes themselves are not put off: while the store loads, and when it is published, they
+//! are started ([`start_writeback`]) and left to finish after the process ends, so that the first
+//! writer's `fdatasync` usually finds them done and costs what a write always did.
+//!
 //! Where the file system has no extended attributes, or the machine no boot id (not Linux), the
 //! store is flushed before it is published, as before.
 
