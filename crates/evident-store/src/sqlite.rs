@@ -115,10 +115,6 @@ pub struct SqliteStore {
     /// store is then published without flushing it, and the first write transaction flushes it
     /// and removes the mark.
     unflushed: std::cell::Cell<bool>,
-    /// The descriptors flushing opened on the store's file, closed only after the connection
-    /// (declared before them, so dropped first): closing one would drop the connection's POSIX
-    /// locks (see [`crate::unflushed::clear`]).
-    flushed_files: std::cell::RefCell<Vec<std::fs::File>>,
 }
 
 /// Where the creation of a new store's schema stands.
@@ -851,7 +847,6 @@ impl SqliteStore {
                 schema: Mutex::new(Schema::Ready),
                 load_indexes_pending: false,
                 unflushed: (mark == crate::unflushed::Mark::ThisBoot).into(),
-                flushed_files: Default::default(),
             };
             store.migrate(version)?;
             return Ok(store);
@@ -880,7 +875,6 @@ impl SqliteStore {
             schema: Mutex::new(Schema::Ready),
             load_indexes_pending: true,
             unflushed: false.into(),
-            flushed_files: Default::default(),
         };
         if let Some(hook) = NEW_STORE_HOOK.get() {
             hook();
@@ -975,11 +969,10 @@ impl SqliteStore {
     /// Flush the published store, still marked unflushed, and remove its mark (see
     /// [`crate::unflushed::clear`]); before any write to it.
     fn flush_marked(&self) -> Result<()> {
-        let file = crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
+        crate::unflushed::clear(&self.path).map_err(|e| StoreError::Backend {
             location: self.path.display().to_string(),
             message: format!("cannot flush the store to disk before writing to it: {e}"),
         })?;
-        self.flushed_files.borrow_mut().push(file);
         self.unflushed.set(false);
         Ok(())
     }

@@ -152,11 +152,8 @@ pub(crate) fn read(path: &Path) -> Mark {
 /// store only once this returns: until then only derived rows are in it. Idempotent (another
 /// process may have cleared it meanwhile).
 ///
-/// Returns the descriptor it opened, for the caller to keep open as long as any SQLite
-/// connection of this process has the store open: closing a descriptor of a file drops every
-/// POSIX lock the process holds on it, SQLite's included (SQLite's documentation, "How To
-/// Corrupt An SQLite Database File", 2.2), and another process would then write past them.
-pub(crate) fn clear(path: &Path) -> std::io::Result<std::fs::File> {
+/// The descriptor it opens stays open until the process ends (see [`KEPT_OPEN`]).
+pub(crate) fn clear(path: &Path) -> std::io::Result<()> {
     let file = std::fs::File::open(path)?;
     note_sync();
     file.sync_data()?;
@@ -177,8 +174,20 @@ pub(crate) fn clear(path: &Path) -> std::io::Result<std::fs::File> {
         note_sync();
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
-    Ok(file)
+    KEPT_OPEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(file);
+    Ok(())
 }
+
+/// The descriptors [`clear`] opened on stores, never closed before the process ends: closing a
+/// descriptor of a file drops every POSIX lock the process holds on that file, SQLite's
+/// included (SQLite's documentation, "How To Corrupt An SQLite Database File", 2.2), so another
+/// process could then write past a connection's locks. Any connection of this process, of any
+/// store object, may have the file open at any time (SQLite itself defers closing its own
+/// descriptors for the same reason). At most one per store whose mark a process cleared.
+static KEPT_OPEN: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
 
 /// Stores this process set aside (see [`set_aside`]), for the CLI to tell the user.
 static SET_ASIDE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
@@ -253,6 +262,32 @@ mod tests {
         // Clearing twice is harmless (two processes may race to it).
         clear(&p).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"x");
+    }
+
+    /// Descriptors of this process open on `p` (Linux's `/proc/self/fd`).
+    fn open_on(p: &Path) -> usize {
+        let p = p.canonicalize().unwrap();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|t| *t == p)
+            .count()
+    }
+
+    #[test]
+    fn clearing_leaves_its_descriptor_open_for_the_life_of_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        std::fs::write(&p, b"x").unwrap();
+        if !mark(&p) {
+            eprintln!("no extended attributes here: nothing to check");
+            return;
+        }
+        assert_eq!(open_on(&p), 0);
+        // Closing it would drop the POSIX locks of every SQLite connection of this process on
+        // the file (see `KEPT_OPEN`).
+        clear(&p).unwrap();
+        assert_eq!(open_on(&p), 1);
     }
 
     #[test]
