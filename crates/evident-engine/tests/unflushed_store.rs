@@ -118,6 +118,32 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
 }
 
 #[test]
+fn a_reader_flushes_a_store_left_unflushed_for_more_than_half_a_minute() {
+    let Some(dir) = repo_with_xattrs() else {
+        return;
+    };
+    let root = dir.path();
+    bulk_stories(root, 20, 1);
+    let store = root.join(".evident/evident.db");
+    let mut ws = open(root);
+    index(&mut ws, false, &NoProgress).unwrap();
+    drop(ws);
+    assert!(mark_of(&store).is_some());
+    // Last written a minute ago: its writes have long reached the disk, and a flush costs
+    // little, so the reader does it.
+    std::fs::File::options()
+        .write(true)
+        .open(&store)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        .unwrap();
+    let syncs = syncs_made();
+    assert_eq!(found(root, "Story 19"), 1);
+    assert_eq!(mark_of(&store), None, "flushed by the reader");
+    assert_eq!(syncs_made() - syncs, 3);
+}
+
+#[test]
 fn a_store_left_unflushed_by_an_earlier_boot_is_set_aside_and_rebuilt() {
     let Some(dir) = repo_with_xattrs() else {
         return;

@@ -828,7 +828,15 @@ impl SqliteStore {
             }
         }
         // (No store there: no mark.)
-        let mark = crate::unflushed::read(path);
+        let mut mark = crate::unflushed::read(path);
+        if mark == crate::unflushed::Mark::ThisBoot
+            && crate::unflushed::settled(path)
+            && crate::unflushed::clear(path).is_ok()
+        {
+            // Flushed by this reader (best effort: one that may not write to the file leaves
+            // the mark for a writer).
+            mark = crate::unflushed::Mark::None;
+        }
         if mark == crate::unflushed::Mark::EarlierBoot {
             // Published unflushed before the machine last started: its file may be torn. It
             // held only what the documents say; set aside, it is rebuilt like a missing store.

@@ -18,7 +18,8 @@
 //! - this boot: the file's pages are in the kernel's page cache, whatever reached the disk, so
 //!   reading it is safe. The first process to write to it flushes it (`fdatasync`), removes the
 //!   mark, and syncs the file and its folder before its own write: nothing but derived rows is
-//!   ever at risk.
+//!   ever at risk. A reader does the same once the store is 30 s old ([`settled`]), when the
+//!   flush costs little, so that a store only read is not set aside after the next start.
 //! - another boot (or a mark that cannot be read): the machine stopped before the store was
 //!   flushed, and its file may hold pages that never reached the disk. It is set aside, renamed
 //!   `<name>.unflushed-<pid>-<n>` and never deleted, and the process goes on as if no store
@@ -120,6 +121,23 @@ pub(crate) enum Mark {
     ThisBoot,
     /// Published unflushed before the machine last started: may be torn; not to be opened.
     EarlierBoot,
+}
+
+/// How long after its last write a store published unflushed is left to its first writer to
+/// flush; past that, a reader flushes it too (see [`settled`]). The kernel writes dirty pages
+/// back within 30 s by default (`vm.dirty_expire_centisecs`), and a store starts its own writes
+/// when it is published, so by then a flush only waits for the device's cache.
+const READERS_FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the store at `path`, marked by this boot, is old enough for a reader to flush it
+/// (see [`READERS_FLUSH_AFTER`]): so that a store nobody writes to does not stay marked, and
+/// set aside after the machine's next start, for longer than that.
+pub(crate) fn settled(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > READERS_FLUSH_AFTER)
 }
 
 /// Read the mark of the store at `path` (one `getxattr` when there is none).
