@@ -46,6 +46,13 @@ fn repo_with_xattrs() -> Option<tempfile::TempDir> {
     Some(dir)
 }
 
+/// Index the checkout at `root` for the first time, as `index` does; the items it created.
+fn first_index(root: &Path) -> usize {
+    let mut ws = open(root);
+    assert!(ws.store().is_new());
+    index(&mut ws, false, &NoProgress).unwrap().report.created
+}
+
 #[test]
 fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
     let Some(dir) = repo_with_xattrs() else {
@@ -57,9 +64,7 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
     bulk_stories(root, 600, 40);
     let store = root.join(".evident/evident.db");
     let (rounds, syncs) = (flushes_during_loads(), syncs_made());
-    let mut ws = open(root);
-    let out = index(&mut ws, false, &NoProgress).unwrap();
-    drop(ws);
+    let created = first_index(root);
     assert!(
         flushes_during_loads() > rounds,
         "the load's writes were started as it went"
@@ -112,7 +117,7 @@ fn a_new_store_is_published_unflushed_and_flushed_by_its_first_writer() {
         .unwrap();
     assert_eq!(ok, "ok");
     let items = sqlite_count(&conn, "SELECT COUNT(*) FROM items").unwrap();
-    assert_eq!(items as usize, out.report.created);
+    assert_eq!(items as usize, created);
     let events = sqlite_count(&conn, "SELECT COUNT(*) FROM events").unwrap();
     assert_eq!(events, items + 1);
 }
@@ -125,9 +130,7 @@ fn a_reader_flushes_a_store_left_unflushed_for_more_than_half_a_minute() {
     let root = dir.path();
     bulk_stories(root, 20, 1);
     let store = root.join(".evident/evident.db");
-    let mut ws = open(root);
-    index(&mut ws, false, &NoProgress).unwrap();
-    drop(ws);
+    first_index(root);
     assert!(mark_of(&store).is_some());
     // Last written a minute ago: its writes have long reached the disk, and a flush costs
     // little, so the reader does it.
@@ -151,9 +154,7 @@ fn a_store_left_unflushed_by_an_earlier_boot_is_set_aside_and_rebuilt() {
     let root = dir.path();
     bulk_stories(root, 20, 1);
     let store = root.join(".evident/evident.db");
-    let mut ws = open(root);
-    let first = index(&mut ws, false, &NoProgress).unwrap().report.created;
-    drop(ws);
+    let first = first_index(root);
     // As if the machine had stopped before the store reached the disk, and started again.
     rustix::fs::setxattr(
         &store,
