@@ -844,8 +844,23 @@ impl SqliteStore {
                 location: path.display().to_string(),
                 message: format!("the store was published just before the machine stopped and may be incomplete, and it cannot be moved aside: {e}; move it away by hand and run `evident index`"),
             })?;
+            // Gone, or another process's new store in its place (put back if set aside by
+            // this race): read again, so that a store marked by this boot is flushed before
+            // this process writes to it.
+            mark = crate::unflushed::read(path);
+            if mark == crate::unflushed::Mark::EarlierBoot {
+                return Err(StoreError::Backend {
+                    location: path.display().to_string(),
+                    message: "the store was published just before the machine stopped and may be incomplete, and another process keeps putting one back; move it away by hand and run `evident index`".into(),
+                });
+            }
         }
-        if path.exists() {
+        let present = match mark {
+            crate::unflushed::Mark::NoStore => false,
+            crate::unflushed::Mark::None | crate::unflushed::Mark::ThisBoot => true,
+            crate::unflushed::Mark::EarlierBoot | crate::unflushed::Mark::Unknown => path.exists(),
+        };
+        if present {
             let (conn, version) = open_existing(path)?;
             let mut store = SqliteStore {
                 conn: conn.into(),

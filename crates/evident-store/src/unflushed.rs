@@ -115,8 +115,12 @@ pub(crate) fn mark(path: &Path) -> bool {
 /// What a store's file says about its flushing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mark {
-    /// Flushed (or from a release, or a file system, that never marks).
+    /// A store without the mark: flushed (or from a release, or a file system, that never marks).
     None,
+    /// No file at the path.
+    NoStore,
+    /// Nothing known, not even whether there is a file (not Linux, or the path unreadable).
+    Unknown,
     /// Published unflushed during this boot: safe to read, flushed by its first writer.
     ThisBoot,
     /// Published unflushed before the machine last started: may be torn; not to be opened.
@@ -140,7 +144,8 @@ pub(crate) fn settled(path: &Path) -> bool {
         .is_some_and(|age| age > READERS_FLUSH_AFTER)
 }
 
-/// Read the mark of the store at `path` (one `getxattr` when there is none).
+/// Read the mark of the store at `path` (one `getxattr` when there is none; it also tells
+/// whether there is a file, so that opening a store costs no `stat` more than it did).
 pub(crate) fn read(path: &Path) -> Mark {
     #[cfg(target_os = "linux")]
     {
@@ -155,13 +160,15 @@ pub(crate) fn read(path: &Path) -> Mark {
             }
             // Longer than any boot id: not ours to trust.
             Err(rustix::io::Errno::RANGE) => Mark::EarlierBoot,
-            Err(_) => Mark::None,
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => Mark::None,
+            Err(rustix::io::Errno::NOENT) => Mark::NoStore,
+            Err(_) => Mark::Unknown,
         }
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = path;
-        Mark::None
+        Mark::Unknown
     }
 }
 
